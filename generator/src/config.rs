@@ -1,0 +1,132 @@
+//! `config.yaml` and its `config.d/*.yaml` drop-ins: which plugins run, and
+//! limits for `update-all.slice`. See docs/configuration.md.
+
+use crate::diagnostic::Diagnostic;
+use crate::discovery::discover;
+use crate::paths::Env;
+use crate::values::{ByteSize, Percent, PluginName, Weight};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::PathBuf;
+
+/// One configuration file as written; absent fields leave what lower
+/// files set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    plugins: PluginSelection,
+    #[serde(default)]
+    slice: SliceLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginSelection {
+    enabled: Option<Vec<PluginName>>,
+    #[serde(default)]
+    disabled: Vec<PluginName>,
+}
+
+/// Limits written as a drop-in for `update-all.slice`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SliceLimits {
+    pub memory_high: Option<ByteSize>,
+    pub memory_max: Option<ByteSize>,
+    pub cpu_quota: Option<Percent>,
+    pub cpu_weight: Option<Weight>,
+    pub io_weight: Option<Weight>,
+}
+
+impl SliceLimits {
+    fn overlay(&mut self, top: SliceLimits) {
+        let SliceLimits {
+            memory_high,
+            memory_max,
+            cpu_quota,
+            cpu_weight,
+            io_weight,
+        } = top;
+        self.memory_high = memory_high.or(self.memory_high.take());
+        self.memory_max = memory_max.or(self.memory_max.take());
+        self.cpu_quota = cpu_quota.or(self.cpu_quota.take());
+        self.cpu_weight = cpu_weight.or(self.cpu_weight.take());
+        self.io_weight = io_weight.or(self.io_weight.take());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == SliceLimits::default()
+    }
+}
+
+/// The merged configuration.
+#[derive(Debug, Default)]
+pub struct Config {
+    /// When set, only these plugins run.
+    pub enabled: Option<Vec<PluginName>>,
+    /// These plugins never run (added up over all files).
+    pub disabled: Vec<PluginName>,
+    pub slice: SliceLimits,
+    /// The files that were read, in the order they were applied.
+    pub files: Vec<PathBuf>,
+}
+
+impl Config {
+    /// Why the configuration turns `name` off, if it does.
+    pub fn disables(&self, name: &PluginName) -> Option<&'static str> {
+        if self.disabled.contains(name) {
+            Some("listed in plugins.disabled of the configuration")
+        } else if self.enabled.as_ref().is_some_and(|on| !on.contains(name)) {
+            Some("not listed in plugins.enabled of the configuration")
+        } else {
+            None
+        }
+    }
+
+    /// Whether the configuration names `name` in `plugins.enabled`.
+    pub fn enables(&self, name: &PluginName) -> bool {
+        self.enabled.as_ref().is_some_and(|on| on.contains(name))
+    }
+}
+
+/// Reads the main files, then the drop-ins in file-name order. A broken
+/// file is reported and skipped; the others still apply.
+pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
+    let mut config = Config::default();
+    let mut diagnostics = Vec::new();
+    let dropins = discover(&env.config_dropin_dirs());
+    diagnostics.extend(dropins.diagnostics);
+    let mains = env.config_files().into_iter().filter(|f| f.exists());
+    for path in mains.chain(dropins.files) {
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                diagnostics.push(Diagnostic::error(
+                    Some(&path),
+                    format!("cannot read this configuration file ({e}); it is ignored"),
+                ));
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_norway::from_str::<ConfigFile>(&text) {
+            Ok(file) => {
+                if file.plugins.enabled.is_some() {
+                    config.enabled = file.plugins.enabled;
+                }
+                config.disabled.extend(file.plugins.disabled);
+                config.slice.overlay(file.slice);
+                config.files.push(path);
+            }
+            Err(e) => {
+                let mut d = Diagnostic::from_yaml(&path, &e);
+                d.message += "; this configuration file is ignored until it is fixed";
+                diagnostics.push(d);
+            }
+        }
+    }
+    (config, diagnostics)
+}

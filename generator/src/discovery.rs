@@ -1,0 +1,88 @@
+//! Finds `*.yaml` files in layered directories the way systemd finds its
+//! own configuration: a file in a higher-priority directory replaces one of
+//! the same name in a lower one, and an empty file or a symlink to
+//! /dev/null masks it.
+
+use crate::diagnostic::Diagnostic;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The files that take effect, ordered by file name, and the problems met.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub files: Vec<PathBuf>,
+    /// Names masked by an empty file or a /dev/null symlink.
+    pub masked: Vec<PathBuf>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Scans `dirs` (lowest priority first) for `*.yaml` files.
+pub fn discover(dirs: &[PathBuf]) -> Found {
+    let mut winners: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut found = Found::default();
+    for dir in dirs {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                found.diagnostics.push(Diagnostic::warning(
+                    Some(dir),
+                    format!("cannot read this directory ({e}); its files are ignored"),
+                ));
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                found.diagnostics.push(Diagnostic::warning(
+                    Some(&entry.path()),
+                    "file name is not valid UTF-8; the file is ignored, rename it",
+                ));
+                continue;
+            };
+            if name.ends_with(".yaml") && !name.starts_with('.') {
+                winners.insert(name.to_owned(), entry.path());
+            }
+        }
+    }
+    for path in winners.into_values() {
+        if is_mask(&path) {
+            found.masked.push(path);
+        } else {
+            found.files.push(path);
+        }
+    }
+    found
+}
+
+fn is_mask(path: &Path) -> bool {
+    if fs::read_link(path).is_ok_and(|target| target == Path::new("/dev/null")) {
+        return true;
+    }
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_and_masking() {
+        let t = tempfile::tempdir().unwrap();
+        let (low, high) = (t.path().join("low"), t.path().join("high"));
+        fs::create_dir_all(&low).unwrap();
+        fs::create_dir_all(&high).unwrap();
+        for n in ["a.yaml", "b.yaml", "c.yaml", "d.yaml", "ignored.txt"] {
+            fs::write(low.join(n), "x").unwrap();
+        }
+        fs::write(high.join("a.yaml"), "y").unwrap();
+        fs::write(high.join("b.yaml"), "").unwrap();
+        std::os::unix::fs::symlink("/dev/null", high.join("c.yaml")).unwrap();
+        let found = discover(&[low.clone(), t.path().join("missing"), high.clone()]);
+        assert_eq!(found.files, vec![high.join("a.yaml"), low.join("d.yaml")]);
+        assert_eq!(found.masked, vec![high.join("b.yaml"), high.join("c.yaml")]);
+        assert!(found.diagnostics.is_empty());
+    }
+}

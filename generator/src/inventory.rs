@@ -1,0 +1,249 @@
+//! Reads every manifest of one scope, checks it, and sorts plugins into
+//! usable, disabled and refused. A bad manifest costs only itself.
+
+use crate::config::{self, Config};
+use crate::diagnostic::Diagnostic;
+use crate::discovery::discover;
+use crate::manifest::{Manifest, ManifestFile};
+use crate::paths::Env;
+use crate::trust::Trust;
+use crate::values::PluginName;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A plugin whose manifest was accepted.
+#[derive(Clone, Debug)]
+pub struct Plugin {
+    pub manifest: Manifest,
+    /// The manifest as the real system sees it (without the root prefix).
+    pub source: PathBuf,
+    /// The manifest as it was read (under the root prefix).
+    pub path: PathBuf,
+}
+
+impl Plugin {
+    pub fn name(&self) -> &PluginName {
+        &self.manifest.name
+    }
+}
+
+/// A plugin left out, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Refusal {
+    /// The plugin's name, when the manifest got far enough to tell it.
+    pub name: Option<String>,
+    pub file: PathBuf,
+    pub reasons: Vec<Diagnostic>,
+}
+
+/// A plugin turned off on purpose.
+#[derive(Clone, Debug, Serialize)]
+pub struct Disabled {
+    pub name: String,
+    pub file: PathBuf,
+    pub why: &'static str,
+}
+
+#[derive(Debug, Default)]
+pub struct Inventory {
+    /// Usable plugins of this scope, sorted by name.
+    pub plugins: Vec<Plugin>,
+    pub refused: Vec<Refusal>,
+    pub disabled: Vec<Disabled>,
+    /// Names of valid plugins that belong to the other scope.
+    pub other_scope: Vec<PluginName>,
+    pub masked: Vec<PathBuf>,
+    /// Problems that refused nothing (configuration, directories).
+    pub warnings: Vec<Diagnostic>,
+    pub config: Config,
+}
+
+impl Inventory {
+    /// Why `name` is not among the usable plugins, for messages about
+    /// references to it.
+    pub fn absence(&self, name: &PluginName) -> &'static str {
+        if self.disabled.iter().any(|d| d.name == name.as_str()) {
+            "is disabled"
+        } else if self
+            .refused
+            .iter()
+            .any(|r| r.name.as_deref() == Some(name.as_str()))
+        {
+            "was refused"
+        } else if self.other_scope.contains(name) {
+            "belongs to the other scope, where systemd cannot order it against this one"
+        } else {
+            "is not defined by any manifest"
+        }
+    }
+}
+
+/// Reads and checks everything `env` points at.
+pub fn load(env: &Env) -> Inventory {
+    let (config, mut warnings) = config::load(env);
+    let found = discover(&env.manifest_dirs());
+    warnings.extend(found.diagnostics);
+    let user = match env.scope {
+        crate::Scope::System => None,
+        crate::Scope::User => Some(nix::unistd::geteuid().as_raw()),
+    };
+    let mut trust = Trust::new(&env.root, user);
+    let mut inv = Inventory {
+        masked: found.masked,
+        warnings,
+        ..Inventory::default()
+    };
+
+    let mut accepted: BTreeMap<PluginName, Vec<Plugin>> = BTreeMap::new();
+    for path in found.files {
+        match read_manifest(env, &mut trust, &path) {
+            Ok(plugin) if plugin.manifest.scope() != env.scope => {
+                inv.other_scope.push(plugin.manifest.name)
+            }
+            Ok(plugin) => accepted
+                .entry(plugin.manifest.name.clone())
+                .or_default()
+                .push(plugin),
+            Err(refusal) => inv.refused.push(refusal),
+        }
+    }
+
+    for (name, mut defs) in accepted {
+        if defs.len() > 1 {
+            let files: Vec<String> = defs.iter().map(|p| p.path.display().to_string()).collect();
+            for p in defs {
+                inv.refused.push(Refusal {
+                    name: Some(name.to_string()),
+                    reasons: vec![Diagnostic::error(
+                        Some(&p.path),
+                        format!(
+                            "plugin `{name}` is defined by more than one file ({}); \
+                             rename one plugin or remove one file",
+                            files.join(", ")
+                        ),
+                    )],
+                    file: p.path,
+                });
+            }
+            continue;
+        }
+        let plugin = defs.pop().expect("one definition");
+        let why = config.disables(&name).or_else(|| {
+            (!plugin.manifest.enabled && !config.enables(&name))
+                .then_some("`enabled: false` in its manifest")
+        });
+        match why {
+            Some(why) => inv.disabled.push(Disabled {
+                name: name.to_string(),
+                file: plugin.path.clone(),
+                why,
+            }),
+            None => inv.plugins.push(plugin),
+        }
+    }
+    inv.config = config;
+    warn_about_unknown_names(&mut inv);
+    inv
+}
+
+fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Plugin, Refusal> {
+    let refuse = |name: Option<String>, reason: Diagnostic| Refusal {
+        name,
+        file: path.to_path_buf(),
+        reasons: vec![reason],
+    };
+    let source = env.unresolve(path);
+    if let Some(bad) = source
+        .to_str()
+        .and_then(|s| s.chars().find(|c| c.is_control()))
+    {
+        return Err(refuse(
+            None,
+            Diagnostic::error(
+                Some(path),
+                format!("the file name contains the control character {bad:?}; rename the file"),
+            ),
+        ));
+    }
+    trust.check_file(path, false).map_err(|why| {
+        refuse(
+            None,
+            Diagnostic::error(Some(path), format!("manifest not trusted: {why}")),
+        )
+    })?;
+    let text = fs::read_to_string(path).map_err(|e| {
+        refuse(
+            None,
+            Diagnostic::error(Some(path), format!("cannot read the manifest: {e}")),
+        )
+    })?;
+    let manifest = serde_norway::from_str::<ManifestFile>(&text)
+        .map_err(|e| refuse(None, Diagnostic::from_yaml(path, &e)))?
+        .plugin;
+    if manifest.scope() == env.scope {
+        let exe = env.resolve(Path::new(manifest.executable.as_str()));
+        trust.check_file(&exe, true).map_err(|why| {
+            refuse(
+                Some(manifest.name.to_string()),
+                Diagnostic::error(
+                    Some(path),
+                    format!(
+                        "executable {} not usable: {why}",
+                        manifest.executable.as_str()
+                    ),
+                ),
+            )
+        })?;
+    }
+    Ok(Plugin {
+        manifest,
+        source,
+        path: path.to_path_buf(),
+    })
+}
+
+/// Names in `runs_after` and in the configuration's lists that match no
+/// usable plugin are worth a warning, never a refusal.
+fn warn_about_unknown_names(inv: &mut Inventory) {
+    let mut warnings = Vec::new();
+    for plugin in &inv.plugins {
+        for dep in &plugin.manifest.runs_after {
+            if !inv.plugins.iter().any(|p| p.name() == dep) {
+                warnings.push(Diagnostic::warning(
+                    Some(&plugin.path),
+                    format!(
+                        "plugin `{}` runs_after `{dep}`, which {}; the ordering is ignored",
+                        plugin.name(),
+                        inv.absence(dep)
+                    ),
+                ));
+            }
+        }
+    }
+    let known = |n: &PluginName| {
+        inv.plugins.iter().any(|p| p.name() == n)
+            || inv.disabled.iter().any(|d| d.name == n.as_str())
+            || inv.other_scope.contains(n)
+            || inv
+                .refused
+                .iter()
+                .any(|r| r.name.as_deref() == Some(n.as_str()))
+    };
+    let listed = inv
+        .config
+        .enabled
+        .iter()
+        .flatten()
+        .chain(&inv.config.disabled);
+    for name in listed {
+        if !known(name) {
+            warnings.push(Diagnostic::warning(
+                None,
+                format!("the configuration names plugin `{name}`, which no manifest defines"),
+            ));
+        }
+    }
+    inv.warnings.extend(warnings);
+}

@@ -1,0 +1,105 @@
+//! Ownership and permission checks: in system scope the generator runs as
+//! root at boot, so a file that a non-root user could write must never
+//! reach a unit.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Decides whether files may be trusted, remembering directory verdicts
+/// (hundreds of manifests share a handful of directories).
+pub struct Trust {
+    /// Owners allowed besides root: the user itself in user scope.
+    extra_owner: Option<u32>,
+    /// Checks of parent directories stop here (the `UPDATE_ALL_ROOT`).
+    root: PathBuf,
+    dirs: HashMap<PathBuf, Result<(), String>>,
+}
+
+impl Trust {
+    /// `user`: `Some(uid)` in user scope, where files the user owns are fine.
+    pub fn new(root: &Path, user: Option<u32>) -> Self {
+        Trust {
+            extra_owner: user.filter(|&u| u != 0),
+            root: fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
+            dirs: HashMap::new(),
+        }
+    }
+
+    fn owner_ok(&self, uid: u32) -> bool {
+        uid == 0 || Some(uid) == self.extra_owner
+    }
+
+    fn owners(&self) -> &'static str {
+        if self.extra_owner.is_some() {
+            "root or you"
+        } else {
+            "root"
+        }
+    }
+
+    /// Checks a file and every directory above it (up to the root prefix).
+    /// `executable` additionally asks for a regular file with an execute bit.
+    pub fn check_file(&mut self, path: &Path, executable: bool) -> Result<(), String> {
+        let real = fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let meta = fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
+        if !meta.is_file() {
+            return Err(format!("{} is not a regular file", real.display()));
+        }
+        if executable && meta.permissions().mode() & 0o111 == 0 {
+            return Err(format!(
+                "{} is not executable; run `chmod 755 {}`",
+                real.display(),
+                real.display()
+            ));
+        }
+        self.check_meta(&real, &meta, false)?;
+        let mut dir = real.parent();
+        while let Some(d) = dir {
+            self.check_dir(d)?;
+            if d == self.root {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
+    }
+
+    fn check_dir(&mut self, dir: &Path) -> Result<(), String> {
+        if let Some(verdict) = self.dirs.get(dir) {
+            return verdict.clone();
+        }
+        let verdict = fs::metadata(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))
+            .and_then(|meta| self.check_meta(dir, &meta, true));
+        self.dirs.insert(dir.to_path_buf(), verdict.clone());
+        verdict
+    }
+
+    fn check_meta(&self, path: &Path, meta: &fs::Metadata, is_dir: bool) -> Result<(), String> {
+        let mode = meta.permissions().mode();
+        if !self.owner_ok(meta.uid()) {
+            return Err(format!(
+                "{} is owned by uid {}, not {}; a file others can change must not reach a \
+                 unit: `chown root:root {}` if you trust it",
+                path.display(),
+                meta.uid(),
+                self.owners(),
+                path.display()
+            ));
+        }
+        // A sticky directory (like /tmp) lets nobody replace another's files.
+        let sticky = is_dir && mode & 0o1000 != 0;
+        if mode & 0o022 != 0 && !sticky {
+            return Err(format!(
+                "{} is writable by its group or by everyone (mode {:o}); \
+                 run `chmod go-w {}` if you trust it",
+                path.display(),
+                mode & 0o7777,
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,458 @@
+//! Validated scalar types used by manifests and the configuration.
+//!
+//! Each type checks its value inside a serde visitor, so that a bad value is
+//! reported by the YAML parser with the field's path, line and column.
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A string checked by `check` while it is parsed.
+trait CheckedStr: Sized {
+    const EXPECTING: &'static str;
+    fn check(s: &str) -> Result<Self, String>;
+}
+
+struct StrVisitor<T>(PhantomData<T>);
+
+impl<T: CheckedStr> Visitor<'_> for StrVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        T::check(v).map_err(E::custom)
+    }
+}
+
+macro_rules! checked_str_serde {
+    ($t:ty) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_str(StrVisitor::<$t>(PhantomData))
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// Rejects what could end a unit-file line or hide in one.
+pub fn check_no_control(s: &str) -> Result<(), String> {
+    match s.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "contains the control character {c:?}; newlines and control characters are not allowed"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A plugin name: `^[a-z0-9][a-z0-9_]*(-[a-z0-9_]+)*$`, at most 64 characters,
+/// not ending in `-download` (that suffix names the download unit).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PluginName(String);
+
+impl PluginName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CheckedStr for PluginName {
+    const EXPECTING: &'static str = "a plugin name such as `apt` or `flatpak-user`";
+    fn check(s: &str) -> Result<Self, String> {
+        let valid_chars = |part: &str| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        let first_ok = s
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !first_ok || !s.split('-').all(valid_chars) {
+            return Err(format!(
+                "invalid plugin name {s:?}: use lowercase letters, digits and `_`, \
+                 in words joined by single `-`, starting with a letter or digit"
+            ));
+        }
+        if s.len() > 64 {
+            return Err(format!(
+                "plugin name {s:?} is {} characters long; at most 64 are allowed",
+                s.len()
+            ));
+        }
+        if s.ends_with("-download") {
+            return Err(format!(
+                "plugin name {s:?} ends in `-download`, which is reserved for download units"
+            ));
+        }
+        Ok(PluginName(s.to_owned()))
+    }
+}
+checked_str_serde!(PluginName);
+
+impl TryFrom<&str> for PluginName {
+    type Error = String;
+    fn try_from(s: &str) -> Result<Self, String> {
+        Self::check(s)
+    }
+}
+
+/// A mutex name (plan section 5.1): an optional `category:` prefix and a
+/// resource, each `[A-Za-z0-9_-]+`, at most 64 characters. Names compare
+/// case-insensitively, so they are kept in lowercase.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MutexName(String);
+
+impl MutexName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CheckedStr for MutexName {
+    const EXPECTING: &'static str = "a mutex name such as `pkgmgr:dpkg`";
+    fn check(s: &str) -> Result<Self, String> {
+        let part_ok = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        let ok = match s.split_once(':') {
+            Some((category, resource)) => part_ok(category) && part_ok(resource),
+            None => part_ok(s),
+        };
+        if !ok {
+            return Err(format!(
+                "invalid mutex name {s:?}: use `category:resource` or `resource`, \
+                 with letters, digits, `_` and `-` only"
+            ));
+        }
+        if s.len() > 64 {
+            return Err(format!(
+                "mutex name {s:?} is {} characters long; at most 64 are allowed",
+                s.len()
+            ));
+        }
+        Ok(MutexName(s.to_ascii_lowercase()))
+    }
+}
+checked_str_serde!(MutexName);
+
+impl TryFrom<&str> for MutexName {
+    type Error = String;
+    fn try_from(s: &str) -> Result<Self, String> {
+        Self::check(s)
+    }
+}
+
+/// An absolute path without control characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AbsPath(String);
+
+impl AbsPath {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CheckedStr for AbsPath {
+    const EXPECTING: &'static str = "an absolute path";
+    fn check(s: &str) -> Result<Self, String> {
+        check_no_control(s)?;
+        if !s.starts_with('/') {
+            return Err(format!("{s:?} is not an absolute path; write it from `/`"));
+        }
+        Ok(AbsPath(s.to_owned()))
+    }
+}
+checked_str_serde!(AbsPath);
+
+/// Free text (descriptions) that will appear in a unit file.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Text(String);
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CheckedStr for Text {
+    const EXPECTING: &'static str = "a single line of text";
+    fn check(s: &str) -> Result<Self, String> {
+        check_no_control(s)?;
+        Ok(Text(s.to_owned()))
+    }
+}
+checked_str_serde!(Text);
+
+/// A byte size as systemd takes it: a number with an optional K, M, G or T
+/// suffix (base 1024), or `infinity`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ByteSize(String);
+
+impl ByteSize {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CheckedStr for ByteSize {
+    const EXPECTING: &'static str = "a size such as `512M` or `2G`";
+    fn check(s: &str) -> Result<Self, String> {
+        if s == "infinity" {
+            return Ok(ByteSize(s.to_owned()));
+        }
+        let digits = s.trim_end_matches(['K', 'M', 'G', 'T']);
+        let suffixes = s.len() - digits.len();
+        if suffixes > 1 || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "invalid size {s:?}: write a whole number with an optional K, M, G or T suffix, \
+                 such as `512M`, or `infinity`"
+            ));
+        }
+        Ok(ByteSize(s.to_owned()))
+    }
+}
+checked_str_serde!(ByteSize);
+
+/// A CPU quota in percent of one CPU, such as `50%` or `200%`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Percent(String);
+
+impl Percent {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CheckedStr for Percent {
+    const EXPECTING: &'static str = "a percentage such as `50%`";
+    fn check(s: &str) -> Result<Self, String> {
+        let ok = s
+            .strip_suffix('%')
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n > 0);
+        if !ok {
+            return Err(format!(
+                "invalid CPU quota {s:?}: write a positive whole percentage such as `50%` \
+                 (100% is one CPU)"
+            ));
+        }
+        Ok(Percent(s.to_owned()))
+    }
+}
+checked_str_serde!(Percent);
+
+/// An integer in an inclusive range, checked while it is parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Bounded<const MIN: i64, const MAX: i64>(i64);
+
+impl<const MIN: i64, const MAX: i64> Bounded<MIN, MAX> {
+    pub fn new(v: i64) -> Option<Self> {
+        (MIN..=MAX).contains(&v).then_some(Bounded(v))
+    }
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+struct BoundedVisitor<const MIN: i64, const MAX: i64>;
+
+impl<const MIN: i64, const MAX: i64> Visitor<'_> for BoundedVisitor<MIN, MAX> {
+    type Value = Bounded<MIN, MAX>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a whole number from {MIN} to {MAX}")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Bounded::new(v).ok_or_else(|| E::custom(format!("{v} is out of range: use {MIN} to {MAX}")))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+
+impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Bounded<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_i64(BoundedVisitor::<MIN, MAX>)
+    }
+}
+
+impl<const MIN: i64, const MAX: i64> Serialize for Bounded<MIN, MAX> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.0)
+    }
+}
+
+/// `CPUWeight=` / `IOWeight=`.
+pub type Weight = Bounded<1, 10000>;
+/// `Nice=`.
+pub type Nice = Bounded<-20, 19>;
+/// A timeout in seconds: positive, at most a week.
+pub type Seconds = Bounded<1, 604800>;
+
+/// A plugin setting's value: a YAML scalar, kept as the text the plugin will
+/// see in its environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingValue(String);
+
+impl SettingValue {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+struct SettingVisitor;
+
+impl Visitor<'_> for SettingVisitor {
+    type Value = SettingValue;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string, number or boolean")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<SettingValue, E> {
+        check_no_control(v).map_err(E::custom)?;
+        Ok(SettingValue(v.to_owned()))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<SettingValue, E> {
+        Ok(SettingValue(v.to_string()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<SettingValue, E> {
+        Ok(SettingValue(v.to_string()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<SettingValue, E> {
+        Ok(SettingValue(v.to_string()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<SettingValue, E> {
+        Ok(SettingValue(v.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for SettingValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SettingVisitor)
+    }
+}
+
+impl Serialize for SettingValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// A setting's key: it becomes part of an environment variable name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SettingKey(String);
+
+impl SettingKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CheckedStr for SettingKey {
+    const EXPECTING: &'static str = "a setting name such as `auto_remove`";
+    fn check(s: &str) -> Result<Self, String> {
+        let ok = s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && s.len() <= 64;
+        if !ok {
+            return Err(format!(
+                "invalid setting name {s:?}: use letters, digits and `_`, starting with a letter \
+                 (it becomes part of an environment variable name)"
+            ));
+        }
+        Ok(SettingKey(s.to_owned()))
+    }
+}
+checked_str_serde!(SettingKey);
+
+/// A version string; YAML may give `1.0` as a number, which is accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Version(String);
+
+impl Version {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        SettingValue::deserialize(d).map(|v| Version(v.0))
+    }
+}
+
+impl Serialize for Version {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_names() {
+        for ok in ["apt", "flatpak-user", "a1_b-c", "0x"] {
+            assert!(PluginName::check(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Apt",
+            "-a",
+            "a-",
+            "a--b",
+            "_a",
+            "a b",
+            "apt-download",
+            &"a".repeat(65),
+        ] {
+            assert!(PluginName::check(bad).is_err(), "{bad}");
+        }
+        assert!(PluginName::check(&"a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn mutex_names() {
+        assert_eq!(
+            MutexName::check("PkgMgr:DPKG").unwrap().as_str(),
+            "pkgmgr:dpkg"
+        );
+        assert!(MutexName::check("network").is_ok());
+        for bad in ["", ":a", "a:", "a:b:c", "a b", "a\n", &"a".repeat(65)] {
+            assert!(MutexName::check(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_quotas() {
+        for ok in ["512M", "2G", "1024", "infinity"] {
+            assert!(ByteSize::check(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "2GB", "G", "-1", "1.5G", "2 G"] {
+            assert!(ByteSize::check(bad).is_err(), "{bad}");
+        }
+        assert!(Percent::check("50%").is_ok());
+        assert!(Percent::check("50").is_err());
+        assert!(Percent::check("0%").is_err());
+    }
+}
