@@ -1,0 +1,330 @@
+//! One test per validation rule: a bad manifest is refused with a message
+//! naming file, line and field, and costs nothing else.
+
+mod common;
+
+use common::{messages, refused_names, unit_names, Root, ADMIN, RUNTIME, VENDOR};
+use std::os::unix::fs::{chown, symlink, PermissionsExt};
+use update_all_generator::{inventory, plan, Scope};
+
+/// Plans a root holding one good plugin (`good`) and one manifest `bad.yaml`
+/// with `text`; returns the messages after checking `good` survived.
+fn refused_with(text: &str) -> String {
+    let root = Root::new();
+    root.plugin("good", "");
+    root.executable("bad");
+    root.write(&format!("{VENDOR}/bad.yaml"), text, 0o644);
+    let plan = root.plan();
+    assert_eq!(unit_names(&plan), ["update-all-good.service"], "{}", messages(&plan));
+    assert_eq!(plan.refused.len(), 1, "{}", messages(&plan));
+    messages(&plan).replace(&root.path().display().to_string(), "ROOT")
+}
+
+const BAD: &str = "ROOT/usr/lib/update-all/plugins.d/bad.yaml";
+
+#[test]
+fn yaml_syntax_error_names_line_and_column() {
+    let msg = refused_with("plugin:\n  name: bad\n  description: 'no end\n  scope: system\n");
+    assert!(msg.starts_with(&format!("{BAD}:5:1: error: found unexpected end of stream")), "{msg}");
+    assert!(msg.contains("while scanning a quoted scalar"), "{msg}");
+}
+
+#[test]
+fn unknown_field_suggests_the_closest_name() {
+    let msg = refused_with(
+        "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  runs_afer: [good]\n",
+    );
+    assert!(msg.contains(&format!("{BAD}:4:3: error: plugin: unknown field `runs_afer`")), "{msg}");
+    assert!(msg.contains("did you mean `runs_after`?"), "{msg}");
+}
+
+#[test]
+fn wrong_type_names_the_field() {
+    let msg = refused_with(
+        "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  requires_sudo: maybe\n",
+    );
+    assert!(msg.contains(&format!("{BAD}:4:18: error: plugin.requires_sudo: invalid type")), "{msg}");
+}
+
+#[test]
+fn ranges_are_checked() {
+    for (field, value, line) in [
+        ("resources:\n    cpu_weight", "0", 5),
+        ("resources:\n    io_weight", "10001", 5),
+        ("resources:\n    nice", "20", 5),
+        ("timeouts:\n    update", "0", 5),
+        ("timeouts:\n    download", "-5", 5),
+        ("resources:\n    memory_max", "2GB", 5),
+    ] {
+        let msg = refused_with(&format!(
+            "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  {field}: {value}\n"
+        ));
+        let leaf = field.rsplit(' ').next().unwrap();
+        assert!(msg.contains(&format!("{BAD}:{line}:")), "{msg}");
+        assert!(msg.contains(&format!(".{leaf}: ")), "{msg}");
+    }
+}
+
+#[test]
+fn missing_required_field() {
+    let msg = refused_with("plugin:\n  name: bad\n");
+    assert!(msg.contains("missing field `executable`"), "{msg}");
+}
+
+#[test]
+fn plugin_names_follow_the_pattern() {
+    for name in ["Bad", "bad--x", "-bad", "bad-download", &"b".repeat(65), "bad.x"] {
+        let msg = refused_with(&format!(
+            "plugin:\n  name: \"{name}\"\n  executable: /usr/lib/update-all/plugins/bad\n"
+        ));
+        assert!(msg.contains(&format!("{BAD}:2:9: error: plugin.name:")), "{name}: {msg}");
+    }
+}
+
+#[test]
+fn executable_must_be_absolute() {
+    let msg = refused_with("plugin:\n  name: bad\n  executable: bin/bad\n");
+    assert!(msg.contains("plugin.executable: \"bin/bad\" is not an absolute path"), "{msg}");
+}
+
+#[test]
+fn executable_must_exist_and_be_executable() {
+    let msg = refused_with(
+        "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/nope\n  scope: system\n",
+    );
+    assert!(msg.contains("executable /usr/lib/update-all/plugins/nope not usable"), "{msg}");
+    let root = Root::new();
+    root.write("usr/lib/update-all/plugins/plain", "#!/bin/sh\n", 0o644);
+    root.write(
+        &format!("{VENDOR}/plain.yaml"),
+        "plugin:\n  name: plain\n  executable: /usr/lib/update-all/plugins/plain\n  scope: system\n",
+        0o644,
+    );
+    assert!(messages(&root.plan()).contains("is not executable; run `chmod 755"));
+}
+
+#[test]
+fn mutex_names_follow_section_5_1() {
+    for mutex in ["a:b:c", "pkg mgr", "x:", &format!("m:{}", "x".repeat(63))] {
+        let msg = refused_with(&format!(
+            "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  static_mutexes:\n    update: [\"{mutex}\"]\n"
+        ));
+        assert!(msg.contains("plugin.static_mutexes.update[0]: "), "{mutex}: {msg}");
+    }
+}
+
+#[test]
+fn mutexes_compare_case_insensitively() {
+    let root = Root::new();
+    root.plugin("a", "static_mutexes:\n  update: [PkgMgr:DPKG]");
+    root.plugin("b", "static_mutexes:\n  update: [pkgmgr:dpkg]");
+    let plan = root.plan();
+    let b = plan.units.iter().find(|u| plan.unit_name(u) == "update-all-b.service").unwrap();
+    assert_eq!(b.after.len(), 1);
+}
+
+#[test]
+fn control_characters_are_refused() {
+    let msg = refused_with(
+        "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  description: \"x\\nExecStartPre=/bin/evil\"\n",
+    );
+    assert!(msg.contains("plugin.description: contains the control character '\\n'"), "{msg}");
+    let msg = refused_with(
+        "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  settings:\n    key: \"a\\rb\"\n",
+    );
+    assert!(msg.contains("plugin.settings.key: contains the control character"), "{msg}");
+    let msg = refused_with(
+        "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  settings:\n    \"a=b\": 1\n",
+    );
+    assert!(msg.contains("invalid setting name \"a=b\""), "{msg}");
+}
+
+#[test]
+fn duplicate_names_refuse_both_files() {
+    let root = Root::new();
+    root.plugin("good", "");
+    root.plugin("one", "");
+    let other = root.write(
+        &format!("{VENDOR}/two.yaml"),
+        "plugin:\n  name: one\n  executable: /usr/lib/update-all/plugins/one\n  scope: system\n",
+        0o644,
+    );
+    let plan = root.plan();
+    assert_eq!(unit_names(&plan), ["update-all-good.service"]);
+    assert_eq!(refused_names(&plan), ["one", "one"]);
+    for r in &plan.refused {
+        let text = r.reasons[0].to_string();
+        assert!(text.contains("one.yaml") && text.contains(&other.display().to_string()), "{text}");
+    }
+}
+
+#[test]
+fn runs_after_unknown_or_disabled_is_only_a_warning() {
+    let root = Root::new();
+    root.plugin("a", "runs_after: [ghost, off]");
+    root.plugin("off", "enabled: false");
+    let plan = root.plan();
+    assert_eq!(unit_names(&plan), ["update-all-a.service"]);
+    assert!(plan.refused.is_empty());
+    let msg = messages(&plan);
+    assert!(msg.contains("warning: plugin `a` runs_after `ghost`, which is not defined"), "{msg}");
+    assert!(msg.contains("runs_after `off`, which is disabled"), "{msg}");
+}
+
+#[test]
+fn cycles_are_reported_whole_and_left_out() {
+    let root = Root::new();
+    root.plugin("a", "runs_after: [c]");
+    root.plugin("b", "runs_after: [a]");
+    root.plugin("c", "runs_after: [b]");
+    root.plugin("d", "runs_after: [a]");
+    root.plugin("e", "");
+    let plan = root.plan();
+    assert_eq!(unit_names(&plan), ["update-all-d.service", "update-all-e.service"]);
+    assert_eq!(refused_names(&plan), ["a", "b", "c"]);
+    let msg = messages(&plan);
+    assert!(msg.contains("dependency cycle a → b → c → a"), "{msg}");
+    assert!(msg.contains("plugin `d` runs_after `a`, which is on a dependency cycle"), "{msg}");
+}
+
+#[test]
+fn cycles_through_dependencies_are_found() {
+    let root = Root::new();
+    root.plugin(
+        "x",
+        "static_mutexes:\n  update: [m1]\nstatic_dependencies:\n  update: [m2]",
+    );
+    root.plugin(
+        "y",
+        "static_mutexes:\n  update: [m2]\nstatic_dependencies:\n  update: [m1]",
+    );
+    root.plugin("z", "runs_after: [z]");
+    let plan = root.plan();
+    assert!(plan.units.is_empty());
+    let msg = messages(&plan);
+    assert!(msg.contains("dependency cycle x → y → x"), "{msg}");
+    assert!(msg.contains("dependency cycle z → z"), "{msg}");
+}
+
+#[test]
+fn manifests_others_can_write_are_refused() {
+    let root = Root::new();
+    root.plugin("good", "");
+    let owned = root.plugin("owned", "");
+    chown(&owned, Some(1000), Some(1000)).unwrap();
+    let writable = root.plugin("writable", "");
+    std::fs::set_permissions(&writable, std::fs::Permissions::from_mode(0o664)).unwrap();
+    // A root-owned symlink to a file a user owns is no better.
+    let user_file = root.write("home/u/evil.yaml", "plugin:\n  name: evil\n  executable: /usr/lib/update-all/plugins/good\n", 0o644);
+    chown(&user_file, Some(1000), Some(1000)).unwrap();
+    symlink(&user_file, root.path().join(VENDOR).join("evil.yaml")).unwrap();
+    // An executable a user may replace.
+    root.plugin("exe", "");
+    let exe = root.path().join("usr/lib/update-all/plugins/exe");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o757)).unwrap();
+    let plan = root.plan();
+    assert_eq!(unit_names(&plan), ["update-all-good.service"]);
+    let msg = messages(&plan);
+    assert_eq!(plan.refused.len(), 4, "{msg}");
+    assert!(msg.contains("owned.yaml is owned by uid 1000, not root"), "{msg}");
+    assert!(msg.contains("writable.yaml is writable by its group or by everyone (mode 664)"), "{msg}");
+    assert!(msg.contains("evil.yaml is owned by uid 1000"), "{msg}");
+    assert!(msg.contains("plugins/exe is writable by its group or by everyone (mode 757)"), "{msg}");
+}
+
+#[test]
+fn a_directory_others_can_write_refuses_its_manifests() {
+    let root = Root::new();
+    root.plugin("vendor", "");
+    root.plugin_in(ADMIN, "admin", "");
+    let dir = root.path().join("etc/update-all");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let plan = root.plan();
+    assert_eq!(unit_names(&plan), ["update-all-vendor.service"]);
+    assert!(messages(&plan).contains("etc/update-all is writable by its group"));
+    // A directory owned by a user is as bad.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    chown(&dir, Some(1000), None).unwrap();
+    assert!(messages(&root.plan()).contains("etc/update-all is owned by uid 1000"));
+}
+
+#[test]
+fn user_scope_trusts_the_users_own_files_only() {
+    let root = Root::new();
+    let uid = nix::unistd::geteuid().as_raw();
+    root.plugin("mine", "scope: user");
+    let theirs = root.plugin("theirs", "scope: user");
+    chown(&theirs, Some(uid + 4242), None).unwrap();
+    let plan = plan::plan(inventory::load(&root.env(Scope::User)));
+    assert_eq!(unit_names(&plan), ["update-all-mine.service"]);
+    assert!(messages(&plan).contains("theirs.yaml is owned by uid"));
+}
+
+#[test]
+fn scope_selects_manifests() {
+    let root = Root::new();
+    root.plugin("sys", "requires_sudo: true");
+    root.plugin("usr", "requires_sudo: false");
+    root.plugin("forced", "requires_sudo: true\nscope: user");
+    root.plugin_in(".config/update-all/plugins.d", "xdg", "scope: user");
+    let system = root.plan();
+    assert_eq!(unit_names(&system), ["update-all-sys.service"]);
+    let mut env = root.env(Scope::User);
+    env.user_config = Some("/.config".into());
+    let user = plan::plan(inventory::load(&env));
+    assert_eq!(
+        unit_names(&user),
+        ["update-all-forced.service", "update-all-usr.service", "update-all-xdg.service"]
+    );
+}
+
+#[test]
+fn higher_priority_directories_replace_and_mask() {
+    let root = Root::new();
+    root.plugin("replaced", "description: vendor");
+    root.plugin_in(ADMIN, "replaced", "description: admin");
+    root.plugin("masked", "");
+    std::os::unix::fs::symlink("/dev/null", root.path().join(RUNTIME).join("masked.yaml")).ok();
+    std::fs::create_dir_all(root.path().join(RUNTIME)).unwrap();
+    symlink("/dev/null", root.path().join(RUNTIME).join("masked.yaml")).ok();
+    root.plugin("emptied", "");
+    root.write(&format!("{ADMIN}/emptied.yaml"), "", 0o644);
+    root.plugin_in(RUNTIME, "runtime", "");
+    let plan = root.plan();
+    assert_eq!(
+        unit_names(&plan),
+        ["update-all-replaced.service", "update-all-runtime.service"]
+    );
+    assert_eq!(plan.plugins[0].manifest.description.as_str(), "admin");
+}
+
+#[test]
+fn configuration_enables_and_disables() {
+    let root = Root::new();
+    for p in ["a", "b", "c"] {
+        root.plugin(p, "");
+    }
+    root.plugin("d", "enabled: false");
+    root.write("etc/update-all/config.yaml", "plugins:\n  enabled: [a, b, d]\n", 0o644);
+    root.write("etc/update-all/config.d/10-off.yaml", "plugins:\n  disabled: [b, nosuch]\n", 0o644);
+    let plan = root.plan();
+    assert_eq!(unit_names(&plan), ["update-all-a.service", "update-all-d.service"]);
+    assert!(messages(&plan).contains("names plugin `nosuch`, which no manifest defines"));
+}
+
+#[test]
+fn a_broken_configuration_file_is_skipped_with_its_location() {
+    let root = Root::new();
+    root.plugin("a", "");
+    root.plugin("b", "");
+    root.write("etc/update-all/config.yaml", "plugins:\n  disabled: [b]\n", 0o644);
+    root.write("etc/update-all/config.d/20-bad.yaml", "slice:\n  memory_hihg: 1G\n", 0o644);
+    let mut inv = inventory::load(&root.env(Scope::System));
+    let slice = std::mem::take(&mut inv.config.slice);
+    let plan = plan::plan(inv);
+    assert_eq!(unit_names(&plan), ["update-all-a.service"]);
+    let msg = messages(&plan);
+    assert!(msg.contains("config.d/20-bad.yaml:2:3: error: slice: unknown field `memory_hihg`"), "{msg}");
+    assert!(msg.contains("did you mean `memory_high`?"), "{msg}");
+    assert!(slice.is_empty());
+}
