@@ -48,11 +48,11 @@ impl Diagnostic {
             Some(loc) => (Some(loc.line()), Some(loc.column())),
             None => (None, None),
         };
-        // The error's text ends in " at line L column C"; the location is
-        // given separately, so drop it.
-        let message = match text.rfind(" at line ") {
-            Some(at) if line.is_some() => text[..at].to_owned(),
-            _ => text,
+        // The location is given separately; drop it from the text.
+        let message = if line.is_some() {
+            strip_locations(&text)
+        } else {
+            text
         };
         let message = match unknown_field_hint(&message) {
             Some(hint) => format!("{message}; did you mean `{hint}`?"),
@@ -66,6 +66,27 @@ impl Diagnostic {
             message,
         }
     }
+}
+
+/// Removes every " at line L column C" from a parser message.
+fn strip_locations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" at line ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + " at line ".len()..];
+        let digits = |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let n = digits(after);
+        match after[n..].strip_prefix(" column ") {
+            Some(col) if n > 0 && digits(col) > 0 => rest = &col[digits(col)..],
+            _ => {
+                out.push_str(" at line ");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// For "unknown field `x`, expected one of `a`, `b`", the valid name closest
@@ -106,6 +127,15 @@ impl fmt::Display for Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations_are_stripped() {
+        assert_eq!(
+            strip_locations("found a tab at line 4 column 1, while scanning at line 3 column 15"),
+            "found a tab, while scanning"
+        );
+        assert_eq!(strip_locations("at line x"), "at line x");
+    }
 
     #[test]
     fn hint_for_typo() {

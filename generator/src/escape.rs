@@ -25,13 +25,16 @@ fn quoted(s: &str, in_exec: bool) -> String {
     out
 }
 
-/// A command line for `ExecStart=` and friends: every word quoted.
-pub fn command_line<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
-    words
-        .into_iter()
-        .map(|w| quoted(w, true))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A command line for `ExecStart=` and friends: every word quoted. systemd
+/// runs the executable's path as written (only its arguments see `$`
+/// expansion), so `$` is doubled in the arguments alone.
+pub fn command_line(executable: &str, args: &[&str]) -> String {
+    let mut line = quoted(executable, false);
+    for arg in args {
+        line.push(' ');
+        line.push_str(&quoted(arg, true));
+    }
+    line
 }
 
 /// One `Environment=` assignment, quoted as a single word.
@@ -46,8 +49,8 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(
-            command_line(["/opt/my tool/p\"x", "a$HOME%n\\"]),
-            r#""/opt/my tool/p\"x" "a$$HOME%%n\\""#
+            command_line("/opt/my tool/$x%", &["a$HOME%n\\\""]),
+            r#""/opt/my tool/$x%%" "a$$HOME%%n\\\"""#
         );
         assert_eq!(environment("K", "50% \"q\" $X"), r#""K=50%% \"q\" $X""#);
         assert_eq!(specifiers("100%"), "100%%");

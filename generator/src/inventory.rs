@@ -75,7 +75,7 @@ impl Inventory {
         } else if self.other_scope.contains(name) {
             "belongs to the other scope, where systemd cannot order it against this one"
         } else {
-            "is not defined by any manifest"
+            "is not defined by any valid manifest"
         }
     }
 }

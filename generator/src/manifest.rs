@@ -2,7 +2,7 @@
 //! `enabled` and `resources`. See docs/manifest.md for every field.
 
 use crate::values::{
-    AbsPath, ByteSize, MutexName, Nice, PluginName, Seconds, SettingKey, SettingValue, Text,
+    ByteSize, ExecPath, MutexName, Nice, PluginName, Seconds, SettingKey, SettingValue, Text,
     Version, Weight,
 };
 use serde::{Deserialize, Serialize};
@@ -59,7 +59,7 @@ pub struct Manifest {
     pub version: Version,
     #[serde(default)]
     pub description: Text,
-    pub executable: AbsPath,
+    pub executable: ExecPath,
     #[serde(default)]
     pub requires_sudo: bool,
     #[serde(default)]

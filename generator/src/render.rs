@@ -28,10 +28,11 @@ pub fn unit_text(plan: &Plan, unit: &PlannedUnit) -> String {
     let m = &plugin.manifest;
     let name = m.name.as_str();
     let phase = unit.phase.as_str();
-    let source = specifiers(&plugin.source.to_string_lossy());
+    let source = plugin.source.to_string_lossy();
     let mut s = String::with_capacity(1024);
     s.push_str(HEADER);
     let _ = writeln!(s, "# Edit {source} instead of this file.\n");
+    let source = specifiers(&source);
     s.push_str("[Unit]\n");
     let _ = write!(s, "Description=update-all: {name} {phase}");
     if !m.description.as_str().is_empty() {
@@ -62,8 +63,8 @@ pub fn unit_text(plan: &Plan, unit: &PlannedUnit) -> String {
     s.push_str("\n[Service]\nType=oneshot\n");
     let _ = writeln!(s, "Slice={SLICE}");
     let exe = m.executable.as_str();
-    let _ = writeln!(s, "ExecCondition={}", command_line([exe, "is-applicable"]));
-    let _ = writeln!(s, "ExecStart={}", command_line([exe, phase]));
+    let _ = writeln!(s, "ExecCondition={}", command_line(exe, &["is-applicable"]));
+    let _ = writeln!(s, "ExecStart={}", command_line(exe, &[phase]));
     let timeout = m.timeouts.is_applicable.get() + m.timeouts.for_phase(unit.phase).get();
     let _ = writeln!(s, "TimeoutStartSec={timeout}");
     let _ = writeln!(s, "SyslogIdentifier=update-all-{name}");
@@ -108,7 +109,8 @@ pub fn slice_dropin(limits: &SliceLimits) -> String {
         let _ = writeln!(s, "MemoryMax={}", v.as_str());
     }
     if let Some(v) = &limits.cpu_quota {
-        let _ = writeln!(s, "CPUQuota={}", specifiers(v.as_str()));
+        // CPUQuota= takes no specifiers: the `%` is the unit.
+        let _ = writeln!(s, "CPUQuota={}", v.as_str());
     }
     if let Some(v) = limits.cpu_weight {
         let _ = writeln!(s, "CPUWeight={}", v.get());

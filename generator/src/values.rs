@@ -179,6 +179,32 @@ impl CheckedStr for AbsPath {
 }
 checked_str_serde!(AbsPath);
 
+/// An executable's absolute path. systemd refuses quotes and backslashes in
+/// it ("Executable name contains special characters"), so they are refused
+/// here, where the message can name the manifest line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecPath(String);
+
+impl ExecPath {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CheckedStr for ExecPath {
+    const EXPECTING: &'static str = "an executable's absolute path";
+    fn check(s: &str) -> Result<Self, String> {
+        let AbsPath(path) = AbsPath::check(s)?;
+        if let Some(c) = path.chars().find(|c| matches!(c, '"' | '\'' | '\\')) {
+            return Err(format!(
+                "{path:?} contains {c:?}, which systemd does not allow in an executable's path"
+            ));
+        }
+        Ok(ExecPath(path))
+    }
+}
+checked_str_serde!(ExecPath);
+
 /// Free text (descriptions) that will appear in a unit file.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Text(String);

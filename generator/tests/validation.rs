@@ -15,7 +15,12 @@ fn refused_with(text: &str) -> String {
     root.executable("bad");
     root.write(&format!("{VENDOR}/bad.yaml"), text, 0o644);
     let plan = root.plan();
-    assert_eq!(unit_names(&plan), ["update-all-good.service"], "{}", messages(&plan));
+    assert_eq!(
+        unit_names(&plan),
+        ["update-all-good.service"],
+        "{}",
+        messages(&plan)
+    );
     assert_eq!(plan.refused.len(), 1, "{}", messages(&plan));
     messages(&plan).replace(&root.path().display().to_string(), "ROOT")
 }
@@ -25,7 +30,10 @@ const BAD: &str = "ROOT/usr/lib/update-all/plugins.d/bad.yaml";
 #[test]
 fn yaml_syntax_error_names_line_and_column() {
     let msg = refused_with("plugin:\n  name: bad\n  description: 'no end\n  scope: system\n");
-    assert!(msg.starts_with(&format!("{BAD}:5:1: error: found unexpected end of stream")), "{msg}");
+    assert!(
+        msg.starts_with(&format!("{BAD}:5:1: error: found unexpected end of stream")),
+        "{msg}"
+    );
     assert!(msg.contains("while scanning a quoted scalar"), "{msg}");
 }
 
@@ -34,7 +42,12 @@ fn unknown_field_suggests_the_closest_name() {
     let msg = refused_with(
         "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  runs_afer: [good]\n",
     );
-    assert!(msg.contains(&format!("{BAD}:4:3: error: plugin: unknown field `runs_afer`")), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "{BAD}:4:3: error: plugin: unknown field `runs_afer`"
+        )),
+        "{msg}"
+    );
     assert!(msg.contains("did you mean `runs_after`?"), "{msg}");
 }
 
@@ -43,7 +56,12 @@ fn wrong_type_names_the_field() {
     let msg = refused_with(
         "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  requires_sudo: maybe\n",
     );
-    assert!(msg.contains(&format!("{BAD}:4:18: error: plugin.requires_sudo: invalid type")), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "{BAD}:4:18: error: plugin.requires_sudo: invalid type"
+        )),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -73,18 +91,42 @@ fn missing_required_field() {
 
 #[test]
 fn plugin_names_follow_the_pattern() {
-    for name in ["Bad", "bad--x", "-bad", "bad-download", &"b".repeat(65), "bad.x"] {
+    for name in [
+        "Bad",
+        "bad--x",
+        "-bad",
+        "bad-download",
+        &"b".repeat(65),
+        "bad.x",
+    ] {
         let msg = refused_with(&format!(
             "plugin:\n  name: \"{name}\"\n  executable: /usr/lib/update-all/plugins/bad\n"
         ));
-        assert!(msg.contains(&format!("{BAD}:2:9: error: plugin.name:")), "{name}: {msg}");
+        assert!(
+            msg.contains(&format!("{BAD}:2:9: error: plugin.name:")),
+            "{name}: {msg}"
+        );
     }
 }
 
 #[test]
 fn executable_must_be_absolute() {
     let msg = refused_with("plugin:\n  name: bad\n  executable: bin/bad\n");
-    assert!(msg.contains("plugin.executable: \"bin/bad\" is not an absolute path"), "{msg}");
+    assert!(
+        msg.contains("plugin.executable: \"bin/bad\" is not an absolute path"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn executable_must_not_hold_quotes_or_backslashes() {
+    for exe in [r#"/opt/a\"b"#, "/opt/a'b", r"/opt/a\\b"] {
+        let msg = refused_with(&format!("plugin:\n  name: bad\n  executable: \"{exe}\"\n"));
+        assert!(
+            msg.contains("which systemd does not allow in an executable's path"),
+            "{msg}"
+        );
+    }
 }
 
 #[test]
@@ -92,7 +134,10 @@ fn executable_must_exist_and_be_executable() {
     let msg = refused_with(
         "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/nope\n  scope: system\n",
     );
-    assert!(msg.contains("executable /usr/lib/update-all/plugins/nope not usable"), "{msg}");
+    assert!(
+        msg.contains("executable /usr/lib/update-all/plugins/nope not usable"),
+        "{msg}"
+    );
     let root = Root::new();
     root.write("usr/lib/update-all/plugins/plain", "#!/bin/sh\n", 0o644);
     root.write(
@@ -109,7 +154,10 @@ fn mutex_names_follow_section_5_1() {
         let msg = refused_with(&format!(
             "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  static_mutexes:\n    update: [\"{mutex}\"]\n"
         ));
-        assert!(msg.contains("plugin.static_mutexes.update[0]: "), "{mutex}: {msg}");
+        assert!(
+            msg.contains("plugin.static_mutexes.update[0]: "),
+            "{mutex}: {msg}"
+        );
     }
 }
 
@@ -119,7 +167,11 @@ fn mutexes_compare_case_insensitively() {
     root.plugin("a", "static_mutexes:\n  update: [PkgMgr:DPKG]");
     root.plugin("b", "static_mutexes:\n  update: [pkgmgr:dpkg]");
     let plan = root.plan();
-    let b = plan.units.iter().find(|u| plan.unit_name(u) == "update-all-b.service").unwrap();
+    let b = plan
+        .units
+        .iter()
+        .find(|u| plan.unit_name(u) == "update-all-b.service")
+        .unwrap();
     assert_eq!(b.after.len(), 1);
 }
 
@@ -128,11 +180,17 @@ fn control_characters_are_refused() {
     let msg = refused_with(
         "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  description: \"x\\nExecStartPre=/bin/evil\"\n",
     );
-    assert!(msg.contains("plugin.description: contains the control character '\\n'"), "{msg}");
+    assert!(
+        msg.contains("plugin.description: contains the control character '\\n'"),
+        "{msg}"
+    );
     let msg = refused_with(
         "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  settings:\n    key: \"a\\rb\"\n",
     );
-    assert!(msg.contains("plugin.settings.key: contains the control character"), "{msg}");
+    assert!(
+        msg.contains("plugin.settings.key: contains the control character"),
+        "{msg}"
+    );
     let msg = refused_with(
         "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  settings:\n    \"a=b\": 1\n",
     );
@@ -154,7 +212,10 @@ fn duplicate_names_refuse_both_files() {
     assert_eq!(refused_names(&plan), ["one", "one"]);
     for r in &plan.refused {
         let text = r.reasons[0].to_string();
-        assert!(text.contains("one.yaml") && text.contains(&other.display().to_string()), "{text}");
+        assert!(
+            text.contains("one.yaml") && text.contains(&other.display().to_string()),
+            "{text}"
+        );
     }
 }
 
@@ -167,7 +228,10 @@ fn runs_after_unknown_or_disabled_is_only_a_warning() {
     assert_eq!(unit_names(&plan), ["update-all-a.service"]);
     assert!(plan.refused.is_empty());
     let msg = messages(&plan);
-    assert!(msg.contains("warning: plugin `a` runs_after `ghost`, which is not defined"), "{msg}");
+    assert!(
+        msg.contains("warning: plugin `a` runs_after `ghost`, which is not defined"),
+        "{msg}"
+    );
     assert!(msg.contains("runs_after `off`, which is disabled"), "{msg}");
 }
 
@@ -180,11 +244,17 @@ fn cycles_are_reported_whole_and_left_out() {
     root.plugin("d", "runs_after: [a]");
     root.plugin("e", "");
     let plan = root.plan();
-    assert_eq!(unit_names(&plan), ["update-all-d.service", "update-all-e.service"]);
+    assert_eq!(
+        unit_names(&plan),
+        ["update-all-d.service", "update-all-e.service"]
+    );
     assert_eq!(refused_names(&plan), ["a", "b", "c"]);
     let msg = messages(&plan);
     assert!(msg.contains("dependency cycle a → b → c → a"), "{msg}");
-    assert!(msg.contains("plugin `d` runs_after `a`, which is on a dependency cycle"), "{msg}");
+    assert!(
+        msg.contains("plugin `d` runs_after `a`, which is on a dependency cycle"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -215,7 +285,11 @@ fn manifests_others_can_write_are_refused() {
     let writable = root.plugin("writable", "");
     std::fs::set_permissions(&writable, std::fs::Permissions::from_mode(0o664)).unwrap();
     // A root-owned symlink to a file a user owns is no better.
-    let user_file = root.write("home/u/evil.yaml", "plugin:\n  name: evil\n  executable: /usr/lib/update-all/plugins/good\n", 0o644);
+    let user_file = root.write(
+        "home/u/evil.yaml",
+        "plugin:\n  name: evil\n  executable: /usr/lib/update-all/plugins/good\n",
+        0o644,
+    );
     chown(&user_file, Some(1000), Some(1000)).unwrap();
     symlink(&user_file, root.path().join(VENDOR).join("evil.yaml")).unwrap();
     // An executable a user may replace.
@@ -226,10 +300,19 @@ fn manifests_others_can_write_are_refused() {
     assert_eq!(unit_names(&plan), ["update-all-good.service"]);
     let msg = messages(&plan);
     assert_eq!(plan.refused.len(), 4, "{msg}");
-    assert!(msg.contains("owned.yaml is owned by uid 1000, not root"), "{msg}");
-    assert!(msg.contains("writable.yaml is writable by its group or by everyone (mode 664)"), "{msg}");
+    assert!(
+        msg.contains("owned.yaml is owned by uid 1000, not root"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("writable.yaml is writable by its group or by everyone (mode 664)"),
+        "{msg}"
+    );
     assert!(msg.contains("evil.yaml is owned by uid 1000"), "{msg}");
-    assert!(msg.contains("plugins/exe is writable by its group or by everyone (mode 757)"), "{msg}");
+    assert!(
+        msg.contains("plugins/exe is writable by its group or by everyone (mode 757)"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -274,7 +357,11 @@ fn scope_selects_manifests() {
     let user = plan::plan(inventory::load(&env));
     assert_eq!(
         unit_names(&user),
-        ["update-all-forced.service", "update-all-usr.service", "update-all-xdg.service"]
+        [
+            "update-all-forced.service",
+            "update-all-usr.service",
+            "update-all-xdg.service"
+        ]
     );
 }
 
@@ -305,10 +392,21 @@ fn configuration_enables_and_disables() {
         root.plugin(p, "");
     }
     root.plugin("d", "enabled: false");
-    root.write("etc/update-all/config.yaml", "plugins:\n  enabled: [a, b, d]\n", 0o644);
-    root.write("etc/update-all/config.d/10-off.yaml", "plugins:\n  disabled: [b, nosuch]\n", 0o644);
+    root.write(
+        "etc/update-all/config.yaml",
+        "plugins:\n  enabled: [a, b, d]\n",
+        0o644,
+    );
+    root.write(
+        "etc/update-all/config.d/10-off.yaml",
+        "plugins:\n  disabled: [b, nosuch]\n",
+        0o644,
+    );
     let plan = root.plan();
-    assert_eq!(unit_names(&plan), ["update-all-a.service", "update-all-d.service"]);
+    assert_eq!(
+        unit_names(&plan),
+        ["update-all-a.service", "update-all-d.service"]
+    );
     assert!(messages(&plan).contains("names plugin `nosuch`, which no manifest defines"));
 }
 
@@ -317,14 +415,25 @@ fn a_broken_configuration_file_is_skipped_with_its_location() {
     let root = Root::new();
     root.plugin("a", "");
     root.plugin("b", "");
-    root.write("etc/update-all/config.yaml", "plugins:\n  disabled: [b]\n", 0o644);
-    root.write("etc/update-all/config.d/20-bad.yaml", "slice:\n  memory_hihg: 1G\n", 0o644);
+    root.write(
+        "etc/update-all/config.yaml",
+        "plugins:\n  disabled: [b]\n",
+        0o644,
+    );
+    root.write(
+        "etc/update-all/config.d/20-bad.yaml",
+        "slice:\n  memory_hihg: 1G\n",
+        0o644,
+    );
     let mut inv = inventory::load(&root.env(Scope::System));
     let slice = std::mem::take(&mut inv.config.slice);
     let plan = plan::plan(inv);
     assert_eq!(unit_names(&plan), ["update-all-a.service"]);
     let msg = messages(&plan);
-    assert!(msg.contains("config.d/20-bad.yaml:2:3: error: slice: unknown field `memory_hihg`"), "{msg}");
+    assert!(
+        msg.contains("config.d/20-bad.yaml:2:3: error: slice: unknown field `memory_hihg`"),
+        "{msg}"
+    );
     assert!(msg.contains("did you mean `memory_high`?"), "{msg}");
     assert!(slice.is_empty());
 }

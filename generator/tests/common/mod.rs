@@ -90,7 +90,6 @@ impl Root {
     }
 }
 
-
 /// Every message of a plan (refusals and warnings), one per line.
 pub fn messages(plan: &Plan) -> String {
     let mut lines: Vec<String> = plan
