@@ -1,1 +1,17 @@
-fn main() {}
+//! `update-all`: plans, starts and watches the systemd units of every
+//! updater. Each subcommand lives in its own module under `commands`.
+
+mod cli;
+mod commands;
+mod output;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let scope = cli.scope.resolve();
+    match cli.command {
+        cli::Command::Plan(args) => commands::plan::run(scope, &args),
+    }
+}

@@ -1,0 +1,84 @@
+//! The command line: every subcommand and its options (clap derive).
+//!
+//! Exit statuses shared by every subcommand: 0 success, 1 the command's own
+//! failure (for `plan`: a manifest was refused), 2 a usage error (clap).
+
+use clap::{Args, Parser, Subcommand};
+use update_all_generator::Scope;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "update-all",
+    version,
+    about = "Update the whole system: every package manager, as systemd units",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the units that would run, in waves, with what each runs after and why
+    ///
+    /// Also lists the plugins left out: refused (with file, line and column),
+    /// disabled, masked, or of the other scope. Exits 1 when any manifest is
+    /// refused, so plugin authors can run it in CI against a tree given by
+    /// UPDATE_ALL_ROOT.
+    Plan(PlanArgs),
+}
+
+/// Which systemd manager to act on; given before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// The per-user plugins of the user's own service manager
+    /// (default when not run as root).
+    #[arg(long, global = true, conflicts_with = "system")]
+    pub user: bool,
+    /// The system-wide plugins (default when run as root).
+    #[arg(long, global = true)]
+    pub system: bool,
+}
+
+impl ScopeArgs {
+    /// The scope asked for, else system for root and user for everyone else.
+    pub fn resolve(&self) -> Scope {
+        if self.user {
+            Scope::User
+        } else if self.system || nix::unistd::geteuid().is_root() {
+            Scope::System
+        } else {
+            Scope::User
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn scope_flags_anywhere_but_not_both() {
+        let cli = Cli::try_parse_from(["update-all", "--user", "plan"]).unwrap();
+        assert_eq!(cli.scope.resolve(), Scope::User);
+        let cli = Cli::try_parse_from(["update-all", "plan", "--system", "--json"]).unwrap();
+        assert_eq!(cli.scope.resolve(), Scope::System);
+        assert!(Cli::try_parse_from(["update-all", "plan", "--user", "--system"]).is_err());
+    }
+}
