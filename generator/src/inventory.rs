@@ -89,7 +89,6 @@ pub fn load(env: &Env) -> Inventory {
         crate::Scope::System => None,
         crate::Scope::User => Some(nix::unistd::geteuid().as_raw()),
     };
-    let mut trust = Trust::new(&env.root, user);
     let mut inv = Inventory {
         masked: found.masked,
         warnings,
@@ -97,12 +96,20 @@ pub fn load(env: &Env) -> Inventory {
     };
 
     let mut accepted: BTreeMap<PluginName, Vec<Plugin>> = BTreeMap::new();
-    for path in found.files {
-        match read_manifest(env, &mut trust, &path) {
-            Ok(plugin) if plugin.manifest.scope() != env.scope => {
+    let read = crate::parallel::map_chunks(&found.files, |paths| {
+        let mut trust = Trust::new(&env.root, user);
+        paths
+            .iter()
+            .map(|path| (path.clone(), read_manifest(env, &mut trust, path)))
+            .collect()
+    });
+    for (path, result) in read {
+        match result {
+            Ok(None) => inv.masked.push(path),
+            Ok(Some(plugin)) if plugin.manifest.scope() != env.scope => {
                 inv.other_scope.push(plugin.manifest.name)
             }
-            Ok(plugin) => accepted
+            Ok(Some(plugin)) => accepted
                 .entry(plugin.manifest.name.clone())
                 .or_default()
                 .push(plugin),
@@ -148,7 +155,8 @@ pub fn load(env: &Env) -> Inventory {
     inv
 }
 
-fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Plugin, Refusal> {
+/// Reads one manifest; `None` when it is empty, which masks the name.
+fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Option<Plugin>, Refusal> {
     let refuse = |name: Option<String>, reason: Diagnostic| Refusal {
         name,
         file: path.to_path_buf(),
@@ -167,18 +175,21 @@ fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Plugin, Re
             ),
         ));
     }
-    trust.check_file(path, false).map_err(|why| {
+    let meta = trust.check_file(path, false).map_err(|why| {
         refuse(
             None,
             Diagnostic::error(Some(path), format!("manifest not trusted: {why}")),
         )
     })?;
-    let text = fs::read_to_string(path).map_err(|e| {
+    let text = read_text(path, meta.len()).map_err(|e| {
         refuse(
             None,
             Diagnostic::error(Some(path), format!("cannot read the manifest: {e}")),
         )
     })?;
+    if text.is_empty() {
+        return Ok(None);
+    }
     let manifest = serde_norway::from_str::<ManifestFile>(&text)
         .map_err(|e| refuse(None, Diagnostic::from_yaml(path, &e)))?
         .plugin;
@@ -197,11 +208,30 @@ fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Plugin, Re
             )
         })?;
     }
-    Ok(Plugin {
+    Ok(Some(Plugin {
         manifest,
         source,
         path: path.to_path_buf(),
-    })
+    }))
+}
+
+/// Reads a file whose size `lstat` just gave, usually in one `read`
+/// (`read_to_end` would add an `fstat` and an `lseek` per file, which shows
+/// at boot with hundreds of manifests).
+fn read_text(path: &Path, size: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let mut buf = vec![0; size.saturating_add(1).min(1 << 20)];
+    let mut file = fs::File::open(path)?;
+    let mut len = 0;
+    while len < size && len < buf.len() {
+        match file.read(&mut buf[len..])? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Names in `runs_after` and in the configuration's lists that match no

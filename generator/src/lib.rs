@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod escape;
 pub mod inventory;
 pub mod manifest;
+mod parallel;
 pub mod paths;
 pub mod plan;
 pub mod render;

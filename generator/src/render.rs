@@ -121,6 +121,19 @@ pub fn slice_dropin(limits: &SliceLimits) -> String {
     s
 }
 
+fn write_unit(plan: &Plan, unit: &PlannedUnit, dir: &Path, wants: &Path) -> io::Result<()> {
+    let name = plan.unit_name(unit);
+    fs::write(dir.join(&name), unit_text(plan, unit))?;
+    let link = wants.join(&name);
+    match std::os::unix::fs::symlink(format!("../{name}"), &link) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(&link)?;
+            std::os::unix::fs::symlink(format!("../{name}"), &link)
+        }
+        other => other,
+    }
+}
+
 /// Writes every unit, the `update-all.target.wants/` links and the slice
 /// drop-in into `dir`.
 pub fn write(plan: &Plan, limits: &SliceLimits, dir: &Path) -> io::Result<()> {
@@ -128,18 +141,13 @@ pub fn write(plan: &Plan, limits: &SliceLimits, dir: &Path) -> io::Result<()> {
     if !plan.units.is_empty() {
         fs::create_dir_all(&wants)?;
     }
-    for unit in &plan.units {
-        let name = plan.unit_name(unit);
-        fs::write(dir.join(&name), unit_text(plan, unit))?;
-        let link = wants.join(&name);
-        match std::os::unix::fs::symlink(format!("../{name}"), &link) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                fs::remove_file(&link)?;
-                std::os::unix::fs::symlink(format!("../{name}"), &link)?;
-            }
-            other => other?,
-        }
-    }
+    let written = crate::parallel::map_chunks(&plan.units, |units| {
+        units
+            .iter()
+            .map(|unit| write_unit(plan, unit, dir, &wants))
+            .collect()
+    });
+    written.into_iter().collect::<io::Result<()>>()?;
     if !limits.is_empty() {
         let dropins = dir.join(format!("{SLICE}.d"));
         fs::create_dir_all(&dropins)?;

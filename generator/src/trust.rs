@@ -39,11 +39,19 @@ impl Trust {
         }
     }
 
-    /// Checks a file and every directory above it (up to the root prefix).
-    /// `executable` additionally asks for a regular file with an execute bit.
-    pub fn check_file(&mut self, path: &Path, executable: bool) -> Result<(), String> {
-        let real = fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let meta = fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
+    /// Checks a file and every directory above it (up to the root prefix),
+    /// and returns its metadata. `executable` additionally asks for an
+    /// execute bit. Costs one `lstat` per file; directory verdicts are
+    /// cached, since the generator is timed at every boot.
+    pub fn check_file(&mut self, path: &Path, executable: bool) -> Result<fs::Metadata, String> {
+        let lstat = fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let (real, meta) = if lstat.file_type().is_symlink() {
+            let real = fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let meta = fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
+            (real, meta)
+        } else {
+            (path.to_path_buf(), lstat)
+        };
         if !meta.is_file() {
             return Err(format!("{} is not a regular file", real.display()));
         }
@@ -55,15 +63,37 @@ impl Trust {
             ));
         }
         self.check_meta(&real, &meta, false)?;
-        let mut dir = real.parent();
-        while let Some(d) = dir {
-            self.check_dir(d)?;
-            if d == self.root {
-                break;
-            }
-            dir = d.parent();
+        match real.parent() {
+            Some(parent) => self.check_dirs(parent)?,
+            None => return Err(format!("{} has no directory", real.display())),
         }
-        Ok(())
+        Ok(meta)
+    }
+
+    /// Checks `dir` and its parents up to the root prefix; symlinked
+    /// directories are followed to where they lead.
+    fn check_dirs(&mut self, dir: &Path) -> Result<(), String> {
+        if let Some(verdict) = self.dirs.get(dir) {
+            return verdict.clone();
+        }
+        let verdict = match fs::canonicalize(dir) {
+            Err(e) => Err(format!("{}: {e}", dir.display())),
+            Ok(real) => {
+                let mut verdict = Ok(());
+                let mut d = Some(real.as_path());
+                while let (Ok(()), Some(current)) = (&verdict, d) {
+                    verdict = self.check_dir(current);
+                    d = if current == self.root {
+                        None
+                    } else {
+                        current.parent()
+                    };
+                }
+                verdict
+            }
+        };
+        self.dirs.insert(dir.to_path_buf(), verdict.clone());
+        verdict
     }
 
     fn check_dir(&mut self, dir: &Path) -> Result<(), String> {
