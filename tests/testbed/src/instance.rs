@@ -106,12 +106,16 @@ impl Testbed {
         let Some(reason) = Testbed::unavailable_reason() else {
             return true;
         };
-        eprintln!("TESTBED UNAVAILABLE: {reason}");
+        // Straight to fd 2: libtest's capture only catches `eprintln!`.
+        let _ = writeln!(io::stderr(), "TESTBED UNAVAILABLE: {reason}");
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("TESTBED UNAVAILABLE: {reason} (CI=true: failing)");
         }
         if std::env::var("UPDATE_ALL_SKIP_TESTBED").as_deref() == Ok("1") {
-            eprintln!("TESTBED UNAVAILABLE: skipping test (UPDATE_ALL_SKIP_TESTBED=1)");
+            let _ = writeln!(
+                io::stderr(),
+                "TESTBED UNAVAILABLE: skipping test (UPDATE_ALL_SKIP_TESTBED=1)"
+            );
             return false;
         }
         panic!(
