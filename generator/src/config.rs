@@ -4,10 +4,11 @@
 use crate::diagnostic::Diagnostic;
 use crate::discovery::discover;
 use crate::paths::Env;
+use crate::trust::Trust;
 use crate::values::{ByteSize, Percent, PluginName, Weight};
 use serde::{Deserialize, Serialize};
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One configuration file as written; absent fields leave what lower
 /// files set.
@@ -90,43 +91,48 @@ impl Config {
     }
 }
 
-/// Reads the main files, then the drop-ins in file-name order. A broken
-/// file is reported and skipped; the others still apply.
+/// Reads each layer's main file, then its drop-ins in file-name order. A
+/// broken or untrusted file is reported and skipped; the others still apply.
 pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
     let mut config = Config::default();
     let mut diagnostics = Vec::new();
-    let dropins = discover(&env.config_dropin_dirs());
-    diagnostics.extend(dropins.diagnostics);
-    let mains = env.config_files().into_iter().filter(|f| f.exists());
-    for path in mains.chain(dropins.files) {
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                diagnostics.push(Diagnostic::error(
-                    Some(&path),
-                    format!("cannot read this configuration file ({e}); it is ignored"),
-                ));
-                continue;
-            }
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        match serde_norway::from_str::<ConfigFile>(&text) {
-            Ok(file) => {
-                if file.plugins.enabled.is_some() {
-                    config.enabled = file.plugins.enabled;
+    let mut trust = Trust::new(&env.root, env.trusted_user());
+    for (main, dropin_dirs) in env.config_layers() {
+        let dropins = discover(&dropin_dirs);
+        diagnostics.extend(dropins.diagnostics);
+        let main = fs::symlink_metadata(&main).is_ok().then_some(main);
+        for path in main.into_iter().chain(dropins.files) {
+            match read_file(&mut trust, &path) {
+                Ok(Some(file)) => {
+                    if file.plugins.enabled.is_some() {
+                        config.enabled = file.plugins.enabled;
+                    }
+                    config.disabled.extend(file.plugins.disabled);
+                    config.slice.overlay(file.slice);
+                    config.files.push(path);
                 }
-                config.disabled.extend(file.plugins.disabled);
-                config.slice.overlay(file.slice);
-                config.files.push(path);
-            }
-            Err(e) => {
-                let mut d = Diagnostic::from_yaml(&path, &e);
-                d.message += "; this configuration file is ignored until it is fixed";
-                diagnostics.push(d);
+                Ok(None) => {}
+                Err(mut d) => {
+                    d.message += " This configuration file is ignored until it is fixed.";
+                    diagnostics.push(d);
+                }
             }
         }
     }
     (config, diagnostics)
+}
+
+/// One file, or `None` when it is empty.
+fn read_file(trust: &mut Trust, path: &Path) -> Result<Option<ConfigFile>, Diagnostic> {
+    trust
+        .check_file(path, false)
+        .map_err(|why| Diagnostic::error(Some(path), format!("not trusted: {why}.")))?;
+    let text = fs::read_to_string(path)
+        .map_err(|e| Diagnostic::error(Some(path), format!("cannot read it: {e}.")))?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_norway::from_str(&text)
+        .map(Some)
+        .map_err(|e| Diagnostic::from_yaml(path, &e))
 }

@@ -56,6 +56,7 @@ impl Diagnostic {
         };
         let message = match unknown_field_hint(&message) {
             Some(hint) => format!("{message}; did you mean `{hint}`?"),
+            None if !message.ends_with(['.', '?']) => format!("{message}."),
             None => message,
         };
         Diagnostic {

@@ -85,10 +85,7 @@ pub fn load(env: &Env) -> Inventory {
     let (config, mut warnings) = config::load(env);
     let found = discover(&env.manifest_dirs());
     warnings.extend(found.diagnostics);
-    let user = match env.scope {
-        crate::Scope::System => None,
-        crate::Scope::User => Some(nix::unistd::geteuid().as_raw()),
-    };
+    let user = env.trusted_user();
     let mut inv = Inventory {
         masked: found.masked,
         warnings,
@@ -239,6 +236,16 @@ fn read_text(path: &Path, size: u64) -> std::io::Result<String> {
 fn warn_about_unknown_names(inv: &mut Inventory) {
     let mut warnings = Vec::new();
     for plugin in &inv.plugins {
+        if plugin.manifest.requires_sudo && plugin.manifest.scope() == crate::Scope::User {
+            warnings.push(Diagnostic::warning(
+                Some(&plugin.path),
+                format!(
+                    "plugin `{}` has requires_sudo: true but scope: user; a user manager \
+                     cannot gain root, so its updates will likely fail. Use scope: system",
+                    plugin.name()
+                ),
+            ));
+        }
         for dep in &plugin.manifest.runs_after {
             if !inv.plugins.iter().any(|p| p.name() == dep) {
                 warnings.push(Diagnostic::warning(

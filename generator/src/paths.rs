@@ -54,39 +54,42 @@ impl Env {
         }
     }
 
-    /// The update-all configuration directories, lowest priority first,
-    /// resolved under the root.
-    fn base_dirs(&self) -> Vec<PathBuf> {
+    /// Manifest directories, lowest priority first.
+    pub fn manifest_dirs(&self) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = SYSTEM_DIRS.iter().map(PathBuf::from).collect();
         if let Some(user) = &self.user_config {
             dirs.push(user.join("update-all"));
         }
-        dirs.iter().map(|d| self.resolve(d)).collect()
-    }
-
-    /// Manifest directories, lowest priority first.
-    pub fn manifest_dirs(&self) -> Vec<PathBuf> {
-        self.base_dirs()
-            .into_iter()
-            .map(|d| d.join("plugins.d"))
+        dirs.iter()
+            .map(|d| self.resolve(&d.join("plugins.d")))
             .collect()
     }
 
-    /// Main configuration files, lowest priority first: the admin's, then
-    /// the user's in user scope.
-    pub fn config_files(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.resolve(Path::new("/etc/update-all/config.yaml"))];
-        if let Some(user) = &self.user_config {
-            files.push(self.resolve(&user.join("update-all/config.yaml")));
+    /// The uid whose files are trusted besides root's: the user's own in
+    /// user scope.
+    pub fn trusted_user(&self) -> Option<u32> {
+        match self.scope {
+            Scope::System => None,
+            Scope::User => Some(nix::unistd::geteuid().as_raw()),
         }
-        files
     }
 
-    /// Configuration drop-in directories (`config.d`), lowest priority first.
-    pub fn config_dropin_dirs(&self) -> Vec<PathBuf> {
-        self.base_dirs()
-            .into_iter()
-            .map(|d| d.join("config.d"))
-            .collect()
+    /// Configuration layers, lowest priority first: each is a main file
+    /// and its drop-in directories (`config.d`, lowest priority first). The
+    /// system layer comes first; in user scope the user's layer overrides it.
+    pub fn config_layers(&self) -> Vec<(PathBuf, Vec<PathBuf>)> {
+        let system_dirs = SYSTEM_DIRS
+            .iter()
+            .map(|d| self.resolve(&Path::new(d).join("config.d")))
+            .collect();
+        let mut layers = vec![(
+            self.resolve(Path::new("/etc/update-all/config.yaml")),
+            system_dirs,
+        )];
+        if let Some(user) = &self.user_config {
+            let base = self.resolve(&user.join("update-all"));
+            layers.push((base.join("config.yaml"), vec![base.join("config.d")]));
+        }
+        layers
     }
 }

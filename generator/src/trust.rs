@@ -46,6 +46,10 @@ impl Trust {
     pub fn check_file(&mut self, path: &Path, executable: bool) -> Result<fs::Metadata, String> {
         let lstat = fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let (real, meta) = if lstat.file_type().is_symlink() {
+            // Whoever may replace the link may replace the file.
+            if let Some(parent) = path.parent() {
+                self.check_dirs(parent)?;
+            }
             let real = fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let meta = fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
             (real, meta)

@@ -404,7 +404,8 @@ impl CheckedStr for SettingKey {
 }
 checked_str_serde!(SettingKey);
 
-/// A version string; YAML may give `1.0` as a number, which is accepted.
+/// A version string. A whole number is taken as written; a decimal one is
+/// refused, since YAML has already turned `1.10` into `1.1`.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Version(String);
 
@@ -414,9 +415,31 @@ impl Version {
     }
 }
 
+struct VersionVisitor;
+
+impl Visitor<'_> for VersionVisitor {
+    type Value = Version;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a version such as \"1.0.0\"")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Version, E> {
+        check_no_control(v).map_err(E::custom)?;
+        Ok(Version(v.to_owned()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Version, E> {
+        Ok(Version(v.to_string()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Version, E> {
+        // YAML reads 1.10 as the number 1.1: refuse rather than mangle it.
+        Err(E::custom(format!(
+            "the version is read as the number {v}; put it in quotes, such as \"1.10\""
+        )))
+    }
+}
+
 impl<'de> Deserialize<'de> for Version {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        SettingValue::deserialize(d).map(|v| Version(v.0))
+        d.deserialize_any(VersionVisitor)
     }
 }
 

@@ -437,3 +437,82 @@ fn a_broken_configuration_file_is_skipped_with_its_location() {
     assert!(msg.contains("did you mean `memory_high`?"), "{msg}");
     assert!(slice.is_empty());
 }
+
+#[test]
+fn configuration_others_can_write_is_not_trusted() {
+    let root = Root::new();
+    root.plugin("a", "");
+    let conf = root.write(
+        "etc/update-all/config.yaml",
+        "plugins:\n  disabled: [a]\nslice:\n  memory_max: 1G\n",
+        0o666,
+    );
+    let (config, diags) = update_all_generator::config::load(&root.env(Scope::System));
+    assert!(config.disabled.is_empty() && config.slice.is_empty());
+    let msg = diags[0].to_string();
+    assert!(
+        msg.contains("not trusted") && msg.contains("config.yaml is writable by its group"),
+        "{msg}"
+    );
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (config, diags) = update_all_generator::config::load(&root.env(Scope::System));
+    assert!(diags.is_empty() && config.disabled.len() == 1);
+}
+
+#[test]
+fn a_symlinked_manifest_in_a_writable_directory_is_refused() {
+    let root = Root::new();
+    let target = root.plugin_in("opt/vendor", "linked", "");
+    let dir = root.path().join(RUNTIME);
+    std::fs::create_dir_all(&dir).unwrap();
+    symlink(&target, dir.join("linked.yaml")).unwrap();
+    assert_eq!(unit_names(&root.plan()), ["update-all-linked.service"]);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let plan = root.plan();
+    assert!(plan.units.is_empty());
+    assert!(messages(&plan).contains("run/update-all/plugins.d is writable by its group"));
+}
+
+#[test]
+fn the_users_configuration_overrides_the_admins_drop_ins() {
+    let root = Root::new();
+    root.write(
+        "etc/update-all/config.d/10-admin.yaml",
+        "plugins:\n  enabled: [a]\n",
+        0o644,
+    );
+    root.write(
+        "home/u/.config/update-all/config.yaml",
+        "plugins:\n  enabled: [b]\n",
+        0o644,
+    );
+    let (config, diags) = update_all_generator::config::load(&root.env(Scope::User));
+    assert!(diags.is_empty(), "{diags:?}");
+    let enabled: Vec<&str> = config
+        .enabled
+        .iter()
+        .flatten()
+        .map(|n| n.as_str())
+        .collect();
+    assert_eq!(enabled, ["b"]);
+}
+
+#[test]
+fn a_decimal_version_must_be_quoted() {
+    let msg = refused_with(
+        "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  version: 1.10\n",
+    );
+    assert!(
+        msg.contains("plugin.version: the version is read as the number 1.1; put it in quotes"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn requires_sudo_in_user_scope_is_a_warning() {
+    let root = Root::new();
+    root.plugin("odd", "requires_sudo: true\nscope: user");
+    let plan = plan::plan(inventory::load(&root.env(Scope::User)));
+    assert_eq!(unit_names(&plan), ["update-all-odd.service"]);
+    assert!(messages(&plan).contains("has requires_sudo: true but scope: user"));
+}
