@@ -1,5 +1,5 @@
-//! `config.yaml` and its `config.d/*.yaml` drop-ins: which plugins run, and
-//! limits for `update-all.slice`. See docs/configuration.md.
+//! `config.yaml` and its `config.d/*.yaml` drop-ins: which plugins run,
+//! limits for `update-all.slice`, and when to notify. See docs/configuration.md.
 
 use crate::diagnostic::Diagnostic;
 use crate::discovery::discover;
@@ -19,6 +19,52 @@ struct ConfigFile {
     plugins: PluginSelection,
     #[serde(default)]
     slice: SliceLimits,
+    #[serde(default)]
+    notifications: NotificationsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationsFile {
+    enabled: Option<bool>,
+    on_success: Option<bool>,
+    on_failure: Option<bool>,
+}
+
+/// When a summary notification is sent at the end of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Notifications {
+    pub enabled: bool,
+    pub on_success: bool,
+    pub on_failure: bool,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Notifications {
+            enabled: true,
+            on_success: true,
+            on_failure: true,
+        }
+    }
+}
+
+impl Notifications {
+    fn overlay(&mut self, top: NotificationsFile) {
+        self.enabled = top.enabled.unwrap_or(self.enabled);
+        self.on_success = top.on_success.unwrap_or(self.on_success);
+        self.on_failure = top.on_failure.unwrap_or(self.on_failure);
+    }
+
+    /// Whether a run that did (`failed`) or did not fail is announced.
+    pub fn wanted(&self, failed: bool) -> bool {
+        self.enabled
+            && if failed {
+                self.on_failure
+            } else {
+                self.on_success
+            }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +115,7 @@ pub struct Config {
     /// These plugins never run (added up over all files).
     pub disabled: Vec<PluginName>,
     pub slice: SliceLimits,
+    pub notifications: Notifications,
     /// The files that were read, in the order they were applied.
     pub files: Vec<PathBuf>,
 }
@@ -109,6 +156,7 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
                     }
                     config.disabled.extend(file.plugins.disabled);
                     config.slice.overlay(file.slice);
+                    config.notifications.overlay(file.notifications);
                     config.files.push(path);
                 }
                 Ok(None) => {}
