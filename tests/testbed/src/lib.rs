@@ -35,11 +35,13 @@
 mod boot;
 mod cgroup;
 mod console;
+mod deploy;
 mod instance;
 
 use std::fmt;
 use std::io;
 
+pub use deploy::{target_binary, MANIFESTS, PLUGINS, RUNNER};
 pub use instance::Testbed;
 
 /// Why an instance could not be booted (or torn down).
