@@ -65,6 +65,8 @@ pub fn unit_text(plan: &Plan, unit: &PlannedUnit) -> String {
 
     s.push_str("\n[Service]\nType=oneshot\n");
     let _ = writeln!(s, "Slice={SLICE}");
+    // The recorder reads these counters for the statistics.
+    s.push_str("CPUAccounting=yes\nMemoryAccounting=yes\nIOAccounting=yes\n");
     let exe = m.executable.as_str();
     let _ = writeln!(s, "ExecCondition={}", command_line(exe, &["is-applicable"]));
     let _ = writeln!(s, "ExecStart={}", command_line(exe, &[phase]));

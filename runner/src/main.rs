@@ -4,6 +4,8 @@
 mod cli;
 mod commands;
 mod output;
+#[allow(dead_code)] // until run, record and notify use it
+mod summary;
 
 use clap::Parser;
 use std::process::ExitCode;
