@@ -6,6 +6,8 @@ mod commands;
 mod output;
 #[allow(dead_code)] // until run, record and notify use it
 mod summary;
+#[allow(dead_code)] // until run, cancel and record use all of it
+mod systemd;
 
 use clap::Parser;
 use std::process::ExitCode;
