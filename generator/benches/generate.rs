@@ -11,9 +11,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A tree shaped like a busy real one: a quarter of the plugins have a
-/// download phase, most hold a mutex shared with others, some run after an
-/// earlier plugin, some need a mutex free, and every one has settings.
+/// A tree shaped like a busy real one, without cycles: a quarter of the
+/// plugins have a download phase, all hold a mutex shared with others, a
+/// third run after an earlier plugin, a fifth need a runtime mutex free, and
+/// every one has settings and resources.
 fn build_tree(root: &Path, count: usize) {
     let manifests = root.join("usr/lib/update-all/plugins.d");
     let exes = root.join("usr/lib/update-all/plugins");
@@ -27,21 +28,27 @@ fn build_tree(root: &Path, count: usize) {
         let exe = exes.join(&name);
         fs::write(&exe, "#!/bin/sh\nexit 0\n").unwrap();
         fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+        // Every 50th plugin provides a runtime that every fifth one needs.
+        let provides = if i % 50 == 0 {
+            format!(", runtime:r{}", i / 50)
+        } else {
+            String::new()
+        };
         let mut text = format!(
             "plugin:\n  name: {name}\n  version: \"1.{i}\"\n  description: \"Synthetic plugin {i}\"\n  \
              executable: /usr/lib/update-all/plugins/{name}\n  requires_sudo: true\n  \
              can_separate_download: {}\n  static_mutexes:\n    download: [system:network]\n    \
-             update: [pkgmgr:m{}]\n",
+             update: [pkgmgr:m{}{provides}]\n",
             i % 4 == 0,
             i % 17
         );
         if i > 0 && i % 3 == 0 {
             text += &format!("  runs_after: [plugin{:03}]\n", i / 2);
         }
-        if i % 5 == 0 {
+        if i % 5 == 1 {
             text += &format!(
-                "  static_dependencies:\n    update: [pkgmgr:m{}]\n",
-                (i + 3) % 17
+                "  static_dependencies:\n    update: [runtime:r{}]\n",
+                i / 50
             );
         }
         text += "  timeouts:\n    update: 600\n  settings:\n    auto_remove: true\n    channel: stable\n  \

@@ -175,29 +175,34 @@ fn cycle_through(g: &Graph, scc: &BTreeSet<usize>, start: usize) -> Vec<usize> {
     vec![start]
 }
 
-/// Finds every cycle; returns the plugins on them, with the refusal text.
-fn cycles(g: &Graph, plugins: &[Plugin], units: &[(usize, Phase)]) -> Vec<(Vec<usize>, String)> {
+/// Finds every cycle: each plugin on one, with the text of a cycle through
+/// that plugin (a strongly connected set may hold several cycles).
+fn cycles(g: &Graph, plugins: &[Plugin], units: &[(usize, Phase)]) -> Vec<(usize, String)> {
     let mut found = Vec::new();
     for scc in tarjan_scc(g) {
         if scc.len() == 1 && !g.contains_edge(scc[0], scc[0]) {
             continue;
         }
         let set: BTreeSet<usize> = scc.into_iter().collect();
-        let start = *set.first().expect("non-empty");
-        let mut names: Vec<&str> = Vec::new();
-        for u in cycle_through(g, &set, start) {
-            let name = plugins[units[u].0].name().as_str();
-            if names.last() != Some(&name) {
-                names.push(name);
+        let mut seen = BTreeSet::new();
+        for &start in &set {
+            let plugin = units[start].0;
+            if !seen.insert(plugin) {
+                continue;
             }
+            let mut names: Vec<&str> = Vec::new();
+            for u in cycle_through(g, &set, start) {
+                let name = plugins[units[u].0].name().as_str();
+                if names.last() != Some(&name) {
+                    names.push(name);
+                }
+            }
+            if names.len() > 1 && names.first() == names.last() {
+                names.pop();
+            }
+            names.push(names[0]);
+            found.push((plugin, names.join(" → ")));
         }
-        if names.len() > 1 && names.first() == names.last() {
-            names.pop();
-        }
-        let first = names[0];
-        names.push(first);
-        let members: BTreeSet<usize> = set.iter().map(|&u| units[u].0).collect();
-        found.push((members.into_iter().collect(), names.join(" → ")));
     }
     found
 }
@@ -237,22 +242,20 @@ pub fn plan(inv: Inventory) -> Plan {
             break (units, g);
         }
         let mut out = BTreeSet::new();
-        for (members, text) in found {
-            for p in members {
-                out.insert(p);
-                let plugin = &plugins[p];
-                refused.push(Refusal {
-                    name: Some(plugin.name().to_string()),
-                    file: plugin.path.clone(),
-                    reasons: vec![Diagnostic::error(
-                        Some(&plugin.path),
-                        format!(
-                            "dependency cycle {text}; every plugin on it is left out. \
-                             Remove one runs_after or static_dependencies entry to break it"
-                        ),
-                    )],
-                });
-            }
+        for (p, text) in found {
+            out.insert(p);
+            let plugin = &plugins[p];
+            refused.push(Refusal {
+                name: Some(plugin.name().to_string()),
+                file: plugin.path.clone(),
+                reasons: vec![Diagnostic::error(
+                    Some(&plugin.path),
+                    format!(
+                        "dependency cycle {text}; every plugin on it is left out. \
+                         Remove one runs_after or static_dependencies entry to break it"
+                    ),
+                )],
+            });
         }
         let removed: Vec<_> = out.iter().map(|&p| plugins[p].name().clone()).collect();
         let mut i = 0;

@@ -516,3 +516,23 @@ fn requires_sudo_in_user_scope_is_a_warning() {
     assert_eq!(unit_names(&plan), ["update-all-odd.service"]);
     assert!(messages(&plan).contains("has requires_sudo: true but scope: user"));
 }
+
+#[test]
+fn each_plugin_on_a_tangle_is_told_a_cycle_through_itself() {
+    let root = Root::new();
+    root.plugin("a", "runs_after: [b]");
+    root.plugin("b", "runs_after: [a, c]");
+    root.plugin("c", "runs_after: [b]");
+    let plan = root.plan();
+    assert_eq!(refused_names(&plan), ["a", "b", "c"]);
+    let text = |name: &str| {
+        let r = plan
+            .refused
+            .iter()
+            .find(|r| r.name.as_deref() == Some(name))
+            .unwrap();
+        r.reasons[0].message.clone()
+    };
+    assert!(text("a").contains("cycle a → b → a"), "{}", text("a"));
+    assert!(text("c").contains("cycle c → b → c"), "{}", text("c"));
+}
