@@ -170,8 +170,11 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
     (config, diagnostics)
 }
 
-/// One file, or `None` when it is empty.
+/// One file, or `None` when it is empty or masked (a link to /dev/null).
 fn read_file(trust: &mut Trust, path: &Path) -> Result<Option<ConfigFile>, Diagnostic> {
+    if fs::read_link(path).is_ok_and(|t| t == Path::new("/dev/null")) {
+        return Ok(None);
+    }
     trust
         .check_file(path, false)
         .map_err(|why| Diagnostic::error(Some(path), format!("not trusted: {why}.")))?;

@@ -152,6 +152,9 @@ pub fn load(env: &Env) -> Inventory {
     inv
 }
 
+/// Larger manifests are refused rather than read in part.
+const MAX_MANIFEST: u64 = 1 << 20;
+
 /// Reads one manifest; `None` when it is empty, which masks the name.
 fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Option<Plugin>, Refusal> {
     let refuse = |name: Option<String>, reason: Diagnostic| Refusal {
@@ -178,6 +181,18 @@ fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Option<Plu
             Diagnostic::error(Some(path), format!("manifest not trusted: {why}")),
         )
     })?;
+    if meta.len() > MAX_MANIFEST {
+        return Err(refuse(
+            None,
+            Diagnostic::error(
+                Some(path),
+                format!(
+                    "the manifest is {} bytes; at most {MAX_MANIFEST} are read",
+                    meta.len()
+                ),
+            ),
+        ));
+    }
     let text = read_text(path, meta.len()).map_err(|e| {
         refuse(
             None,
@@ -218,7 +233,7 @@ fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Option<Plu
 fn read_text(path: &Path, size: u64) -> std::io::Result<String> {
     use std::io::Read;
     let size = usize::try_from(size).unwrap_or(usize::MAX);
-    let mut buf = vec![0; size.saturating_add(1).min(1 << 20)];
+    let mut buf = vec![0; size.saturating_add(1)];
     let mut file = fs::File::open(path)?;
     let mut len = 0;
     while len < size && len < buf.len() {

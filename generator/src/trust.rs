@@ -7,6 +7,9 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// As the kernel's limit on links followed in one lookup.
+const MAX_LINKS: usize = 40;
+
 /// Decides whether files may be trusted, remembering directory verdicts
 /// (hundreds of manifests share a handful of directories).
 pub struct Trust {
@@ -44,18 +47,7 @@ impl Trust {
     /// execute bit. Costs one `lstat` per file; directory verdicts are
     /// cached, since the generator is timed at every boot.
     pub fn check_file(&mut self, path: &Path, executable: bool) -> Result<fs::Metadata, String> {
-        let lstat = fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let (real, meta) = if lstat.file_type().is_symlink() {
-            // Whoever may replace the link may replace the file.
-            if let Some(parent) = path.parent() {
-                self.check_dirs(parent)?;
-            }
-            let real = fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let meta = fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
-            (real, meta)
-        } else {
-            (path.to_path_buf(), lstat)
-        };
+        let (real, meta) = self.follow_links(path)?;
         if !meta.is_file() {
             return Err(format!("{} is not a regular file", real.display()));
         }
@@ -72,6 +64,32 @@ impl Trust {
             None => return Err(format!("{} has no directory", real.display())),
         }
         Ok(meta)
+    }
+
+    /// Follows a chain of symlinks to the file it ends in. Whoever may replace
+    /// any link on the way may replace the file, so the directory holding
+    /// each link is checked too. Absolute targets resolve under the root.
+    fn follow_links(&mut self, path: &Path) -> Result<(PathBuf, fs::Metadata), String> {
+        let mut current = path.to_path_buf();
+        for _ in 0..MAX_LINKS {
+            let lstat = fs::symlink_metadata(&current)
+                .map_err(|e| format!("{}: {e}", current.display()))?;
+            if !lstat.file_type().is_symlink() {
+                return Ok((current, lstat));
+            }
+            let parent = current.parent().unwrap_or(Path::new("/")).to_path_buf();
+            self.check_dirs(&parent)?;
+            let target =
+                fs::read_link(&current).map_err(|e| format!("{}: {e}", current.display()))?;
+            current = match target.strip_prefix("/") {
+                Ok(absolute) => self.root.join(absolute),
+                Err(_) => parent.join(target),
+            };
+        }
+        Err(format!(
+            "{}: too many levels of symbolic links",
+            path.display()
+        ))
     }
 
     /// Checks `dir` and its parents up to the root prefix; symlinked
@@ -114,9 +132,12 @@ impl Trust {
     fn check_meta(&self, path: &Path, meta: &fs::Metadata, is_dir: bool) -> Result<(), String> {
         let mode = meta.permissions().mode();
         if !self.owner_ok(meta.uid()) {
+            let owner = self
+                .extra_owner
+                .map_or("root:root".to_owned(), |u| u.to_string());
             return Err(format!(
                 "{} is owned by uid {}, not {}; a file others can change must not reach a \
-                 unit: `chown root:root {}` if you trust it",
+                 unit: `chown {owner} {}` if you trust it",
                 path.display(),
                 meta.uid(),
                 self.owners(),

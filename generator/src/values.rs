@@ -432,7 +432,8 @@ impl Visitor<'_> for VersionVisitor {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Version, E> {
         // YAML reads 1.10 as the number 1.1: refuse rather than mangle it.
         Err(E::custom(format!(
-            "the version is read as the number {v}; put it in quotes, such as \"1.10\""
+            "YAML reads this version as the number {v}, which loses digits (1.10 becomes 1.1); \
+             put it in quotes"
         )))
     }
 }

@@ -236,3 +236,27 @@ fn generated_units_pass_systemd_analyze_verify() {
         );
     }
 }
+
+/// Bad arguments are the only reason to fail: boot goes on either way.
+#[test]
+fn unusable_arguments_exit_non_zero() {
+    let bin = env!("CARGO_BIN_EXE_update-all-generator");
+    let run = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .env("SYSTEMD_LOG_TARGET", "console")
+            .output()
+            .unwrap()
+    };
+    let none = run(&[]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("usage: update-all-generator NORMAL_DIR")
+    );
+    let missing = run(&["/nonexistent/normal"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/normal: not a directory")
+    );
+    assert_eq!(run(&["a", "b"]).status.code(), Some(1));
+}

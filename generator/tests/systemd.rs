@@ -141,6 +141,26 @@ fn target_runs_plugins_in_plan_order_with_mutexes_and_limits() {
     );
     assert_eq!(show(&tb, "update-all-hog.service", "Nice"), "5");
 
+    // A container has no /dev/kmsg, so the messages go to the journal.
+    let said = tb.check(&[
+        "journalctl",
+        "--no-pager",
+        "-o",
+        "cat",
+        "-t",
+        "update-all-generator",
+    ]);
+    assert!(
+        said.contains(
+            "/run/update-all/plugins.d/broken.yaml:3:3: error: plugin: unknown field `bogus`"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("untrusted.yaml is owned by uid 1000, not root"),
+        "{said}"
+    );
+
     tb.check(&["systemctl", "start", "update-all.target"]);
     let r = runs(&tb);
     let (apt_dl, apt) = (find(&r, "apt", "download"), find(&r, "apt", "update"));

@@ -503,7 +503,7 @@ fn a_decimal_version_must_be_quoted() {
         "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  version: 1.10\n",
     );
     assert!(
-        msg.contains("plugin.version: the version is read as the number 1.1; put it in quotes"),
+        msg.contains("plugin.version: YAML reads this version as the number 1.1"),
         "{msg}"
     );
 }
@@ -535,4 +535,47 @@ fn each_plugin_on_a_tangle_is_told_a_cycle_through_itself() {
     };
     assert!(text("a").contains("cycle a → b → a"), "{}", text("a"));
     assert!(text("c").contains("cycle c → b → c"), "{}", text("c"));
+}
+
+#[test]
+fn every_link_of_a_symlinked_executable_is_checked() {
+    let root = Root::new();
+    // /usr/libexec/tool → /home/u/hop → /usr/libexec/real, /home/u a user's.
+    root.write("usr/libexec/real", "#!/bin/sh\n", 0o755);
+    let home = root.path().join("home/u");
+    std::fs::create_dir_all(&home).unwrap();
+    symlink("/usr/libexec/real", home.join("hop")).unwrap();
+    symlink("/home/u/hop", root.path().join("usr/libexec/tool")).unwrap();
+    root.write(
+        &format!("{VENDOR}/chain.yaml"),
+        "plugin:\n  name: chain\n  executable: /usr/libexec/tool\n  scope: system\n",
+        0o644,
+    );
+    assert_eq!(unit_names(&root.plan()), ["update-all-chain.service"]);
+    chown(&home, Some(1000), None).unwrap();
+    let plan = root.plan();
+    assert!(plan.units.is_empty());
+    assert!(
+        messages(&plan).contains("home/u is owned by uid 1000"),
+        "{}",
+        messages(&plan)
+    );
+}
+
+#[test]
+fn a_masked_main_configuration_is_no_error() {
+    let root = Root::new();
+    std::fs::create_dir_all(root.path().join("etc/update-all")).unwrap();
+    symlink("/dev/null", root.path().join("etc/update-all/config.yaml")).unwrap();
+    let (_, diags) = update_all_generator::config::load(&root.env(Scope::System));
+    assert!(diags.is_empty(), "{diags:?}");
+}
+
+#[test]
+fn an_oversized_manifest_is_refused_not_cut() {
+    let mut text =
+        "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n".to_owned();
+    text += &format!("# {}\n", "x".repeat(1 << 20));
+    let msg = refused_with(&text);
+    assert!(msg.contains("at most 1048576 are read"), "{msg}");
 }
