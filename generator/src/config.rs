@@ -175,10 +175,10 @@ fn read_file(trust: &mut Trust, path: &Path) -> Result<Option<ConfigFile>, Diagn
     if fs::read_link(path).is_ok_and(|t| t == Path::new("/dev/null")) {
         return Ok(None);
     }
-    trust
+    let (real, _) = trust
         .check_file(path, false)
         .map_err(|why| Diagnostic::error(Some(path), format!("not trusted: {why}.")))?;
-    let text = fs::read_to_string(path)
+    let text = fs::read_to_string(real)
         .map_err(|e| Diagnostic::error(Some(path), format!("cannot read it: {e}.")))?;
     if text.trim().is_empty() {
         return Ok(None);

@@ -175,7 +175,7 @@ fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Option<Plu
             ),
         ));
     }
-    let meta = trust.check_file(path, false).map_err(|why| {
+    let (real, meta) = trust.check_file(path, false).map_err(|why| {
         refuse(
             None,
             Diagnostic::error(Some(path), format!("manifest not trusted: {why}")),
@@ -193,7 +193,7 @@ fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Option<Plu
             ),
         ));
     }
-    let text = read_text(path, meta.len()).map_err(|e| {
+    let text = read_text(&real, meta.len()).map_err(|e| {
         refuse(
             None,
             Diagnostic::error(Some(path), format!("cannot read the manifest: {e}")),

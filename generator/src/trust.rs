@@ -43,10 +43,15 @@ impl Trust {
     }
 
     /// Checks a file and every directory above it (up to the root prefix),
-    /// and returns its metadata. `executable` additionally asks for an
+    /// and returns the file's real path (read that one, not `path`) and its
+    /// metadata. `executable` additionally asks for an
     /// execute bit. Costs one `lstat` per file; directory verdicts are
     /// cached, since the generator is timed at every boot.
-    pub fn check_file(&mut self, path: &Path, executable: bool) -> Result<fs::Metadata, String> {
+    pub fn check_file(
+        &mut self,
+        path: &Path,
+        executable: bool,
+    ) -> Result<(PathBuf, fs::Metadata), String> {
         let (real, meta) = self.follow_links(path)?;
         if !meta.is_file() {
             return Err(format!("{} is not a regular file", real.display()));
@@ -63,7 +68,7 @@ impl Trust {
             Some(parent) => self.check_dirs(parent)?,
             None => return Err(format!("{} has no directory", real.display())),
         }
-        Ok(meta)
+        Ok((real, meta))
     }
 
     /// Follows a chain of symlinks to the file it ends in. Whoever may replace

@@ -291,7 +291,11 @@ fn manifests_others_can_write_are_refused() {
         0o644,
     );
     chown(&user_file, Some(1000), Some(1000)).unwrap();
-    symlink(&user_file, root.path().join(VENDOR).join("evil.yaml")).unwrap();
+    symlink(
+        "/home/u/evil.yaml",
+        root.path().join(VENDOR).join("evil.yaml"),
+    )
+    .unwrap();
     // An executable a user may replace.
     root.plugin("exe", "");
     let exe = root.path().join("usr/lib/update-all/plugins/exe");
@@ -462,10 +466,11 @@ fn configuration_others_can_write_is_not_trusted() {
 #[test]
 fn a_symlinked_manifest_in_a_writable_directory_is_refused() {
     let root = Root::new();
-    let target = root.plugin_in("opt/vendor", "linked", "");
+    root.plugin_in("opt/vendor", "linked", "");
     let dir = root.path().join(RUNTIME);
     std::fs::create_dir_all(&dir).unwrap();
-    symlink(&target, dir.join("linked.yaml")).unwrap();
+    // An absolute link target is read under the root, as every path is.
+    symlink("/opt/vendor/linked.yaml", dir.join("linked.yaml")).unwrap();
     assert_eq!(unit_names(&root.plan()), ["update-all-linked.service"]);
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let plan = root.plan();
