@@ -459,3 +459,20 @@ fn usage_errors_exit_two() {
         assert!(run.stdout.is_empty(), "{args:?}: {run:?}");
     }
 }
+
+#[test]
+fn broken_configuration_fails_the_plan_but_plans_the_rest() {
+    let tree = Tree::example();
+    let conf = tree.root().join("etc/update-all/config.yaml");
+    fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    fs::write(&conf, "plugins:\n  disabeld: [apt]\n").unwrap();
+    chmod(&conf, 0o644);
+    let run = tree.run(&["plan", "--system"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("config.yaml:2:3: error: plugins: unknown field `disabeld`"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("Wave 1: apt (download)"), "{run:?}");
+}

@@ -16,11 +16,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use update_all_generator::inventory::{self, Disabled, Refusal};
 use update_all_generator::plan::{self, Reason};
-use update_all_generator::{Diagnostic, Env, Phase, Scope};
+use update_all_generator::{Diagnostic, Env, Phase, Scope, Severity};
 
 pub fn run(scope: Scope, args: &PlanArgs) -> ExitCode {
     let report = Report::build(&Env::from_process(Some(scope)));
-    let status = if report.refused.is_empty() {
+    // A broken configuration file is as much an error as a refused manifest.
+    let config_error = report
+        .warnings
+        .iter()
+        .any(|d| d.severity == Severity::Error);
+    let status = if report.refused.is_empty() && !config_error {
         0
     } else {
         output::FAILURE
