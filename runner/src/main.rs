@@ -4,6 +4,8 @@
 mod cli;
 mod commands;
 mod output;
+#[allow(dead_code)] // until record, status, history and stats use all of it
+mod stats;
 #[allow(dead_code)] // until run, record and notify use it
 mod summary;
 #[allow(dead_code)] // until run, cancel and record use all of it

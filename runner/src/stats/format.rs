@@ -1,0 +1,76 @@
+//! Figures from the database as people read them in the tables of
+//! `status`, `history` and `stats`.
+
+use std::time::Duration;
+
+/// "2026-11-23 17:05:01" in local time, from microseconds since the epoch.
+pub fn local_time(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000) as nix::libc::time_t;
+    // SAFETY: localtime_r only writes the `tm` it is given; an all-zero tm
+    // is a valid value of that plain C struct.
+    let tm = unsafe {
+        let mut tm: nix::libc::tm = std::mem::zeroed();
+        if nix::libc::localtime_r(&secs, &mut tm).is_null() {
+            return format!("@{secs}");
+        }
+        tm
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// "0.4s", "12.3s", "4m05s", "1h02m".
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
+    }
+}
+
+/// "512 B", "48.0 MiB".
+pub fn bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// An optional figure, or "-".
+pub fn or_dash<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
+    v.map_or_else(|| "-".to_owned(), f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures() {
+        assert_eq!(duration(Duration::from_millis(400)), "0.4s");
+        assert_eq!(duration(Duration::from_secs(245)), "4m05s");
+        assert_eq!(duration(Duration::from_secs(3720)), "1h02m");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(48 << 20), "48.0 MiB");
+        assert_eq!(or_dash(None::<u64>, bytes), "-");
+        assert_eq!(local_time(0).len(), "1970-01-01 00:00:00".len());
+    }
+}

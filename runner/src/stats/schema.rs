@@ -1,0 +1,140 @@
+//! The statistics database's schema, versioned with `PRAGMA user_version`:
+//! version N means the first N migrations have been applied. Migrations are
+//! only ever appended, never edited, so every older database can be brought
+//! up to date in order.
+
+use rusqlite::{Connection, Transaction};
+
+/// Each entry moves the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[
+    // v1: runs and one record per finished unit invocation.
+    "CREATE TABLE runs (
+         id         INTEGER PRIMARY KEY,
+         -- /proc/sys/kernel/random/boot_id: a recorder restarted after a
+         -- crash continues an unfinished run of the same boot only.
+         boot_id    TEXT NOT NULL,
+         started_us INTEGER NOT NULL,
+         -- NULL while the run is going on (or its recorder died).
+         ended_us   INTEGER,
+         -- 1 for runs made of units found finished but unrecorded when a
+         -- recorder started with no unfinished run to put them in.
+         catch_up   INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE records (
+         id                INTEGER PRIMARY KEY,
+         run_id            INTEGER NOT NULL REFERENCES runs(id),
+         plugin            TEXT NOT NULL,
+         phase             TEXT NOT NULL,
+         unit              TEXT NOT NULL,
+         -- systemd's InvocationID: a unit's run is recorded at most once.
+         invocation_id     TEXT NOT NULL UNIQUE,
+         started_us        INTEGER,
+         ended_us          INTEGER,
+         result            TEXT NOT NULL,
+         -- How the main process ended: exited, killed or dumped; with the
+         -- exit status or the signal number.
+         exit_code         TEXT,
+         exit_status       INTEGER,
+         cpu_ns            INTEGER,
+         memory_peak_bytes INTEGER,
+         io_read_bytes     INTEGER,
+         io_write_bytes    INTEGER,
+         ip_ingress_bytes  INTEGER,
+         ip_egress_bytes   INTEGER
+     );
+     CREATE INDEX records_by_run ON records(run_id);
+     CREATE INDEX records_by_plugin ON records(plugin, phase, ended_us);",
+];
+
+/// The schema version this build writes and reads.
+pub const CURRENT: u32 = MIGRATIONS.len() as u32;
+
+/// Why the schema could not be brought up to date.
+#[derive(Debug)]
+pub enum Error {
+    /// Written by a newer update-all: left alone rather than misread.
+    TooNew(u32),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Sqlite(e)
+    }
+}
+
+pub fn version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Applies the missing migrations, each in its own transaction together
+/// with its version bump, so a crash leaves a consistent older version.
+pub fn migrate(conn: &mut Connection) -> Result<(), Error> {
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let v = version(&tx)?;
+        if v > CURRENT {
+            return Err(Error::TooNew(v));
+        }
+        if v == CURRENT {
+            return Ok(());
+        }
+        apply(&tx, v)?;
+        tx.commit()?;
+    }
+}
+
+fn apply(tx: &Transaction, from: u32) -> rusqlite::Result<()> {
+    tx.execute_batch(MIGRATIONS[from as usize])?;
+    tx.pragma_update(None, "user_version", from + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut st = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn empty_database_migrates_to_current_and_stays() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(version(&conn).unwrap(), 0);
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), CURRENT);
+        assert_eq!(tables(&conn), ["records", "runs"]);
+        // Idempotent: a second open changes nothing.
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), CURRENT);
+    }
+
+    #[test]
+    fn every_intermediate_version_migrates_to_current() {
+        for start in 0..CURRENT {
+            let mut conn = Connection::open_in_memory().unwrap();
+            for v in 0..start {
+                let tx = conn.transaction().unwrap();
+                apply(&tx, v).unwrap();
+                tx.commit().unwrap();
+            }
+            assert_eq!(version(&conn).unwrap(), start);
+            migrate(&mut conn).unwrap();
+            assert_eq!(version(&conn).unwrap(), CURRENT);
+        }
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", CURRENT + 1)
+            .unwrap();
+        assert!(matches!(migrate(&mut conn), Err(Error::TooNew(v)) if v == CURRENT + 1));
+    }
+}
