@@ -29,6 +29,12 @@ pub enum Command {
     /// refused, so plugin authors can run it in CI against a tree given by
     /// UPDATE_ALL_ROOT.
     Plan(PlanArgs),
+    /// Send the end-of-run notification for a made-up run (for tests)
+    #[command(hide = true)]
+    NotifyTest(NotifyTestArgs),
+    /// Internal: the sender that notify starts as the recipient user
+    #[command(hide = true)]
+    NotifyDeliver(NotifyDeliverArgs),
 }
 
 /// Which systemd manager to act on; given before or after the subcommand.
@@ -61,6 +67,37 @@ pub struct PlanArgs {
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// Plugins that succeeded, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub succeeded: Vec<String>,
+    /// Plugins that failed, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub failed: Vec<String>,
+    /// Plugins that were skipped, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub skipped: Vec<String>,
+    /// How long the run took, in seconds.
+    #[arg(long, default_value_t = 0.0)]
+    pub duration: f64,
+    #[arg(long, value_enum, default_value = "invoker")]
+    pub audience: crate::notify::Audience,
+    /// Only print whether UID is reached by the graphical audience.
+    #[arg(long, value_name = "UID")]
+    pub covered: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyDeliverArgs {
+    #[arg(long)]
+    pub summary: String,
+    #[arg(long, default_value = "")]
+    pub body: String,
+    #[arg(long)]
+    pub critical: bool,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod notify;
 mod output;
 #[allow(dead_code)] // until record, status, history and stats use all of it
 mod stats;
@@ -19,5 +20,7 @@ fn main() -> ExitCode {
     let scope = cli.scope.resolve();
     match cli.command {
         cli::Command::Plan(args) => commands::plan::run(scope, &args),
+        cli::Command::NotifyTest(args) => commands::notify_test::run(scope, &args),
+        cli::Command::NotifyDeliver(args) => notify::send(&args.summary, &args.body, args.critical),
     }
 }

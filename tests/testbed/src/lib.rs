@@ -37,6 +37,8 @@ mod cgroup;
 mod console;
 mod deploy;
 mod instance;
+mod notifications;
+mod users;
 
 use std::fmt;
 use std::io;

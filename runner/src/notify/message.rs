@@ -1,0 +1,139 @@
+//! The text of the end-of-run notification: one summary per run.
+
+use crate::summary::RunSummary;
+use std::fmt::Write as _;
+use std::time::Duration;
+use update_all_generator::Scope;
+
+/// Shown by notification servers next to the text.
+pub const APP_NAME: &str = "update-all";
+/// A freedesktop icon name that every common icon theme has.
+pub const ICON: &str = "system-software-update";
+/// Failed plugins named in the body before "and N more".
+const NAMED_FAILURES: usize = 5;
+
+/// A notification as sent: title, body and whether it is critical.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub summary: String,
+    pub body: String,
+    /// Critical urgency (servers keep it until dismissed) when anything failed.
+    pub critical: bool,
+}
+
+impl Message {
+    /// "System updates failed" / "System updates finished" with the failed
+    /// plugins, the counts and the duration in the body.
+    pub fn new(run: &RunSummary, scope: Scope) -> Message {
+        let what = match scope {
+            Scope::System => "System updates",
+            Scope::User => "User updates",
+        };
+        let critical = run.any_failed();
+        let summary = format!("{what} {}", if critical { "failed" } else { "finished" });
+        let mut body = String::new();
+        if critical {
+            let _ = writeln!(body, "Failed: {}", names(&run.failed));
+        }
+        let _ = write!(
+            body,
+            "{} succeeded, {} failed, {} skipped in {}.",
+            run.succeeded.len(),
+            run.failed.len(),
+            run.skipped.len(),
+            duration(run.duration)
+        );
+        if critical {
+            let flag = match scope {
+                Scope::System => "--system",
+                Scope::User => "--user",
+            };
+            let _ = write!(body, "\nDetails: update-all status {flag}");
+        }
+        Message {
+            summary,
+            body,
+            critical,
+        }
+    }
+}
+
+/// "a, b and c"; past [`NAMED_FAILURES`], "a, b, c, d, e and 3 more".
+fn names(all: &[String]) -> String {
+    let shown = &all[..all.len().min(NAMED_FAILURES)];
+    let rest = all.len() - shown.len();
+    match (shown, rest) {
+        ([], _) => String::new(),
+        ([only], 0) => only.clone(),
+        ([init @ .., last], 0) => format!("{} and {last}", init.join(", ")),
+        (_, rest) => format!("{} and {rest} more", shown.join(", ")),
+    }
+}
+
+/// "less than a second", "45 s", "1 min 15 s", "2 h 5 min".
+fn duration(d: Duration) -> String {
+    let secs = d.as_secs() + u64::from(d.subsec_millis() >= 500);
+    match secs {
+        0 => "less than a second".to_owned(),
+        s @ 1..=59 => format!("{s} s"),
+        s @ 60..=3599 if s % 60 == 0 => format!("{} min", s / 60),
+        s @ 60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        s if s % 3600 < 60 => format!("{} h", s / 3600),
+        s => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(succeeded: &[&str], failed: &[&str], skipped: &[&str], secs: u64) -> RunSummary {
+        let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        RunSummary {
+            succeeded: own(succeeded),
+            failed: own(failed),
+            skipped: own(skipped),
+            duration: Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn success_is_normal_and_counts_everything() {
+        let m = Message::new(&run(&["apt", "flatpak"], &[], &["snap"], 75), Scope::System);
+        assert_eq!(m.summary, "System updates finished");
+        assert_eq!(m.body, "2 succeeded, 0 failed, 1 skipped in 1 min 15 s.");
+        assert!(!m.critical);
+    }
+
+    #[test]
+    fn failure_is_critical_and_names_the_failed() {
+        let m = Message::new(&run(&["apt"], &["pipx", "snap"], &[], 3), Scope::User);
+        assert_eq!(m.summary, "User updates failed");
+        assert_eq!(
+            m.body,
+            "Failed: pipx and snap\n1 succeeded, 2 failed, 0 skipped in 3 s.\n\
+             Details: update-all status --user"
+        );
+        assert!(m.critical);
+    }
+
+    #[test]
+    fn long_lists_are_cut() {
+        let many: Vec<String> = (1..=8).map(|i| format!("p{i}")).collect();
+        assert_eq!(names(&many), "p1, p2, p3, p4, p5 and 3 more");
+        assert_eq!(names(&many[..1]), "p1");
+        assert_eq!(names(&many[..3]), "p1, p2 and p3");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        let s = |secs| duration(Duration::from_secs(secs));
+        assert_eq!(duration(Duration::from_millis(400)), "less than a second");
+        assert_eq!(duration(Duration::from_millis(1500)), "2 s");
+        assert_eq!(s(59), "59 s");
+        assert_eq!(s(120), "2 min");
+        assert_eq!(s(3599), "59 min 59 s");
+        assert_eq!(s(3600 + 30), "1 h");
+        assert_eq!(s(2 * 3600 + 5 * 60), "2 h 5 min");
+    }
+}

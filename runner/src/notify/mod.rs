@@ -1,0 +1,82 @@
+//! Desktop notifications at the end of a run: one summary per run, to the
+//! user who ran `update-all run` or, for timer and system-started runs, to
+//! every user logged in graphically. The configuration's `notifications`
+//! section decides whether a run is announced at all.
+//!
+//! Root never talks to a user's session bus itself; see [`deliver`].
+
+mod deliver;
+mod logind;
+mod message;
+mod session;
+
+use crate::summary::RunSummary;
+use std::fmt::Display;
+use update_all_generator::config;
+use update_all_generator::paths::Env;
+use update_all_generator::Scope;
+
+pub use deliver::send;
+pub use message::Message;
+
+/// Who hears about a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Audience {
+    /// The session of the user who ran `update-all run` (through sudo or
+    /// pkexec: the real user's).
+    Invoker,
+    /// Everyone with a graphical session (a timer or system-started run).
+    /// Without root, only the caller, if logged in graphically.
+    #[value(name = "graphical")]
+    GraphicalUsers,
+}
+
+/// Sends the summary of a finished run, if the configuration of `scope`
+/// wants one for it. Problems (no session bus, no notification server, no
+/// logind) are logged and never fail the run.
+pub fn announce(summary: &RunSummary, scope: Scope, audience: Audience) {
+    let failed = summary.any_failed();
+    let (config, _) = config::load(&Env::from_process(Some(scope)));
+    if !config.notifications.wanted(failed) {
+        log(format_args!(
+            "no notification: the configuration turns them off for {} runs",
+            if failed { "failed" } else { "successful" }
+        ));
+        return;
+    }
+    let recipients = match audience {
+        Audience::Invoker => vec![session::invoker()],
+        Audience::GraphicalUsers => match logind::graphical_uids() {
+            Ok(uids) => {
+                let euid = nix::unistd::geteuid();
+                uids.into_iter()
+                    .filter(|&uid| euid.is_root() || uid == euid.as_raw())
+                    .map(deliver::Recipient::user_bus)
+                    .collect()
+            }
+            Err(e) => {
+                log(format_args!(
+                    "no notification: cannot list login sessions from logind: {e}"
+                ));
+                return;
+            }
+        },
+    };
+    if recipients.is_empty() {
+        log("no notification: nobody is logged in graphically");
+        return;
+    }
+    deliver::deliver_all(&Message::new(summary, scope), &recipients);
+}
+
+/// Whether `uid` has a graphical session, so that an announcement to
+/// [`Audience::GraphicalUsers`] already reaches it (`run` then need not
+/// notify its invoker too). False when logind cannot be asked.
+pub fn covered_by_graphical(uid: u32) -> bool {
+    logind::graphical_uids().is_ok_and(|uids| uids.contains(&uid))
+}
+
+/// One line on standard error (the journal under systemd).
+fn log(message: impl Display) {
+    eprintln!("update-all: {message}");
+}
