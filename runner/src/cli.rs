@@ -29,6 +29,24 @@ pub enum Command {
     /// refused, so plugin authors can run it in CI against a tree given by
     /// UPDATE_ALL_ROOT.
     Plan(PlanArgs),
+    /// Start every plugin unit (update-all.target) and watch them to the end
+    ///
+    /// Shows a row per plugin unit with its state, elapsed time and, from
+    /// past runs, an estimate of the time left: a live table on a terminal,
+    /// one line per event otherwise, JSON lines with --json. A run already in
+    /// progress is followed instead of started again. Ctrl-C stops watching
+    /// and leaves the updates running.
+    ///
+    /// Exit status: 0 every unit succeeded or was skipped; 1 something
+    /// failed, timed out, ran out of memory or was cancelled; 2 the run could
+    /// not start (not authorized, units not installed, bus unreachable);
+    /// 130 detached by Ctrl-C.
+    Run(RunArgs),
+    /// Stop the run in progress, its running and its queued units
+    ///
+    /// Exits 0 when the run was stopped, and also when there was none
+    /// ("no run in progress"); 2 when systemd cannot be reached or refuses.
+    Cancel(CancelArgs),
     /// Send the end-of-run notification for a made-up run (for tests)
     #[command(hide = true)]
     NotifyTest(NotifyTestArgs),
@@ -68,6 +86,20 @@ pub struct PlanArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Only these plugins (comma-separated names), with their download
+    /// phase; in plan order.
+    #[arg(long, value_delimiter = ',', value_name = "PLUGINS")]
+    pub only: Vec<String>,
+    /// One JSON object per line and event, then a summary object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {}
 
 #[derive(Debug, Args)]
 pub struct NotifyTestArgs {

@@ -5,11 +5,10 @@ mod cli;
 mod commands;
 mod notify;
 mod output;
+mod progress;
 #[allow(dead_code)] // until record, status, history and stats use all of it
 mod stats;
-#[allow(dead_code)] // until run, record and notify use it
 mod summary;
-#[allow(dead_code)] // until run, cancel and record use all of it
 mod systemd;
 
 use clap::Parser;
@@ -20,6 +19,8 @@ fn main() -> ExitCode {
     let scope = cli.scope.resolve();
     match cli.command {
         cli::Command::Plan(args) => commands::plan::run(scope, &args),
+        cli::Command::Run(args) => commands::run::run(scope, &args),
+        cli::Command::Cancel(args) => commands::cancel::run(scope, &args),
         cli::Command::NotifyTest(args) => commands::notify_test::run(scope, &args),
         cli::Command::NotifyDeliver(args) => notify::send(&args.summary, &args.body, args.critical),
     }

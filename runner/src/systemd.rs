@@ -209,9 +209,11 @@ impl UnitProps {
     }
 
     /// Every field that is set in `newer` replaces this one's.
-    pub fn merge(&mut self, newer: UnitProps) {
+    pub fn merge(&mut self, newer: &UnitProps) {
         macro_rules! take {
-            ($($field:ident),*) => { $( if newer.$field.is_some() { self.$field = newer.$field; } )* };
+            ($($field:ident),*) => {
+                $( if newer.$field.is_some() { self.$field.clone_from(&newer.$field); } )*
+            };
         }
         take!(
             active_state,
@@ -342,10 +344,12 @@ impl Bus {
         })
     }
 
+    #[allow(dead_code)] // for callers beyond what this module wraps
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
 
+    #[allow(dead_code)] // for callers beyond what this module wraps
     pub fn manager(&self) -> &ManagerProxy<'static> {
         &self.manager
     }
@@ -382,13 +386,15 @@ impl Bus {
             .path_namespace(MANAGER_PATH)
             .build()?;
         let messages = MessageStream::for_match_rule(rule, &self.conn, Some(QUEUE)).await?;
+        // A method call waits for systemd to take its name on a bus that
+        // just started; asking the bus for the owner before would fail.
+        self.manager.subscribe().await?;
         // Only systemd's own signals count: anyone may send on these paths.
         let dbus = zbus::fdo::DBusProxy::new(&self.conn).await?;
         let owner = dbus
             .get_name_owner(SYSTEMD.try_into().expect("valid bus name"))
             .await?
             .to_string();
-        self.manager.subscribe().await?;
         Ok(messages.filter_map(move |msg| {
             future::ready(msg.ok().and_then(|msg| parse_signal(&msg, &owner)))
         }))
@@ -457,6 +463,17 @@ impl Bus {
         Ok(units)
     }
 
+    /// Keeps `unit` loaded while this connection lasts (`RefUnit`): an
+    /// inactive unit nothing refers to (one started by `run --only`) is
+    /// otherwise unloaded as soon as its job ends, and with it its Result.
+    /// Needs the right to manage units.
+    pub async fn pin(&self, unit: &str) -> Result<()> {
+        self.manager
+            .ref_unit(unit.to_owned())
+            .await
+            .map_err(|e| self.fail(unit, e))
+    }
+
     /// The units `unit` is ordered after (`After=`).
     pub async fn after(&self, unit: &PluginUnit) -> Result<Vec<String>> {
         self.property(&unit.path, UNIT_IFACE, "After").await
@@ -498,20 +515,11 @@ impl Bus {
         Ok(job_id(job.as_str()))
     }
 
-    /// Cancels a queued or running job. A job that is already gone is fine.
-    pub async fn cancel_job(&self, id: u32) -> Result<()> {
-        match self.manager.cancel_job(id).await {
-            Ok(()) => Ok(()),
-            Err(e) if error_name(&e).as_deref() == Some("org.freedesktop.systemd1.NoSuchJob") => {
-                Ok(())
-            }
-            Err(e) => Err(self.fail("", e)),
-        }
-    }
-
     /// Everything [`UnitProps`] holds, read now; for a unit whose job was
     /// just removed, that is how it ended: `State::of_finished(job_result,
-    /// &props)`.
+    /// &props)`. A unit that was unloaded meanwhile is [`Error::NoSuchUnit`]
+    /// (see [`Bus::pin`]); systemd sends a unit's last property changes
+    /// before the `JobRemoved` of its job, so a watcher has them anyway.
     pub async fn outcome(&self, unit: &str) -> Result<UnitProps> {
         let path = self
             .manager

@@ -1,4 +1,6 @@
 //! One module per subcommand; each exposes `run(scope, &args) -> ExitCode`.
 
+pub mod cancel;
 pub mod notify_test;
 pub mod plan;
+pub mod run;

@@ -1,0 +1,448 @@
+//! `update-all run [--only a,b] [--json]`: starts `update-all.target` (or
+//! just the named plugins' units) and watches every plugin unit's job and
+//! state through systemd's D-Bus signals until the run is over.
+//!
+//! systemd does the work: ordering, mutexes, limits. This command only
+//! subscribes, starts, and follows. A run already in progress is followed
+//! instead of started again. Ctrl-C (or SIGTERM) stops watching and leaves
+//! the updates running.
+//!
+//! Exit status: 0 every unit succeeded or was skipped; 1 something failed,
+//! timed out, ran out of memory or was cancelled; 2 the run could not start
+//! (or the bus was lost), with the reason on stderr; 130 detached by Ctrl-C
+//! or SIGTERM while the updates go on.
+
+use crate::cli::RunArgs;
+use crate::progress::{Progress, Row};
+use crate::summary::RunSummary;
+use crate::systemd::{Bus, Event, PluginUnit, State, UnitProps, TARGET};
+use futures_util::{FutureExt, StreamExt};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::poll_fn;
+use std::process::ExitCode;
+use std::task::Poll;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use update_all_generator::{Phase, Scope};
+use zruntime::signal::{Signal, Signals};
+
+/// The run could not start (exit status 2).
+const CANNOT_START: u8 = 2;
+/// Ctrl-C: the watcher left, the run goes on (128 + SIGINT, as a shell says).
+const DETACHED: u8 = 130;
+/// How often the live table redraws while nothing happens.
+const REDRAW: Duration = Duration::from_millis(250);
+
+pub fn run(scope: Scope, args: &RunArgs) -> ExitCode {
+    let mut progress = Progress::new(args.json);
+    let status = zbus::block_on(watch(scope, args, &mut progress)).unwrap_or_else(|why| {
+        eprintln!("update-all: {why}");
+        CANNOT_START
+    });
+    ExitCode::from(status)
+}
+
+/// A reason the run cannot start or be followed.
+type Fail = String;
+
+async fn watch(scope: Scope, args: &RunArgs, progress: &mut Progress) -> Result<u8, Fail> {
+    let runtime = zruntime::SharedRuntime::current().map_err(|e| e.to_string())?;
+    // Listening before anything starts: Ctrl-C during the start detaches too.
+    let mut signals = Signals::new(&runtime, [Signal::Interrupt, Signal::Terminate])
+        .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
+    let bus = Bus::connect(scope).await.map_err(|e| e.to_string())?;
+    let mut events = bus.watch().await.map_err(|e| e.to_string())?;
+    let units = bus.plugin_units().await.map_err(|e| e.to_string())?;
+
+    for unit in &units {
+        // Best effort: without the right to, outcomes come from the signals.
+        let _ = bus.pin(&unit.name).await;
+    }
+    let mut run = Run::new(scope, &units);
+    let attached = bus
+        .jobs()
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|job| run.counts(&job.unit));
+    if attached {
+        let mut message =
+            "a run is already in progress: following it instead of starting another".to_owned();
+        if !args.only.is_empty() {
+            message.push_str(" (--only is ignored)");
+        }
+        progress.note("attached", &message, &run.rows);
+    } else if args.only.is_empty() {
+        bus.start(TARGET).await.map_err(|e| e.to_string())?;
+    } else {
+        for unit in selected(&bus, &units, &args.only).await? {
+            bus.start(&unit).await.map_err(|e| e.to_string())?;
+        }
+    }
+
+    // Jobs as they are now; the signals queued since `watch` bring the
+    // changes before and after this, in order.
+    let mut jobs = bus.jobs().await.map_err(|e| e.to_string())?;
+    jobs.sort_by_key(|job| job.id);
+    for job in jobs {
+        if !run.counts(&job.unit) {
+            continue;
+        }
+        run.pending.insert(job.id);
+        if job.kind == "start" {
+            if let Some(i) = run.row_for(&job.unit) {
+                let props = bus.outcome(&job.unit).await.unwrap_or_default();
+                run.seen(i, &props);
+                run.job[i] = Some(job.id);
+                run.begin(i, &props);
+                progress.changed(&run.rows, i);
+            }
+        }
+    }
+    // Everything systemd sent before answering ListJobs is queued by now.
+    while let Some(Some(event)) = events.next().now_or_never() {
+        run.handle(&bus, event, progress).await;
+    }
+
+    let mut ticks = progress.live().then(|| runtime.interval(REDRAW));
+    while !run.pending.is_empty() {
+        let wake = poll_fn(|cx| {
+            if signals.poll_next_unpin(cx).is_ready() {
+                return Poll::Ready(Wake::Signal);
+            }
+            if let Poll::Ready(event) = events.poll_next_unpin(cx) {
+                return Poll::Ready(Wake::Event(event));
+            }
+            if let Some(ticks) = ticks.as_mut() {
+                if ticks.poll_next_unpin(cx).is_ready() {
+                    return Poll::Ready(Wake::Tick);
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match wake {
+            Wake::Signal => {
+                progress.detached();
+                eprintln!(
+                    "\nupdate-all: stopped watching; the updates go on in the background.\n  \
+                     follow them: update-all status, or journalctl -f -u 'update-all-*'\n  \
+                     stop them:   update-all cancel"
+                );
+                return Ok(DETACHED);
+            }
+            Wake::Event(Some(event)) => run.handle(&bus, event, progress).await,
+            Wake::Event(None) => {
+                return Err("lost the connection to systemd; the updates go on \
+                            (update-all status shows how they went)"
+                    .to_owned())
+            }
+            Wake::Tick => progress.tick(&run.rows),
+        }
+    }
+
+    let summary = summarize(&run.rows);
+    progress.summary(&summary, attached, &run.rows);
+    Ok(u8::from(summary.any_failed()))
+}
+
+/// What woke the watcher up.
+#[allow(clippy::large_enum_variant)] // one lives on the stack at a time
+enum Wake {
+    Signal,
+    Event(Option<Event>),
+    Tick,
+}
+
+/// The update units of the plugins named in `--only`, ordered so that a
+/// unit comes after every selected unit it is `After=`; systemd then
+/// orders their jobs. Unknown names: the list of the known ones.
+async fn selected(bus: &Bus, units: &[PluginUnit], only: &[String]) -> Result<Vec<String>, Fail> {
+    let mut known: Vec<&str> = units.iter().map(|u| u.plugin.as_str()).collect();
+    known.sort();
+    known.dedup();
+    let unknown: Vec<&str> = only
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !known.contains(name))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "unknown plugin{} {}; known plugins: {}",
+            if unknown.len() == 1 { "" } else { "s" },
+            unknown.join(", "),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ));
+    }
+    let mut chosen: Vec<(&PluginUnit, Vec<String>)> = Vec::new();
+    for unit in units
+        .iter()
+        .filter(|u| u.phase == Phase::Update && only.contains(&u.plugin))
+    {
+        let after = bus.after(unit).await.map_err(|e| e.to_string())?;
+        chosen.push((unit, after));
+    }
+    Ok(topological(chosen))
+}
+
+/// Names of `units` so that each comes after those of them in its `After=`
+/// (units already in name order; ties keep it).
+fn topological(mut units: Vec<(&PluginUnit, Vec<String>)>) -> Vec<String> {
+    let mut order = Vec::with_capacity(units.len());
+    while !units.is_empty() {
+        let ready = units
+            .iter()
+            .position(|(_, after)| {
+                !after
+                    .iter()
+                    .any(|a| units.iter().any(|(other, _)| &other.name == a))
+            })
+            // A cycle cannot load in systemd; take the first to be safe.
+            .unwrap_or(0);
+        order.push(units.remove(ready).0.name.clone());
+    }
+    order
+}
+
+/// What is known of the run: a row per plugin unit that got a job, and the
+/// jobs still open.
+struct Run<'a> {
+    scope: Scope,
+    units: HashMap<&'a str, &'a PluginUnit>,
+    rows: Vec<Row>,
+    /// The start job each row follows, by row.
+    job: Vec<Option<u32>>,
+    /// The unit's properties as far as seen, by row.
+    props: Vec<UnitProps>,
+    /// Jobs of the target and plugin units not yet removed: the run is
+    /// over when none is left.
+    pending: HashSet<u32>,
+}
+
+impl<'a> Run<'a> {
+    fn new(scope: Scope, units: &'a [PluginUnit]) -> Self {
+        Run {
+            scope,
+            units: units.iter().map(|u| (u.name.as_str(), u)).collect(),
+            rows: Vec::new(),
+            job: Vec::new(),
+            props: Vec::new(),
+            pending: HashSet::new(),
+        }
+    }
+
+    /// A unit whose jobs make up the run.
+    fn counts(&self, unit: &str) -> bool {
+        unit == TARGET || self.units.contains_key(unit)
+    }
+
+    /// The row of a plugin unit, made on first sight; rows stay sorted by
+    /// plugin, download before update.
+    fn row_for(&mut self, unit: &str) -> Option<usize> {
+        if let Some(i) = self.rows.iter().position(|r| r.unit == unit) {
+            return Some(i);
+        }
+        let u = self.units.get(unit)?;
+        let i = self
+            .rows
+            .partition_point(|r| (r.plugin.as_str(), r.phase) < (u.plugin.as_str(), u.phase));
+        let row = Row {
+            unit: u.name.clone(),
+            plugin: u.plugin.clone(),
+            phase: u.phase,
+            state: State::Waiting,
+            status: String::new(),
+            started: None,
+            took: None,
+            estimate: crate::stats::estimate(self.scope, &u.plugin, u.phase),
+            detail: None,
+        };
+        self.rows.insert(i, row);
+        self.job.insert(i, None);
+        self.props.insert(i, UnitProps::default());
+        Some(i)
+    }
+
+    /// Takes over what `props` says of row `i`'s unit.
+    fn seen(&mut self, i: usize, props: &UnitProps) {
+        self.props[i].merge(props);
+        if let Some(status) = &props.status_text {
+            self.rows[i].status.clone_from(status);
+        }
+    }
+
+    /// Row `i` has a start job: it runs if the unit is active, else waits.
+    fn begin(&mut self, i: usize, props: &UnitProps) {
+        let row = &mut self.rows[i];
+        if props.is_active() {
+            row.state = State::Running;
+            row.started = props
+                .inactive_exit_us
+                .filter(|&us| us > 0)
+                .map(|us| UNIX_EPOCH + Duration::from_micros(us))
+                .or_else(|| Some(SystemTime::now()));
+        } else {
+            row.state = State::Waiting;
+        }
+    }
+
+    async fn handle(&mut self, bus: &Bus, event: Event, progress: &mut Progress) {
+        match event {
+            Event::JobNew { id, unit } if self.counts(&unit) => {
+                self.pending.insert(id);
+                let Some(i) = self.row_for(&unit) else { return };
+                // A unit runs once per run: a later job (the stop job of
+                // `update-all cancel`) is waited for but not shown.
+                if self.job[i].is_none() && !self.rows[i].state.is_final() {
+                    self.job[i] = Some(id);
+                    progress.changed(&self.rows, i);
+                }
+            }
+            Event::JobRemoved { id, unit, result } => {
+                self.pending.remove(&id);
+                let Some(i) = self.rows.iter().position(|r| r.unit == unit) else {
+                    return;
+                };
+                if self.job[i] != Some(id) || self.rows[i].state.is_final() {
+                    return;
+                }
+                // Read now, or, if it was unloaded, as the signals left it.
+                let props = match bus.outcome(&unit).await {
+                    Ok(props) => props,
+                    Err(_) => self.props[i].clone(),
+                };
+                self.seen(i, &props);
+                let row = &mut self.rows[i];
+                row.state = State::of_finished(Some(&result), &props);
+                let ran = row.started.is_some()
+                    || !matches!(row.state, State::Cancelled)
+                        && result != "dependency"
+                        && result != "canceled";
+                row.took = if ran { props.duration() } else { None };
+                row.detail = detail(row.state, &result, &props);
+                progress.changed(&self.rows, i);
+            }
+            Event::Changed { unit, props } => {
+                let Some(i) = self.rows.iter().position(|r| r.unit == unit) else {
+                    return;
+                };
+                if self.rows[i].state.is_final() || self.job[i].is_none() {
+                    return;
+                }
+                let before = (self.rows[i].state, self.rows[i].status.clone());
+                self.seen(i, &props);
+                if self.rows[i].state == State::Waiting && props.is_active() {
+                    self.begin(i, &props);
+                }
+                if (self.rows[i].state, &self.rows[i].status) != (before.0, &before.1) {
+                    progress.changed(&self.rows, i);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Why a row failed, in words; none for done or skipped.
+fn detail(state: State, job_result: &str, props: &UnitProps) -> Option<String> {
+    Some(match state {
+        State::Waiting | State::Running | State::Done | State::Skipped => return None,
+        State::Cancelled => "cancelled".to_owned(),
+        State::Timeout => "timed out".to_owned(),
+        State::Oom => "out of memory".to_owned(),
+        State::Failed if job_result == "dependency" => "a unit it needs failed".to_owned(),
+        State::Failed => match (props.result.as_deref(), props.exec_main_status) {
+            (Some("exit-code"), Some(status)) => format!("exit status {status}"),
+            (Some("signal" | "core-dump"), Some(signal)) => format!("killed by signal {signal}"),
+            (Some(result), _) => result.to_owned(),
+            (None, _) => job_result.to_owned(),
+        },
+    })
+}
+
+/// Plugins by their worst unit: failed if any unit failed, skipped if all
+/// were skipped; the span from the first start to the last end.
+fn summarize(rows: &[Row]) -> RunSummary {
+    let mut worst: BTreeMap<&str, State> = BTreeMap::new();
+    for row in rows {
+        let state = worst.entry(&row.plugin).or_insert(row.state);
+        if row.state.is_failure() || *state == State::Skipped {
+            *state = row.state;
+        }
+    }
+    let mut summary = RunSummary::default();
+    for (plugin, state) in worst {
+        let list = match state {
+            State::Skipped => &mut summary.skipped,
+            s if s.is_failure() => &mut summary.failed,
+            _ => &mut summary.succeeded,
+        };
+        list.push(plugin.to_owned());
+    }
+    let start = rows.iter().filter_map(|r| r.started).min();
+    let end = rows.iter().filter_map(|r| Some(r.started? + r.took?)).max();
+    if let (Some(start), Some(end)) = (start, end) {
+        summary.duration = end.duration_since(start).unwrap_or_default();
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(plugin: &str, phase: Phase, state: State) -> Row {
+        Row {
+            unit: systemd_name(plugin, phase),
+            plugin: plugin.into(),
+            phase,
+            state,
+            status: String::new(),
+            started: None,
+            took: None,
+            estimate: None,
+            detail: None,
+        }
+    }
+
+    fn systemd_name(plugin: &str, phase: Phase) -> String {
+        update_all_generator::plan::unit_name(plugin, phase)
+    }
+
+    #[test]
+    fn plugins_by_their_worst_unit() {
+        let s = summarize(&[
+            row("apt", Phase::Download, State::Done),
+            row("apt", Phase::Update, State::Failed),
+            row("flatpak", Phase::Download, State::Skipped),
+            row("flatpak", Phase::Update, State::Skipped),
+            row("pipx", Phase::Update, State::Done),
+            row("snap", Phase::Download, State::Skipped),
+            row("snap", Phase::Update, State::Done),
+            row("cargo", Phase::Update, State::Cancelled),
+        ]);
+        assert_eq!(s.failed, ["apt", "cargo"]);
+        assert_eq!(s.skipped, ["flatpak"]);
+        assert_eq!(s.succeeded, ["pipx", "snap"]);
+    }
+
+    #[test]
+    fn only_units_follow_their_after() {
+        let unit = |name: &str| PluginUnit {
+            name: name.into(),
+            path: zbus::OwnedObjectPath::try_from("/x").unwrap(),
+            plugin: name.into(),
+            phase: Phase::Update,
+        };
+        let (a, b, c) = (unit("a"), unit("b"), unit("c"));
+        let order = topological(vec![
+            (&a, vec!["c".into(), "sysinit.target".into()]),
+            (&b, vec![]),
+            (&c, vec!["b".into()]),
+        ]);
+        assert_eq!(order, ["b", "c", "a"]);
+    }
+}
