@@ -1,11 +1,12 @@
 //! `config.yaml` and its `config.d/*.yaml` drop-ins: which plugins run,
-//! limits for `update-all.slice`, and when to notify. See docs/configuration.md.
+//! limits for `update-all.slice`, when to notify, and where the runner is.
+//! See docs/configuration.md.
 
 use crate::diagnostic::Diagnostic;
 use crate::discovery::discover;
 use crate::paths::Env;
 use crate::trust::Trust;
-use crate::values::{ByteSize, Percent, PluginName, Weight};
+use crate::values::{ByteSize, ExecPath, Percent, PluginName, Weight};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,34 @@ struct ConfigFile {
     slice: SliceLimits,
     #[serde(default)]
     notifications: NotificationsFile,
+    #[serde(default)]
+    paths: PathsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathsFile {
+    runner: Option<ExecPath>,
+}
+
+/// Where the units find update-all's own programs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paths {
+    /// The `update-all` binary: plugin units start their plugin through
+    /// `update-all plugin-exec`, which turns progress into status text.
+    /// Checked as an [`ExecPath`] (absolute, no quotes or backslashes).
+    pub runner: String,
+}
+
+/// The runner's place in a package installation.
+pub const DEFAULT_RUNNER: &str = "/usr/bin/update-all";
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            runner: DEFAULT_RUNNER.to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,6 +145,7 @@ pub struct Config {
     pub disabled: Vec<PluginName>,
     pub slice: SliceLimits,
     pub notifications: Notifications,
+    pub paths: Paths,
     /// The files that were read, in the order they were applied.
     pub files: Vec<PathBuf>,
 }
@@ -157,6 +187,9 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
                     config.disabled.extend(file.plugins.disabled);
                     config.slice.overlay(file.slice);
                     config.notifications.overlay(file.notifications);
+                    if let Some(runner) = file.paths.runner {
+                        config.paths.runner = runner.as_str().to_owned();
+                    }
                     config.files.push(path);
                 }
                 Ok(None) => {}

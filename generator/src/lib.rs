@@ -25,8 +25,11 @@ pub use paths::Env;
 pub use plan::Plan;
 
 /// Loads and plans everything `env` points at.
-pub fn plan(env: &Env) -> (Plan, config::SliceLimits) {
+pub fn plan(env: &Env) -> (Plan, render::Settings) {
     let mut inv = inventory::load(env);
-    let slice = std::mem::take(&mut inv.config.slice);
-    (plan::plan(inv), slice)
+    let settings = render::Settings {
+        slice: std::mem::take(&mut inv.config.slice),
+        paths: inv.config.paths.clone(),
+    };
+    (plan::plan(inv), settings)
 }

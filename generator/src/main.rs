@@ -30,7 +30,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (plan, slice) = update_all_generator::plan(&env);
+    let (plan, settings) = update_all_generator::plan(&env);
     for d in &plan.warnings {
         log.diagnostic(d);
     }
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             log.diagnostic(d);
         }
     }
-    if let Err(e) = render::write(&plan, &slice, out) {
+    if let Err(e) = render::write(&plan, &settings, out) {
         // Still exit 0: a half-written tree is better than a failed boot
         // transaction, and the message says what happened.
         log.line(

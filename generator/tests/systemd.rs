@@ -57,7 +57,10 @@ fn boot_with_update_all() -> Option<Testbed> {
     // This test is about the generator alone; the recorder has its own.
     tb.sh("ln -sf /dev/null /run/systemd/system/update-all-recorder.service");
     let generator = env!("CARGO_BIN_EXE_update-all-generator");
-    tb.install_update_all(std::path::Path::new(generator), None);
+    tb.install_update_all(
+        std::path::Path::new(generator),
+        Some(&testbed::target_binary("update-all")),
+    );
     Some(tb)
 }
 

@@ -584,3 +584,36 @@ fn an_oversized_manifest_is_refused_not_cut() {
     let msg = refused_with(&text);
     assert!(msg.contains("at most 1048576 are read"), "{msg}");
 }
+
+#[test]
+fn the_runner_path_is_configurable_and_checked() {
+    let root = Root::new();
+    let (config, _) = update_all_generator::config::load(&root.env(Scope::System));
+    assert_eq!(config.paths.runner, "/usr/bin/update-all");
+    root.write(
+        "etc/update-all/config.yaml",
+        "paths:\n  runner: /opt/ua/update-all\n",
+        0o644,
+    );
+    let (config, diags) = update_all_generator::config::load(&root.env(Scope::System));
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(config.paths.runner, "/opt/ua/update-all");
+    for (bad, why) in [
+        ("bin/update-all", "is not an absolute path"),
+        ("'/opt/it\"s/update-all'", "which systemd does not allow"),
+    ] {
+        root.write(
+            "etc/update-all/config.d/50-runner.yaml",
+            &format!("paths:\n  runner: {bad}\n"),
+            0o644,
+        );
+        let (config, diags) = update_all_generator::config::load(&root.env(Scope::System));
+        let msg = diags[0].to_string();
+        assert!(
+            msg.contains("config.d/50-runner.yaml:2:11: error: paths.runner:") && msg.contains(why),
+            "{msg}"
+        );
+        // The broken file is skipped; the valid one still applies.
+        assert_eq!(config.paths.runner, "/opt/ua/update-all");
+    }
+}

@@ -53,6 +53,9 @@ pub enum Command {
     /// Internal: the sender that notify starts as the recipient user
     #[command(hide = true)]
     NotifyDeliver(NotifyDeliverArgs),
+    /// Internal: how plugin units run their plugin (progress becomes status text)
+    #[command(hide = true)]
+    PluginExec(crate::commands::plugin_exec::PluginExecArgs),
 }
 
 /// Which systemd manager to act on; given before or after the subcommand.

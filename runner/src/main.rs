@@ -23,5 +23,6 @@ fn main() -> ExitCode {
         cli::Command::Cancel(args) => commands::cancel::run(scope, &args),
         cli::Command::NotifyTest(args) => commands::notify_test::run(scope, &args),
         cli::Command::NotifyDeliver(args) => notify::send(&args.summary, &args.body, args.critical),
+        cli::Command::PluginExec(args) => commands::plugin_exec::run(&args),
     }
 }

@@ -3,4 +3,5 @@
 pub mod cancel;
 pub mod notify_test;
 pub mod plan;
+pub mod plugin_exec;
 pub mod run;

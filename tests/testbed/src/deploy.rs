@@ -9,6 +9,7 @@
 //! | static units        | `/run/systemd/system/` (ExecStart paths rewritten)  |
 //! | plugin manifests    | `/run/update-all/plugins.d/NAME.yaml`               |
 //! | plugin executables  | `/run/update-all/plugins/NAME`                      |
+//! | configuration       | `/run/update-all/config.d/00-testbed.yaml` (the runner's path) |
 
 use crate::Testbed;
 use std::fs;
@@ -57,6 +58,12 @@ impl Testbed {
         if let Some(runner) = runner {
             self.install_executable(runner, RUNNER);
         }
+        // Plugin units start their plugin through the runner (plugin-exec).
+        self.write(
+            "/run/update-all/config.d/00-testbed.yaml",
+            format!("paths:\n  runner: {RUNNER}\n"),
+            0o644,
+        );
         let mut units: Vec<_> = fs::read_dir(units_dir())
             .expect("units/")
             .map(|e| e.expect("units/ entry").path())
