@@ -19,7 +19,9 @@
 # Functions it may define: cmd_is_applicable, cmd_estimate_update,
 # cmd_download, cmd_update, cmd_self_update, cmd_self_upgrade, cmd_validate,
 # cmd_<phase>_mutexes, cmd_<phase>_dependency, cmd_runs_after, and
-# ua_cleanup (runs at exit; the library owns the EXIT/TERM/INT/HUP traps).
+# ua_cleanup (runs at exit of the JSON commands, with UA_SIGNAL set to the
+# number of the signal that interrupted the command, if one did; the
+# library owns the EXIT/TERM/INT/HUP traps).
 #
 # Every function here works under `set -u`. Names starting with _ua are
 # private.
@@ -37,7 +39,8 @@ export CARGO_TERM_COLOR=never CARGO_TERM_PROGRESS_WHEN=never
 
 _UA_STATE=''      # directory of the JSON commands' state (see _ua_status)
 _UA_LAST_ERROR='' # what the last ua_run/ua_run_progress failure was
-_UA_SIGNAL=''     # signal number that interrupted the plugin
+UA_SIGNAL=''      # number of the signal that interrupted the command
+_UA_SIGNAME=''    # and its name
 
 # --- JSON -------------------------------------------------------------------
 
@@ -412,9 +415,9 @@ _ua_finish() { # EXIT trap of the JSON commands: exactly one document
     _ua_rc=$?
     trap - EXIT TERM INT HUP
     [ -n "$_UA_LAST_ERROR" ] || _UA_LAST_ERROR=$(cat "$_UA_STATE/last_error" 2>/dev/null)
-    if [ -n "$_UA_SIGNAL" ]; then
-        _ua_rc=$((128 + _UA_SIGNAL))
-        ua_error INTERRUPTED "$UA_COMMAND was interrupted by signal $_UA_SIGNAL"
+    if [ -n "$UA_SIGNAL" ]; then
+        _ua_rc=$((128 + UA_SIGNAL))
+        ua_error INTERRUPTED "$UA_COMMAND was interrupted by signal $UA_SIGNAL"
     elif [ -z "$(_ua_status)" ]; then
         if [ "$_ua_rc" -eq 0 ] && [ "$UA_COMMAND" = estimate-update ]; then
             ua_error PLUGIN_ERROR "estimate-update printed no estimate"
@@ -426,8 +429,13 @@ _ua_finish() { # EXIT trap of the JSON commands: exactly one document
         fi
     fi
     ! _ua_defined ua_cleanup || ua_cleanup || :
-    [ -n "$_UA_SIGNAL" ] || _ua_rc=$(_ua_exit_code "$(_ua_status)")
+    [ -n "$UA_SIGNAL" ] || _ua_rc=$(_ua_exit_code "$(_ua_status)")
     rm -rf "$_UA_STATE"
+    if [ -n "$UA_SIGNAL" ]; then
+        # Die of the signal, as the plugin would without the trap: callers
+        # (systemd, shells) tell a stop from a failure by that.
+        kill -s "$_UA_SIGNAME" "$$"
+    fi
     exit "$_ua_rc"
 }
 
@@ -456,9 +464,9 @@ _ua_json_command() { # the commands that print one JSON document
     # Tools' stray stdout goes to stderr: stdout carries the document only.
     exec 3>&1 >&2 </dev/null
     trap _ua_finish EXIT
-    trap '_UA_SIGNAL=15; exit' TERM
-    trap '_UA_SIGNAL=2; exit' INT
-    trap '_UA_SIGNAL=1; exit' HUP
+    trap 'UA_SIGNAL=15 _UA_SIGNAME=TERM; exit' TERM
+    trap 'UA_SIGNAL=2 _UA_SIGNAME=INT; exit' INT
+    trap 'UA_SIGNAL=1 _UA_SIGNAME=HUP; exit' HUP
     case $UA_COMMAND in
     estimate-update | download | update)
         _ua_is_applicable >/dev/null || {

@@ -1,0 +1,625 @@
+//! The plugin protocol (docs/plugin-protocol.md) as plugins/lib/plugin.sh
+//! implements it, through the example plugin in tests/fixtures/protocol/,
+//! under dash and bash; and `update-all plugin-exec`, by hand and on a real
+//! systemd, where progress lines become the unit's status text.
+
+use serde_json::Value;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use testbed::Testbed;
+
+/// The shells a plugin on the library must run under: POSIX dash (Debian's
+/// /bin/sh) and bash.
+const SHELLS: [&str; 2] = ["dash", "bash"];
+
+/// The example plugin installed as a builtin one is, in a temporary
+/// directory: `plugins/example` next to `lib/plugin.sh`.
+struct Example {
+    dir: tempfile::TempDir,
+}
+
+impl Example {
+    fn new() -> Example {
+        let dir = tempfile::tempdir().unwrap();
+        for (from, to) in [
+            (
+                plugin_tests::fixtures_dir().join("protocol/example"),
+                "plugins/example",
+            ),
+            (
+                plugin_tests::plugins_dir().join("lib/plugin.sh"),
+                "lib/plugin.sh",
+            ),
+        ] {
+            let to = dir.path().join(to);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Example { dir }
+    }
+
+    fn exe(&self) -> PathBuf {
+        self.dir.path().join("plugins/example")
+    }
+
+    /// `SHELL plugins/example ARGS` with settings as UPDATE_ALL_EXAMPLE_<KEY>.
+    fn command(&self, shell: &str, args: &[&str], settings: &[(&str, &[u8])]) -> Command {
+        let mut cmd = Command::new(shell);
+        cmd.arg(self.exe()).args(args).stdin(Stdio::null());
+        for (key, value) in settings {
+            cmd.env(
+                format!("UPDATE_ALL_EXAMPLE_{}", key.to_ascii_uppercase()),
+                OsStr::from_bytes(value),
+            );
+        }
+        cmd
+    }
+
+    fn run(&self, shell: &str, args: &[&str], settings: &[(&str, &[u8])]) -> Output {
+        self.command(shell, args, settings).output().unwrap()
+    }
+}
+
+fn shells() -> Vec<&'static str> {
+    SHELLS
+        .into_iter()
+        .filter(|shell| {
+            let found = Command::new(shell).arg("-c").arg(":").status().is_ok();
+            if !found {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "{shell} is required under CI"
+                );
+                eprintln!("SKIPPED: {shell} is not installed");
+            }
+            found
+        })
+        .collect()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}--- stderr\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// stdout as exactly one protocol document (plan 4.3), checked for its
+/// shape; the exit code must be `code`.
+fn document(out: &Output, code: i32) -> Value {
+    assert_eq!(out.status.code(), Some(code), "{}", show(out));
+    let doc = plugin_tests::json(out);
+    let keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["data", "error", "progress", "status"],
+        "{}",
+        show(out)
+    );
+    assert!(doc["progress"].is_null());
+    match doc["status"].as_str().unwrap() {
+        "success" | "not_applicable" => assert!(doc["error"].is_null()),
+        "error" => {
+            assert!(doc["data"].is_null());
+            let e = doc["error"].as_object().unwrap();
+            assert!(e["code"].is_string() && e["message"].is_string());
+            assert!(e["details"].is_string() || e["details"].is_null());
+        }
+        other => panic!("unknown status {other}"),
+    }
+    doc
+}
+
+/// estimate-update's data has every field of plan 4.4, with its type.
+fn check_estimate(data: &Value) {
+    assert_eq!(data["applicable"], true);
+    for pkg in data["packages_to_update"].as_array().unwrap() {
+        assert!(pkg["name"].is_string(), "{pkg}");
+        for key in ["current_version", "new_version"] {
+            assert!(pkg[key].is_string() || pkg[key].is_null(), "{pkg}");
+        }
+        for key in ["download_size_bytes", "installed_size_bytes"] {
+            assert!(pkg[key].is_u64() || pkg[key].is_null(), "{pkg}");
+        }
+    }
+    for key in ["total_download_size_bytes", "total_installed_size_bytes"] {
+        assert!(data[key].is_u64() || data[key].is_null(), "{data}");
+    }
+    assert!(data["estimated_time_seconds"].is_u64(), "{data}");
+    for key in ["affects_runtimes", "affects_applications"] {
+        assert!(
+            data[key].as_array().unwrap().iter().all(Value::is_string),
+            "{data}"
+        );
+    }
+    assert!(data["requires_reboot"].is_boolean() && data["security_updates"].is_boolean());
+}
+
+/// The progress lines (plan 4.5) among stderr's lines; every line that
+/// looks like one must be one.
+fn progress_lines(stderr: &[u8]) -> Vec<(Option<u64>, String)> {
+    text(stderr)
+        .lines()
+        .filter(|l| l.starts_with("{\"type\""))
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            assert_eq!(v["type"], "progress", "{l}");
+            (
+                v["percent"].as_u64(),
+                v["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_command_answers_as_the_protocol_says() {
+    let example = Example::new();
+    for shell in shells() {
+        let run = |args: &[&str]| example.run(shell, args, &[]);
+        let lines = |args: &[&str]| {
+            let out = run(args);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{shell} {args:?}: {}",
+                show(&out)
+            );
+            text(&out.stdout)
+        };
+        // Answers by exit code.
+        for cmd in [
+            "is-applicable",
+            "can-separate-download",
+            "does-require-sudo",
+        ] {
+            let out = run(&[cmd]);
+            assert_eq!(out.status.code(), Some(0), "{shell} {cmd}: {}", show(&out));
+            assert!(out.stdout.is_empty(), "{shell} {cmd}: {}", show(&out));
+        }
+        // Answers in lines.
+        assert_eq!(lines(&["version"]), "0.1.0\n");
+        let paths = lines(&["sudo-programs-paths"]);
+        assert!(
+            paths.lines().count() == 2 && paths.lines().all(|p| p.starts_with('/')),
+            "{shell}: {paths}"
+        );
+        assert_eq!(lines(&["update-mutexes"]), "pkgmgr:example\n");
+        assert_eq!(lines(&["runs-after"]), "apt\n");
+        for cmd in [
+            "estimate-update-mutexes",
+            "download-mutexes",
+            "estimate-update-dependency",
+            "download-dependency",
+            "update-dependency",
+        ] {
+            assert_eq!(lines(&[cmd]), "", "{shell} {cmd}");
+        }
+        // Answers in one JSON document.
+        let doc = document(&run(&["estimate-update"]), 0);
+        assert_eq!(doc["status"], "success");
+        check_estimate(&doc["data"]);
+        for cmd in ["download", "update"] {
+            assert_eq!(document(&run(&[cmd]), 0)["status"], "success", "{shell}");
+        }
+        let doc = document(&run(&["validate"]), 0);
+        assert_eq!(doc["data"]["healthy"], true);
+        for cmd in ["self-update", "self-upgrade"] {
+            let doc = document(&run(&[cmd]), 1);
+            assert_eq!(doc["error"]["code"], "NOT_SUPPORTED", "{shell} {cmd}");
+        }
+        // Unknown commands.
+        for args in [&["frobnicate"][..], &[]] {
+            let out = run(args);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{shell} {args:?}: {}",
+                show(&out)
+            );
+            assert!(out.stdout.is_empty());
+        }
+        assert!(text(&run(&["frobnicate"]).stderr).contains("unknown command \"frobnicate\""));
+    }
+}
+
+#[test]
+fn estimate_update_reports_packages_and_sizes() {
+    let example = Example::new();
+    let packages = b"libc6\t2.36-9\t2.36-9+deb12u4\t2800000\t12900000\n\
+                     python3.12\t3.12.1\t3.12.2\t15000000\t45000000\n\
+                     new-thing\t\t1.0\t\t\n";
+    for shell in shells() {
+        let out = example.run(shell, &["estimate-update"], &[("packages", packages)]);
+        let doc = document(&out, 0);
+        let data = &doc["data"];
+        check_estimate(data);
+        let pkgs = data["packages_to_update"].as_array().unwrap();
+        assert_eq!(pkgs.len(), 3);
+        assert_eq!(
+            pkgs[1],
+            serde_json::json!({
+                "name": "python3.12",
+                "current_version": "3.12.1",
+                "new_version": "3.12.2",
+                "download_size_bytes": 15000000,
+                "installed_size_bytes": 45000000
+            })
+        );
+        assert!(pkgs[2]["current_version"].is_null() && pkgs[2]["download_size_bytes"].is_null());
+        assert_eq!(data["total_download_size_bytes"], 17800000);
+        assert_eq!(data["total_installed_size_bytes"], 57900000);
+        // 5 s a package plus 17.8 MB at 10 MB/s.
+        assert_eq!(data["estimated_time_seconds"], 17);
+        assert_eq!(data["affects_runtimes"], serde_json::json!(["python"]));
+        assert_eq!(
+            data["affects_applications"],
+            serde_json::json!(["Fire\"fox"])
+        );
+    }
+}
+
+#[test]
+fn text_is_escaped_in_every_document() {
+    let example = Example::new();
+    // Quotes, backslashes, multi-byte UTF-8, a control character and an
+    // invalid byte (which becomes U+FFFD: the document must stay JSON).
+    let name = b"pkg \"quoted\" back\\slash \xc3\xbcn\xc3\xafc\xc3\xb6d\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x8e\x89 ctl\x01 bad\xffbyte";
+    let want = "pkg \"quoted\" back\\slash ünïcödé ☃ 🎉 ctl\u{1} bad\u{fffd}byte";
+    let mut packages = name.to_vec();
+    packages.extend_from_slice("\t1:2.0~rc1+dfsg\t2.0\t\t\n".as_bytes());
+    let message = "line one\nline \"two\" \\ end\ttab ünï ☃";
+    for shell in shells() {
+        let doc = document(
+            &example.run(shell, &["estimate-update"], &[("packages", &packages)]),
+            0,
+        );
+        let pkg = &doc["data"]["packages_to_update"][0];
+        assert_eq!(pkg["name"], want, "{shell}");
+        assert_eq!(pkg["current_version"], "1:2.0~rc1+dfsg");
+
+        let out = example.run(shell, &["update"], &[("error", message.as_bytes())]);
+        let doc = document(&out, 1);
+        assert_eq!(doc["error"]["code"], "EXAMPLE_ERROR");
+        assert_eq!(doc["error"]["message"], message, "{shell}");
+        assert_eq!(doc["error"]["details"], format!("details: {message}"));
+
+        let out = example.run(shell, &["update"], &[("message", name)]);
+        document(&out, 0);
+        let progress = progress_lines(&out.stderr);
+        assert_eq!(progress[0], (Some(45), want.to_owned()), "{shell}");
+    }
+}
+
+#[test]
+fn failures_and_inapplicability_have_their_exit_codes() {
+    let example = Example::new();
+    for shell in shells() {
+        let out = example.run(shell, &["update"], &[("fail", b"100")]);
+        let doc = document(&out, 1);
+        assert_eq!(doc["error"]["code"], "UPDATE_FAILED", "{shell}");
+        assert_eq!(
+            doc["error"]["message"], "example_tool exited with status 100",
+            "{shell}"
+        );
+        let out = example.run(shell, &["download"], &[("fail", b"3")]);
+        assert_eq!(document(&out, 1)["error"]["code"], "DOWNLOAD_FAILED");
+
+        let no: &[(&str, &[u8])] = &[("applicable", b"false")];
+        assert_eq!(
+            example.run(shell, &["is-applicable"], no).status.code(),
+            Some(1)
+        );
+        for (cmd, code) in [("estimate-update", 1), ("update", 1), ("download", 1)] {
+            let doc = document(&example.run(shell, &[cmd], no), code);
+            assert_eq!(doc["status"], "not_applicable", "{shell} {cmd}");
+            assert_eq!(doc["data"]["applicable"], false);
+        }
+    }
+}
+
+#[test]
+fn progress_lines_go_to_stderr_with_the_tools_output() {
+    let example = Example::new();
+    for shell in shells() {
+        let out = example.run(shell, &["update"], &[("steps", b"4")]);
+        document(&out, 0);
+        let progress = progress_lines(&out.stderr);
+        let percents: Vec<u64> = progress.iter().map(|p| p.0.unwrap()).collect();
+        // 45 from the plugin, then each of 4 packages within 50..100; the
+        // tool's own "100%" adds nothing new.
+        assert_eq!(percents, [45, 62, 75, 87, 100], "{shell}: {progress:?}");
+        assert_eq!(progress[1].1, "Get:1 example-package-1");
+        let stderr = text(&out.stderr);
+        for line in [
+            "a plain stderr line from the plugin",
+            "Get:4 example-package-4",
+            "a line that is no progress",
+            "Unpacking: 100%",
+        ] {
+            assert!(stderr.lines().any(|l| l == line), "{shell}: {stderr}");
+        }
+        // stdout holds the document alone, though the tool wrote to stdout.
+        assert_eq!(text(&out.stdout).lines().count(), 1);
+    }
+}
+
+/// Runs the library's helpers in `shell`.
+fn lib_sh(shell: &str, script: &str) -> String {
+    let lib = plugin_tests::plugins_dir().join("lib/plugin.sh");
+    let out = Command::new(shell)
+        .arg("-c")
+        .arg(format!(
+            "UA_PLUGIN=my-plugin; . '{}'; {script}",
+            lib.display()
+        ))
+        .env("UPDATE_ALL_MY_PLUGIN_HOME", "/set")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{shell}: {script}: {}", show(&out));
+    text(&out.stdout)
+}
+
+#[test]
+fn library_helpers() {
+    for shell in shells() {
+        let sizes = lib_sh(
+            shell,
+            "for s in '12.3 MB' '1,024 kB' '5 M' 3.1MiB 7 '2 GiB' '1.5 k' junk; do ua_size_to_bytes \"$s\"; echo; done",
+        );
+        assert_eq!(
+            sizes, "12300000\n\n1024000\n\n5242880\n\n3250586\n\n7\n\n2147483648\n\n1536\n\n\n",
+            "{shell}"
+        );
+        assert_eq!(
+            lib_sh(shell, "ua_setting home /d; ua_setting other /d"),
+            "/set\n/d\n"
+        );
+        assert_eq!(
+            lib_sh(
+                shell,
+                "for v in true YES on 1 false no 0 ''; do ua_is_true \"$v\" && echo y || echo n; done"
+            ),
+            "y\ny\ny\ny\nn\nn\nn\nn\n"
+        );
+        let obj = lib_sh(
+            shell,
+            r#"ua_json_object "a b" "$(ua_json_string 'x"y')" n 3 list "$(ua_json_strings p 'q\r')""#,
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&obj).unwrap(),
+            serde_json::json!({"a b": "x\"y", "n": 3, "list": ["p", "q\\r"]})
+        );
+        // Outside ua_main the emitters print to stdout.
+        let doc: Value = serde_json::from_str(&lib_sh(shell, "ua_success '{\"n\":1}'")).unwrap();
+        assert_eq!(doc["data"]["n"], 1);
+    }
+}
+
+fn runner() -> PathBuf {
+    testbed::target_binary("update-all")
+}
+
+/// By hand, without systemd: plugin-exec passes everything through, sends
+/// progress to $NOTIFY_SOCKET, forwards SIGTERM and dies of it like the
+/// plugin.
+#[test]
+fn plugin_exec_forwards_sigterm_and_reports_progress() {
+    let example = Example::new();
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify");
+    let systemd = UnixDatagram::bind(&socket_path).unwrap();
+    systemd
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let marker = dir.path().join("marker");
+    let mut child = Command::new(runner())
+        .args(["plugin-exec", "--"])
+        .arg(example.exe())
+        .arg("update")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("UPDATE_ALL_EXAMPLE_PAUSE", "30")
+        .env("UPDATE_ALL_EXAMPLE_MARKER", &marker)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    // The progress line went to the socket, not to stderr.
+    assert_eq!(line, "a plain stderr line from the plugin\n");
+    let mut buf = [0u8; 512];
+    let n = systemd.recv(&mut buf).unwrap();
+    assert_eq!(text(&buf[..n]), "STATUS=45% Downloading package 3/10");
+    let started = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(out.status.signal(), Some(15), "{}", show(&out));
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "exit 15\n");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["code"], "INTERRUPTED");
+    let n = systemd.recv(&mut buf).unwrap();
+    assert_eq!(text(&buf[..n]), "STATUS=update killed by signal 15");
+
+    // Exit statuses pass through; a missing program is 127.
+    let status = |args: &[&OsStr]| {
+        Command::new(runner())
+            .args(["plugin-exec", "--"])
+            .args(args)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(
+        status(&["sh".as_ref(), "-c".as_ref(), "exit 7".as_ref()]),
+        Some(7)
+    );
+    assert_eq!(status(&["/nonexistent/plugin".as_ref()]), Some(127));
+}
+
+const UNIT: &str = "update-all-example.service";
+
+/// A test bed with update-all and the example plugin (settings as YAML
+/// lines under `settings:`); the recorder is masked, as this is about the
+/// plugin unit alone.
+fn testbed_with_example(settings: &str) -> Option<Testbed> {
+    let tb = Testbed::require()?;
+    tb.sh("ln -sf /dev/null /run/systemd/system/update-all-recorder.service");
+    tb.install_update_all(
+        &testbed::target_binary("update-all-generator"),
+        Some(&runner()),
+    );
+    tb.write(
+        "/run/update-all/lib/plugin.sh",
+        std::fs::read(plugin_tests::plugins_dir().join("lib/plugin.sh")).unwrap(),
+        0o644,
+    );
+    tb.install_executable(
+        plugin_tests::fixtures_dir().join("protocol/example"),
+        format!("{}/example", testbed::PLUGINS),
+    );
+    set_settings(&tb, settings);
+    Some(tb)
+}
+
+fn set_settings(tb: &Testbed, settings: &str) {
+    let mut manifest = format!(
+        "plugin:\n  name: example\n  executable: {}/example\n  requires_sudo: true\n  settings:\n",
+        testbed::PLUGINS
+    );
+    for line in settings.lines() {
+        manifest += &format!("    {line}\n");
+    }
+    tb.write(
+        format!("{}/example.yaml", testbed::MANIFESTS),
+        manifest,
+        0o644,
+    );
+    tb.daemon_reload();
+}
+
+fn property(tb: &Testbed, name: &str) -> String {
+    tb.check(&["systemctl", "show", "-P", name, UNIT])
+        .trim_end()
+        .to_owned()
+}
+
+/// Polls `property` until `pred` holds; returns the values seen.
+fn wait_for(tb: &Testbed, name: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let value = property(tb, name);
+        if seen.last() != Some(&value) {
+            seen.push(value.clone());
+        }
+        if pred(&value) {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never matched; seen {seen:?}\n{}",
+            tb.journal(UNIT)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn progress_is_the_units_status_text_on_systemd() {
+    let Some(tb) = testbed_with_example("pause: 3\nsteps: 2") else {
+        return;
+    };
+    let started = Instant::now();
+    tb.check(&["systemctl", "start", "--no-block", UNIT]);
+    wait_for(&tb, "StatusText", |s| s == "45% Downloading package 3/10");
+    // `systemctl status` exits 3 for a unit that is not (yet) active.
+    let status = text(&tb.systemctl(&["status", "--no-pager", UNIT]).stdout);
+    assert!(
+        status.contains("Status: \"45% Downloading package 3/10\""),
+        "{status}"
+    );
+    wait_for(&tb, "ActiveState", |s| s == "inactive" || s == "failed");
+    eprintln!("example unit ran {:?}", started.elapsed());
+    assert_eq!(property(&tb, "Result"), "success");
+    assert_eq!(property(&tb, "ExecMainStatus"), "0");
+    let journal = tb.journal(UNIT);
+    for line in [
+        "a plain stderr line from the plugin",
+        "Get:2 example-package-2",
+        "a line that is no progress",
+        r#"{"status":"success","data":null,"error":null,"progress":null}"#,
+    ] {
+        assert!(journal.lines().any(|l| l == line), "{line}:\n{journal}");
+    }
+    assert!(!journal.contains(r#""type":"progress""#), "{journal}");
+
+    // A failing plugin fails the unit, with the plugin's exit status.
+    set_settings(&tb, "fail: 100");
+    let out = tb.systemctl(&["start", UNIT]);
+    assert!(!out.status.success());
+    assert_eq!(property(&tb, "Result"), "exit-code");
+    assert_eq!(property(&tb, "ExecMainStatus"), "1");
+    assert_eq!(
+        property(&tb, "StatusText"),
+        "update failed with exit status 1"
+    );
+    assert!(tb
+        .journal(UNIT)
+        .contains("example_tool exited with status 100"));
+}
+
+#[test]
+fn stopping_the_unit_stops_the_plugin() {
+    let marker = "/run/example-marker";
+    let Some(tb) = testbed_with_example(&format!("pause: 120\nmarker: {marker}")) else {
+        return;
+    };
+    tb.check(&["systemctl", "start", "--no-block", UNIT]);
+    wait_for(&tb, "StatusText", |s| s.starts_with("45% "));
+    let started = Instant::now();
+    tb.check(&["systemctl", "stop", UNIT]);
+    let took = started.elapsed();
+    eprintln!("stop took {took:?}");
+    assert!(took < Duration::from_secs(10), "stop took {took:?}");
+    let marker = std::fs::read_to_string(tb.host_path(marker)).unwrap();
+    assert_eq!(marker, "exit 15\n");
+    assert!(tb.journal(UNIT).contains("INTERRUPTED"));
+    // As a plugin run directly would: a oneshot unit whose main process
+    // dies of SIGTERM has failed (it was cancelled).
+    assert_eq!(property(&tb, "Result"), "signal");
+    assert_eq!(property(&tb, "ExecMainStatus"), "15");
+    assert_eq!(property(&tb, "StatusText"), "update killed by signal 15");
+}
+
+#[test]
+fn plugin_exec_is_hidden_from_help() {
+    let out = Command::new(runner()).arg("--help").output().unwrap();
+    assert!(!text(&out.stdout).contains("plugin-exec"));
+}
