@@ -1,0 +1,88 @@
+# shellcheck shell=sh
+# Shared by the system package-manager plugins (apt, dnf, zypper, pacman),
+# on top of plugin.sh: running a tool through a filter that turns its own
+# machine-readable progress into protocol progress lines, and the parts of
+# an estimate that follow from package names alone.
+
+# The awk helpers every filter gets:
+#   progress(PERCENT, MESSAGE) prints one progress line (plan 4.5) into the
+#     stream, which goes to stderr;
+#   stage(STAGE, K, N, MESSAGE) reports step K of N of STAGE ("download" or
+#     "install") as a percentage inside that stage's range, taken from the
+#     environment: PM_DOWNLOAD and PM_INSTALL, "FROM TO" (default "0 100").
+_PM_AWK='
+function pm_esc(s) {
+    gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s)
+    gsub(/[\001-\037\177]/, " ", s)
+    gsub(/[\200-\377]/, "?", s)    # progress text only: never invalid UTF-8
+    return "\"" s "\""
+}
+function progress(p, msg) {
+    p = int(p); if (p < 0) p = 0; if (p > 100) p = 100
+    if (p == _pm_p && msg == _pm_m) return
+    _pm_p = p; _pm_m = msg
+    printf "{\"type\":\"progress\",\"percent\":%d,\"message\":%s}\n", p, pm_esc(msg)
+    fflush()
+}
+function stage(name, k, n, msg,   r, a) {
+    r = ENVIRON[name == "download" ? "PM_DOWNLOAD" : "PM_INSTALL"]
+    if (split(r, a, " ") != 2) { a[1] = 0; a[2] = 100 }
+    if (n > 0) progress(a[1] + (a[2] - a[1]) * (k > n ? n : k) / n, msg)
+}
+'
+
+# pkgmgr_run FILTER -- COMMAND...: runs COMMAND (stdin /dev/null) with its
+# stdout and stderr through the awk program FILTER, whose output goes to
+# stderr; FILTER prints the lines to keep and calls progress(). Variables
+# for FILTER come from the environment (ENVIRON). Returns COMMAND's status.
+pkgmgr_run() {
+    _pm_filter=$1
+    shift
+    [ "${1:-}" != -- ] || shift
+    # The status comes back on fd 4, past the pipe (POSIX sh has no pipefail).
+    _pm_rc=$({ { "$@" </dev/null 2>&1 3>&- 4>&-; echo "$?" >&4; } |
+        LC_ALL=C awk "$_PM_AWK $_pm_filter" >&2 3>&- 4>&-; } 4>&1)
+    return "${_pm_rc:-1}"
+}
+
+# pkgmgr_need_root WHAT: fails the command unless running as root.
+pkgmgr_need_root() {
+    [ "$(id -u)" -eq 0 ] ||
+        ua_fail PERMISSION_DENIED "$1 needs root (run it with sudo, or through update-all)"
+}
+
+# Package names that mean a runtime changes (for affects_runtimes), across
+# Debian, Fedora, openSUSE and Arch naming.
+_PM_RUNTIMES='
+/^(python[0-9.]*|libpython[0-9.]*.*|python[0-9.]*-.*)$/ { print "python" }
+/^(perl|perl-base|perl-modules.*|libperl.*)$/           { print "perl" }
+/^(nodejs|nodejs[0-9]+|nodejs-.*|node)$/                { print "node" }
+/^(ruby[0-9.]*|ruby[0-9.]*-.*|libruby.*)$/              { print "ruby" }
+/^(openjdk.*|java-[0-9.]+-openjdk.*|jre[0-9]*-openjdk.*|jdk[0-9]*-openjdk.*)$/ { print "java" }
+/^(php[0-9.]*|php[0-9.]*-(cli|common))$/               { print "php" }
+/^(golang|golang-[0-9.]+-go|go)$/                       { print "go" }
+/^(rustc|cargo|rust)$/                                  { print "rust" }
+'
+
+# Updates after which the system should be rebooted: kernels, the C
+# library, systemd, D-Bus and firmware (the list dnf's needs-restarting -r
+# uses, dnf-plugins-core plugins/needs_restarting.py NEED_REBOOT, in each
+# distribution's names).
+_PM_REBOOT='^(linux|linux-(lts|zen|hardened|rt)|linux-image-.*|linux-signed-.*|kernel|kernel-(core|rt|default|preempt|longterm)|kernel-(core|rt|default|preempt|longterm)-.*|glibc|libc6|systemd|udev|dbus|dbus-broker|dbus-daemon|linux-firmware|microcode_ctl|intel-ucode|amd-ucode)$'
+
+# pkgmgr_estimate [ua_estimate OPTIONS] < PACKAGES: ua_estimate, plus
+# affects_runtimes and requires_reboot derived from the package names
+# (PACKAGES as for ua_estimate: name, current, new, download, installed,
+# tab-separated; a name may carry an architecture after a colon, as apt's
+# "libc6:i386" does).
+pkgmgr_estimate() {
+    _pm_pkgs=$(cat)
+    _pm_names=$(printf '%s\n' "$_pm_pkgs" | cut -f1 | sed 's/:.*//')
+    for _pm_rt in $(printf '%s\n' "$_pm_names" | awk "$_PM_RUNTIMES" | sort -u); do
+        set -- "$@" --runtime "$_pm_rt"
+    done
+    if printf '%s\n' "$_pm_names" | grep -Eq "$_PM_REBOOT"; then
+        set -- "$@" --reboot
+    fi
+    printf '%s\n' "$_pm_pkgs" | ua_estimate "$@"
+}

@@ -1,0 +1,388 @@
+//! The apt plugin against the real apt and dpkg:
+//! - on this machine, read-only: its estimate lists exactly the upgrades
+//!   that `apt list --upgradable` lists;
+//! - in a private root (its own dpkg database, lists, cache and sources, a
+//!   local repository built here): the estimate sees 1.0 → 2.0, download
+//!   fetches, update upgrades, by hand and through update-all's units in
+//!   the test bed. The host's packages are never touched.
+
+mod pkgmgr;
+
+use pkgmgr::{have_tools, is_root, ok, only_package, packages, progress_lines, read, scratch, sh};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// `apt list --upgradable`: "NAME/SUITES NEW ARCH [upgradable from: OLD]",
+/// as (name, current, new); NAME gets ":ARCH" for a foreign architecture,
+/// as apt-get -s writes it.
+fn apt_list_upgradable() -> BTreeSet<(String, String, String)> {
+    let native = sh("dpkg --print-architecture").trim().to_owned();
+    sh("apt list --upgradable 2>/dev/null")
+        .lines()
+        .filter(|l| l.contains("[upgradable from: "))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let name = w[0].split('/').next().expect("name");
+            let arch = w[2];
+            let old = w[w.len() - 1].trim_end_matches(']');
+            let name = if arch == native || arch == "all" {
+                name.to_owned()
+            } else {
+                format!("{name}:{arch}")
+            };
+            (name, old.to_owned(), w[1].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn estimate_lists_what_apt_lists_on_this_machine() {
+    if !have_tools("apt estimate on this machine", &["apt", "apt-get", "dpkg"]) {
+        return;
+    }
+    let started = Instant::now();
+    let held: BTreeSet<String> = sh("apt-mark showhold").lines().map(str::to_owned).collect();
+    let expected: BTreeSet<_> = apt_list_upgradable()
+        .into_iter()
+        .filter(|p| !held.contains(&p.0))
+        .collect();
+    // Read-only: no apt-get update, only apt-get -s.
+    let estimate = |dist: &str| {
+        let out = ok(
+            "apt estimate-update",
+            plugin_tests::run(
+                "apt",
+                &["estimate-update"],
+                &[
+                    ("UPDATE_ALL_APT_REFRESH", "false"),
+                    ("UPDATE_ALL_APT_DIST_UPGRADE", dist),
+                ],
+            ),
+        );
+        plugin_tests::json(&out)
+    };
+
+    // dist-upgrade upgrades everything apt lists (held packages aside) and
+    // may add new packages, which apt list does not show.
+    let doc = estimate("true");
+    let all = packages(&doc);
+    let upgrades: BTreeSet<_> = all.iter().filter(|p| !p.1.is_empty()).cloned().collect();
+    assert_eq!(
+        upgrades, expected,
+        "the plugin (left) and `apt list --upgradable` (right) disagree"
+    );
+    for new in all.iter().filter(|p| p.1.is_empty()) {
+        assert!(
+            !expected.iter().any(|e| e.0 == new.0),
+            "{new:?} is an upgrade, not a new package"
+        );
+    }
+    // Every package comes from an index that records its size.
+    let data = &doc["data"];
+    let mut total = 0;
+    for p in data["packages_to_update"].as_array().unwrap() {
+        let size = p["download_size_bytes"].as_u64();
+        assert!(size.is_some_and(|s| s > 0), "no download size: {p}");
+        total += size.unwrap();
+        assert!(p["installed_size_bytes"].is_u64(), "no installed size: {p}");
+    }
+    assert_eq!(data["total_download_size_bytes"].as_u64(), Some(total));
+
+    // upgrade never installs or removes: a subset, all of them upgrades.
+    let plain = packages(&estimate("false"));
+    assert!(
+        plain.is_subset(&expected),
+        "apt-get upgrade would do more than apt lists: {:?}",
+        plain.difference(&expected).collect::<Vec<_>>()
+    );
+    eprintln!(
+        "apt on this machine: {} upgradable ({} with upgrade), checked in {:.1}s",
+        expected.len(),
+        plain.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// A private apt/dpkg root with ua-fixture 1.0 installed from a local
+/// repository; [`PrivateRoot::publish`] adds 2.0 to the repository.
+struct PrivateRoot {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    repo: PathBuf,
+    conf: PathBuf,
+    debs: PathBuf,
+}
+
+impl PrivateRoot {
+    fn new() -> PrivateRoot {
+        let dir = scratch("apt");
+        let base = dir.path().to_owned();
+        let (root, repo, debs) = (base.join("root"), base.join("repo"), base.join("debs"));
+        for v in ["1.0", "2.0"] {
+            let pkg = base.join(format!("build-{v}"));
+            std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
+            std::fs::create_dir_all(pkg.join("usr/share/ua-fixture")).unwrap();
+            let control = read(pkgmgr::fixture("apt", "control.in")).replace("@VERSION@", v);
+            std::fs::write(pkg.join("DEBIAN/control"), control).unwrap();
+            std::fs::write(pkg.join("usr/share/ua-fixture/version"), format!("{v}\n")).unwrap();
+            std::fs::create_dir_all(&debs).unwrap();
+            sh(&format!(
+                "dpkg-deb --root-owner-group -Zgzip -b '{}' '{}' >/dev/null",
+                pkg.display(),
+                debs.display()
+            ));
+        }
+        for d in [
+            "var/lib/dpkg/info",
+            "var/lib/dpkg/updates",
+            "var/lib/dpkg/triggers",
+            "var/lib/apt/lists/partial",
+            "var/cache/apt/archives/partial",
+            "etc/apt/apt.conf.d",
+            "etc/apt/sources.list.d",
+            "etc/apt/preferences.d",
+            "var/log/apt",
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+        let r = root.display().to_string();
+        let conf = base.join("apt.conf");
+        std::fs::write(
+            &conf,
+            read(pkgmgr::fixture("apt", "apt.conf.in")).replace("@ROOT@", &r),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("etc/apt/sources.list"),
+            read(pkgmgr::fixture("apt", "sources.list.in"))
+                .replace("@REPO@", &repo.display().to_string()),
+        )
+        .unwrap();
+        std::fs::create_dir_all(&repo).unwrap();
+        let pr = PrivateRoot {
+            _dir: dir,
+            root,
+            repo,
+            conf,
+            debs,
+        };
+        pr.publish("1.0");
+        sh(&format!(
+            "export APT_CONFIG='{}'; apt-get -qq update && apt-get -qq -y install ua-fixture >/dev/null",
+            pr.conf.display()
+        ));
+        assert_eq!(pr.installed(), "1.0");
+        pr
+    }
+
+    /// Puts ua-fixture VERSION into the repository and indexes it.
+    fn publish(&self, version: &str) {
+        sh(&format!(
+            "cp '{}/ua-fixture_{version}_all.deb' '{repo}/' && cd '{repo}' && dpkg-scanpackages -m . > Packages 2>/dev/null",
+            self.debs.display(),
+            repo = self.repo.display()
+        ));
+    }
+
+    /// The version the private dpkg database has installed.
+    fn installed(&self) -> String {
+        sh(&format!(
+            "dpkg-query --admindir='{}/var/lib/dpkg' -W -f '${{Version}}' ua-fixture",
+            self.root.display()
+        ))
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![("UPDATE_ALL_APT_CONFIG", self.conf.display().to_string())]
+    }
+
+    fn run(&self, command: &str) -> std::process::Output {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        ok(
+            &format!("apt {command}"),
+            plugin_tests::run("apt", &[command], &env),
+        )
+    }
+
+    fn cached(&self) -> bool {
+        self.root
+            .join("var/cache/apt/archives/ua-fixture_2.0_all.deb")
+            .is_file()
+    }
+}
+
+fn host_dpkg_status() -> Vec<u8> {
+    std::fs::read("/var/lib/dpkg/status").unwrap_or_default()
+}
+
+#[test]
+fn private_root_estimate_download_update_by_hand() {
+    if !is_root("apt in a private root")
+        || !have_tools(
+            "apt in a private root",
+            &["apt-get", "dpkg", "dpkg-deb", "dpkg-scanpackages"],
+        )
+    {
+        return;
+    }
+    let host_before = host_dpkg_status();
+    let pr = PrivateRoot::new();
+    let started = Instant::now();
+    pr.publish("2.0");
+
+    let doc = plugin_tests::json(&pr.run("estimate-update"));
+    let estimate_time = started.elapsed();
+    let p = only_package(&doc);
+    assert_eq!(p["name"], "ua-fixture");
+    assert_eq!(p["current_version"], "1.0");
+    assert_eq!(p["new_version"], "2.0");
+    let deb_size = std::fs::metadata(pr.debs.join("ua-fixture_2.0_all.deb"))
+        .unwrap()
+        .len();
+    assert_eq!(p["download_size_bytes"].as_u64(), Some(deb_size));
+    assert_eq!(p["installed_size_bytes"].as_u64(), Some(1024)); // Installed-Size: 1 (KiB)
+    assert_eq!(doc["data"]["requires_reboot"], false);
+
+    let out = pr.run("download");
+    assert!(pr.cached(), "download left no package in the private cache");
+    assert_eq!(pr.installed(), "1.0", "download must not install");
+    let progress = progress_lines(&out);
+    assert!(
+        progress.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Retrieving file"))),
+        "no progress from apt's status lines: {progress:?}"
+    );
+    assert_eq!(progress.last().unwrap()["percent"], 100);
+
+    let out = pr.run("update");
+    assert_eq!(pr.installed(), "2.0");
+    assert_eq!(read(pr.root.join("usr/share/ua-fixture/version")), "2.0\n");
+    assert!(
+        progress_lines(&out).iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ua-fixture"))),
+        "no per-package progress from dpkg"
+    );
+
+    assert!(packages(&plugin_tests::json(&pr.run("estimate-update"))).is_empty());
+    assert!(
+        host_dpkg_status() == host_before,
+        "the host's dpkg status changed"
+    );
+    eprintln!(
+        "apt private root: estimate {:.2}s, estimate+download+update+estimate {:.2}s",
+        estimate_time.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Polls the unit's journal until it contains `needle` (output arrives a
+/// moment after the unit exits).
+fn journal_has(tb: &testbed::Testbed, unit: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let journal = tb.journal(unit);
+        if journal.contains(needle) || Instant::now() > deadline {
+            return journal;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn private_root_through_update_all_units() {
+    if !have_tools(
+        "apt through update-all",
+        &["apt-get", "dpkg", "dpkg-deb", "dpkg-scanpackages"],
+    ) {
+        return;
+    }
+    let Some(tb) = testbed::Testbed::require() else {
+        return;
+    };
+    let pr = PrivateRoot::new();
+    pr.publish("2.0");
+    let host_before = host_dpkg_status();
+    // This test is about the plugin's units; the recorder has its own.
+    tb.sh("ln -sf /dev/null /run/systemd/system/update-all-recorder.service");
+    tb.install_update_all(
+        &testbed::target_binary("update-all-generator"),
+        Some(&testbed::target_binary("update-all")),
+    );
+    pkgmgr::install_with_settings(&tb, "apt", &[("config", &pr.conf.display().to_string())]);
+
+    let started = Instant::now();
+    tb.check(&["systemctl", "start", "update-all-apt.service"]);
+    let took = started.elapsed();
+
+    let download = "update-all-apt-download.service";
+    let update = "update-all-apt.service";
+    // The units are unloaded once done, so the order comes from the
+    // journal: every line the plugin logged in the download phase
+    // (UPDATE_ALL_PHASE, from the unit's LogExtraFields) precedes every
+    // line of the update phase, and systemd finished the one before it
+    // started the other.
+    let entries = tb.check(&[
+        "journalctl",
+        "-b",
+        "UPDATE_ALL_PLUGIN=apt",
+        "-o",
+        "json",
+        "--output-fields=UPDATE_ALL_PHASE,__MONOTONIC_TIMESTAMP",
+    ]);
+    let (mut last_download, mut first_update, mut lines) = (0u64, u64::MAX, [0, 0]);
+    for entry in entries.lines() {
+        let e: serde_json::Value = serde_json::from_str(entry).expect("journal JSON");
+        let t: u64 = e["__MONOTONIC_TIMESTAMP"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        match e["UPDATE_ALL_PHASE"].as_str() {
+            Some("download") => (last_download, lines[0]) = (last_download.max(t), lines[0] + 1),
+            Some("update") => (first_update, lines[1]) = (first_update.min(t), lines[1] + 1),
+            other => panic!("unexpected phase {other:?}: {e}"),
+        }
+    }
+    assert!(
+        lines[0] > 0 && lines[1] > 0 && last_download < first_update,
+        "download lines {} (last at {last_download}), update lines {} (first at {first_update})",
+        lines[0],
+        lines[1]
+    );
+    let systemd = tb.check(&["journalctl", "-b", "_PID=1", "-o", "cat", "--no-pager"]);
+    let finished = systemd.find(&format!("Finished {download}"));
+    let starting = systemd.find(&format!("Starting {update}"));
+    assert!(
+        finished.is_some()
+            && finished < starting
+            && systemd.contains(&format!("Finished {update}")),
+        "systemd's journal:\n{systemd}"
+    );
+    let journal = journal_has(&tb, download, "ua-fixture 2.0");
+    assert!(
+        journal.contains("Get:1 copy:") && journal.contains("ua-fixture 2.0"),
+        "download journal:\n{journal}"
+    );
+    let journal = journal_has(&tb, update, "Unpacking ua-fixture (2.0) over (1.0)");
+    assert!(
+        journal.contains("Unpacking ua-fixture (2.0) over (1.0)"),
+        "update journal:\n{journal}\ninstalled: {}\n{}\n{}",
+        pr.installed(),
+        std::fs::read_to_string(pr.root.join("var/log/dpkg.log")).unwrap_or_default(),
+        std::fs::read_to_string(pr.root.join("var/log/apt/term.log")).unwrap_or_default()
+    );
+    assert_eq!(pr.installed(), "2.0");
+    assert!(
+        host_dpkg_status() == host_before,
+        "the host's dpkg status changed"
+    );
+    eprintln!(
+        "apt through update-all: download + update units in {:.2}s",
+        took.as_secs_f64()
+    );
+}

@@ -1,0 +1,169 @@
+//! Helpers shared by the system package-manager plugin tests (apt.rs,
+//! rpm_managers.rs, pacman.rs): tool checks with the CI policy, scratch
+//! directories the test bed can see, commands that must succeed, and the
+//! estimate's package list.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `true` if every program is on PATH. Otherwise prints `SKIPPED: <why>`
+/// and returns `false` — or panics under `CI=true`, where a missing tool
+/// means tests/plugins/REQUIREMENTS.apt was not installed.
+pub fn have_tools(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t} >/dev/null")])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!(
+        "{test}: {} not installed (see tests/plugins/REQUIREMENTS.apt)",
+        missing.join(", ")
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+    eprintln!("SKIPPED: {why}");
+    false
+}
+
+/// `true` when running as root; otherwise `SKIPPED` (or a panic under CI).
+pub fn is_root(test: &str) -> bool {
+    if nix_is_root() {
+        return true;
+    }
+    let why = format!("{test}: needs root");
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+    eprintln!("SKIPPED: {why}");
+    false
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A scratch directory under the target directory, not under /tmp: the
+/// test bed's /tmp is private, the rest of the file system is shared, so
+/// paths in it mean the same inside an instance. Traversable by everyone
+/// (makepkg runs as nobody).
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{name}-"))
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("scratch directory");
+    sh(&format!("chmod 755 '{}'", dir.path().display()));
+    dir
+}
+
+/// Runs a shell script; panics with its output unless it succeeds.
+pub fn sh(script: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "`{script}` failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Panics with the plugin's output unless it exited successfully.
+pub fn ok(what: &str, out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The estimate's packages as (name, current, new).
+pub fn packages(doc: &serde_json::Value) -> BTreeSet<(String, String, String)> {
+    assert_eq!(doc["status"], "success", "estimate: {doc}");
+    doc["data"]["packages_to_update"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no packages_to_update: {doc}"))
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap_or("").to_owned();
+            (s("name"), s("current_version"), s("new_version"))
+        })
+        .collect()
+}
+
+/// The one package of an estimate that must list exactly one.
+pub fn only_package(doc: &serde_json::Value) -> &serde_json::Value {
+    let list = doc["data"]["packages_to_update"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no packages_to_update: {doc}"));
+    assert_eq!(list.len(), 1, "expected one package: {doc}");
+    &list[0]
+}
+
+/// The protocol's progress lines in a plugin's stderr (plan 4.5).
+pub fn progress_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("{\"type\":\"progress\""))
+        .map(|l| serde_json::from_str(l).expect("progress line is JSON"))
+        .collect()
+}
+
+/// tests/fixtures/<plugin>/<file>.
+pub fn fixture(plugin: &str, file: &str) -> PathBuf {
+    plugin_tests::fixtures_dir().join(plugin).join(file)
+}
+
+/// A file's text, for `assert!`s on what a root contains.
+pub fn read(path: impl AsRef<Path>) -> String {
+    let path = path.as_ref();
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// [`plugin_tests::install`], then the manifest's settings extended (or
+/// overridden) by `settings`, e.g. a throw-away root; reloads systemd.
+pub fn install_with_settings(tb: &testbed::Testbed, name: &str, settings: &[(&str, &str)]) {
+    plugin_tests::install(tb, name, "");
+    let path = format!("{}/{name}.yaml", testbed::MANIFESTS);
+    let manifest = read(tb.host_path(&path));
+    let mut out = String::new();
+    let mut in_settings = false;
+    for line in manifest.lines() {
+        let key = line.trim_start().split(':').next().unwrap_or("");
+        // Drop a default that the test overrides.
+        if in_settings && line.starts_with("    ") && settings.iter().any(|(k, _)| *k == key) {
+            continue;
+        }
+        in_settings = line == "  settings:" || (in_settings && line.starts_with("    "));
+        out.push_str(line);
+        out.push('\n');
+        if line == "  settings:" {
+            for (k, v) in settings {
+                out.push_str(&format!("    {k}: '{v}'\n"));
+            }
+        }
+    }
+    assert!(
+        out.contains("  settings:\n"),
+        "{name}.yaml has no settings: block"
+    );
+    tb.write(&path, out, 0o644);
+    tb.daemon_reload();
+}
