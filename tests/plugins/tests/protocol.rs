@@ -15,9 +15,68 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use testbed::Testbed;
 
-/// The shells a plugin on the library must run under: POSIX dash (Debian's
-/// /bin/sh) and bash.
-const SHELLS: [&str; 2] = ["dash", "bash"];
+/// Where a plugin on the library must run: a shell and the `awk` on PATH.
+/// dash + mawk is Debian's /bin/sh and awk, bash + gawk those of Fedora and
+/// Arch, busybox's sh + awk those of Alpine and small systems.
+const SHELLS: [(&str, &str); 3] = [("dash", "mawk"), ("bash", "gawk"), ("busybox", "busybox")];
+
+/// A shell and awk to run plugins with.
+struct Shell {
+    name: &'static str,
+    /// Holds `awk`, a link to the awk of this combination; first on PATH.
+    awk_dir: tempfile::TempDir,
+}
+
+impl Shell {
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(self.name);
+        if self.name == "busybox" {
+            cmd.arg("sh");
+        }
+        let path = std::env::var("PATH").unwrap_or_default();
+        cmd.env("PATH", format!("{}:{path}", self.awk_dir.path().display()));
+        cmd
+    }
+}
+
+impl std::fmt::Display for Shell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Finds `program` on PATH.
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// The combinations of SHELLS that are installed (tests/plugins/
+/// REQUIREMENTS.apt lists them; under CI a missing one fails).
+fn shells() -> Vec<Shell> {
+    let mut found = Vec::new();
+    for (shell, awk) in SHELLS {
+        match (which(shell), which(awk)) {
+            (Some(_), Some(awk)) => {
+                let awk_dir = tempfile::tempdir().unwrap();
+                std::os::unix::fs::symlink(awk, awk_dir.path().join("awk")).unwrap();
+                found.push(Shell {
+                    name: shell,
+                    awk_dir,
+                });
+            }
+            _ => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "{shell} and {awk} are required under CI"
+                );
+                eprintln!("SKIPPED: {shell} with {awk}: not installed");
+            }
+        }
+    }
+    found
+}
 
 /// The example plugin installed as a builtin one is, in a temporary
 /// directory: `plugins/example` next to `lib/plugin.sh`.
@@ -51,8 +110,8 @@ impl Example {
     }
 
     /// `SHELL plugins/example ARGS` with settings as UPDATE_ALL_EXAMPLE_<KEY>.
-    fn command(&self, shell: &str, args: &[&str], settings: &[(&str, &[u8])]) -> Command {
-        let mut cmd = Command::new(shell);
+    fn command(&self, shell: &Shell, args: &[&str], settings: &[(&str, &[u8])]) -> Command {
+        let mut cmd = shell.command();
         cmd.arg(self.exe()).args(args).stdin(Stdio::null());
         for (key, value) in settings {
             cmd.env(
@@ -63,26 +122,9 @@ impl Example {
         cmd
     }
 
-    fn run(&self, shell: &str, args: &[&str], settings: &[(&str, &[u8])]) -> Output {
+    fn run(&self, shell: &Shell, args: &[&str], settings: &[(&str, &[u8])]) -> Output {
         self.command(shell, args, settings).output().unwrap()
     }
-}
-
-fn shells() -> Vec<&'static str> {
-    SHELLS
-        .into_iter()
-        .filter(|shell| {
-            let found = Command::new(shell).arg("-c").arg(":").status().is_ok();
-            if !found {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "{shell} is required under CI"
-                );
-                eprintln!("SKIPPED: {shell} is not installed");
-            }
-            found
-        })
-        .collect()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -175,7 +217,7 @@ fn progress_lines(stderr: &[u8]) -> Vec<(Option<u64>, String)> {
 fn every_command_answers_as_the_protocol_says() {
     let example = Example::new();
     for shell in shells() {
-        let run = |args: &[&str]| example.run(shell, args, &[]);
+        let run = |args: &[&str]| example.run(&shell, args, &[]);
         let lines = |args: &[&str]| {
             let out = run(args);
             assert_eq!(
@@ -249,7 +291,7 @@ fn estimate_update_reports_packages_and_sizes() {
                      python3.12\t3.12.1\t3.12.2\t15000000\t45000000\n\
                      new-thing\t\t1.0\t\t\n";
     for shell in shells() {
-        let out = example.run(shell, &["estimate-update"], &[("packages", packages)]);
+        let out = example.run(&shell, &["estimate-update"], &[("packages", packages)]);
         let doc = document(&out, 0);
         let data = &doc["data"];
         check_estimate(data);
@@ -290,20 +332,20 @@ fn text_is_escaped_in_every_document() {
     let message = "line one\nline \"two\" \\ end\ttab ünï ☃";
     for shell in shells() {
         let doc = document(
-            &example.run(shell, &["estimate-update"], &[("packages", &packages)]),
+            &example.run(&shell, &["estimate-update"], &[("packages", &packages)]),
             0,
         );
         let pkg = &doc["data"]["packages_to_update"][0];
         assert_eq!(pkg["name"], want, "{shell}");
         assert_eq!(pkg["current_version"], "1:2.0~rc1+dfsg");
 
-        let out = example.run(shell, &["update"], &[("error", message.as_bytes())]);
+        let out = example.run(&shell, &["update"], &[("error", message.as_bytes())]);
         let doc = document(&out, 1);
         assert_eq!(doc["error"]["code"], "EXAMPLE_ERROR");
         assert_eq!(doc["error"]["message"], message, "{shell}");
         assert_eq!(doc["error"]["details"], format!("details: {message}"));
 
-        let out = example.run(shell, &["update"], &[("message", name)]);
+        let out = example.run(&shell, &["update"], &[("message", name)]);
         document(&out, 0);
         let progress = progress_lines(&out.stderr);
         assert_eq!(progress[0], (Some(45), want.to_owned()), "{shell}");
@@ -314,23 +356,23 @@ fn text_is_escaped_in_every_document() {
 fn failures_and_inapplicability_have_their_exit_codes() {
     let example = Example::new();
     for shell in shells() {
-        let out = example.run(shell, &["update"], &[("fail", b"100")]);
+        let out = example.run(&shell, &["update"], &[("fail", b"100")]);
         let doc = document(&out, 1);
         assert_eq!(doc["error"]["code"], "UPDATE_FAILED", "{shell}");
         assert_eq!(
             doc["error"]["message"], "example_tool exited with status 100",
             "{shell}"
         );
-        let out = example.run(shell, &["download"], &[("fail", b"3")]);
+        let out = example.run(&shell, &["download"], &[("fail", b"3")]);
         assert_eq!(document(&out, 1)["error"]["code"], "DOWNLOAD_FAILED");
 
         let no: &[(&str, &[u8])] = &[("applicable", b"false")];
         assert_eq!(
-            example.run(shell, &["is-applicable"], no).status.code(),
+            example.run(&shell, &["is-applicable"], no).status.code(),
             Some(1)
         );
         for (cmd, code) in [("estimate-update", 1), ("update", 1), ("download", 1)] {
-            let doc = document(&example.run(shell, &[cmd], no), code);
+            let doc = document(&example.run(&shell, &[cmd], no), code);
             assert_eq!(doc["status"], "not_applicable", "{shell} {cmd}");
             assert_eq!(doc["data"]["applicable"], false);
         }
@@ -341,7 +383,7 @@ fn failures_and_inapplicability_have_their_exit_codes() {
 fn progress_lines_go_to_stderr_with_the_tools_output() {
     let example = Example::new();
     for shell in shells() {
-        let out = example.run(shell, &["update"], &[("steps", b"4")]);
+        let out = example.run(&shell, &["update"], &[("steps", b"4")]);
         document(&out, 0);
         let progress = progress_lines(&out.stderr);
         let percents: Vec<u64> = progress.iter().map(|p| p.0.unwrap()).collect();
@@ -364,9 +406,10 @@ fn progress_lines_go_to_stderr_with_the_tools_output() {
 }
 
 /// Runs the library's helpers in `shell`.
-fn lib_sh(shell: &str, script: &str) -> String {
+fn lib_sh(shell: &Shell, script: &str) -> String {
     let lib = plugin_tests::plugins_dir().join("lib/plugin.sh");
-    let out = Command::new(shell)
+    let out = shell
+        .command()
         .arg("-c")
         .arg(format!(
             "UA_PLUGIN=my-plugin; . '{}'; {script}",
@@ -383,7 +426,7 @@ fn lib_sh(shell: &str, script: &str) -> String {
 fn library_helpers() {
     for shell in shells() {
         let sizes = lib_sh(
-            shell,
+            &shell,
             "for s in '12.3 MB' '1,024 kB' '5 M' 3.1MiB 7 '2 GiB' '1.5 k' junk; do ua_size_to_bytes \"$s\"; echo; done",
         );
         assert_eq!(
@@ -391,18 +434,18 @@ fn library_helpers() {
             "{shell}"
         );
         assert_eq!(
-            lib_sh(shell, "ua_setting home /d; ua_setting other /d"),
+            lib_sh(&shell, "ua_setting home /d; ua_setting other /d"),
             "/set\n/d\n"
         );
         assert_eq!(
             lib_sh(
-                shell,
+                &shell,
                 "for v in true YES on 1 false no 0 ''; do ua_is_true \"$v\" && echo y || echo n; done"
             ),
             "y\ny\ny\ny\nn\nn\nn\nn\n"
         );
         let obj = lib_sh(
-            shell,
+            &shell,
             r#"ua_json_object "a b" "$(ua_json_string 'x"y')" n 3 list "$(ua_json_strings p 'q\r')""#,
         );
         assert_eq!(
@@ -410,7 +453,7 @@ fn library_helpers() {
             serde_json::json!({"a b": "x\"y", "n": 3, "list": ["p", "q\\r"]})
         );
         // Outside ua_main the emitters print to stdout.
-        let doc: Value = serde_json::from_str(&lib_sh(shell, "ua_success '{\"n\":1}'")).unwrap();
+        let doc: Value = serde_json::from_str(&lib_sh(&shell, "ua_success '{\"n\":1}'")).unwrap();
         assert_eq!(doc["data"]["n"], 1);
     }
 }
