@@ -1,0 +1,332 @@
+//! The dnf and zypper plugins against the real tools, which have no
+//! reachable mirror here: each test builds ua-fixture 1.0 and 2.0 with
+//! rpmbuild, serves them from a local repository (createrepo_c), installs
+//! 1.0 into a throw-away root (dnf --installroot, zypper --root), then runs
+//! the plugin: its estimate sees 1.0 → 2.0, download fetches 2.0 into the
+//! root's cache without installing it, update installs it (rpm --root -q).
+
+mod pkgmgr;
+
+use pkgmgr::{have_tools, is_root, ok, only_package, packages, progress_lines, read, scratch, sh};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// A throw-away root and a local repository holding what `publish` put in.
+struct RpmSetup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    repo: PathBuf,
+    rpms: PathBuf,
+}
+
+impl RpmSetup {
+    fn new(name: &str) -> RpmSetup {
+        let dir = scratch(name);
+        let base = dir.path().to_owned();
+        let spec = pkgmgr::fixture("dnf", "ua-fixture.spec");
+        for v in ["1.0", "2.0"] {
+            sh(&format!(
+                "rpmbuild -bb --quiet --define 'ver {v}' --define '_topdir {}/rpmbuild' '{}' >/dev/null",
+                base.display(),
+                spec.display()
+            ));
+        }
+        let setup = RpmSetup {
+            root: base.join("root"),
+            repo: base.join("repo"),
+            rpms: base.join("rpmbuild/RPMS/noarch"),
+            _dir: dir,
+        };
+        std::fs::create_dir_all(&setup.root).unwrap();
+        std::fs::create_dir_all(&setup.repo).unwrap();
+        setup
+    }
+
+    fn rpm(&self, version: &str) -> PathBuf {
+        self.rpms.join(format!("ua-fixture-{version}-1.noarch.rpm"))
+    }
+
+    /// Adds ua-fixture VERSION to the repository and regenerates its
+    /// metadata.
+    fn publish(&self, version: &str) {
+        sh(&format!(
+            "cp '{}' '{repo}/' && createrepo_c --quiet --update '{repo}'",
+            self.rpm(version).display(),
+            repo = self.repo.display()
+        ));
+    }
+
+    /// `rpm --root ROOT -q ua-fixture`.
+    fn installed(&self) -> String {
+        sh(&format!(
+            "rpm --root '{}' -q ua-fixture || true",
+            self.root.display()
+        ))
+        .trim()
+        .to_owned()
+    }
+
+    fn write(&self, path: &str, text: String) {
+        let path = self.root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Files named NAME anywhere under the root's DIR.
+    fn found(&self, dir: &str, name: &str) -> bool {
+        !sh(&format!(
+            "find '{}' -name '{name}' 2>/dev/null || true",
+            self.root.join(dir).display()
+        ))
+        .trim()
+        .is_empty()
+    }
+}
+
+/// A minimal HTTP/1.1 file server on 127.0.0.1 for one directory, which
+/// records the paths it served.
+struct Server {
+    port: u16,
+    served: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().unwrap().port();
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (dir, log, halt) = (dir.to_owned(), served.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if halt.load(Ordering::SeqCst) {
+                    break;
+                }
+                // A thread each: dnf keeps connections open and opens
+                // several at once.
+                if let Ok(conn) = conn {
+                    let (dir, log) = (dir.clone(), log.clone());
+                    std::thread::spawn(move || serve(conn, &dir, &log));
+                }
+            }
+        });
+        Server { port, served, stop }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    fn served(&self, suffix: &str) -> usize {
+        let log = self.served.lock().unwrap();
+        log.iter().filter(|p| p.ends_with(suffix)).count()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wakes accept()
+    }
+}
+
+/// Answers the requests of one connection (keep-alive) with files of `dir`.
+fn serve(conn: TcpStream, dir: &Path, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut out = conn;
+    loop {
+        let mut request = String::new();
+        if reader.read_line(&mut request)? == 0 {
+            return Ok(());
+        }
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+                break;
+            }
+        }
+        let mut words = request.split_whitespace();
+        let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
+        let path = path.split('?').next().unwrap_or("/").to_owned();
+        let file = (!path.contains(".."))
+            .then(|| std::fs::read(dir.join(path.trim_start_matches('/'))).ok())
+            .flatten();
+        match file {
+            Some(body) => {
+                log.lock().unwrap().push(path);
+                write!(
+                    out,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
+                    body.len()
+                )?;
+                if method != "HEAD" {
+                    out.write_all(&body)?;
+                }
+            }
+            None => write!(out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")?,
+        }
+        out.flush()?;
+    }
+}
+
+fn run(plugin: &str, command: &str, env: &[(&str, &str)]) -> std::process::Output {
+    ok(
+        &format!("{plugin} {command}"),
+        plugin_tests::run(plugin, &[command], env),
+    )
+}
+
+/// Asserts the estimate of ua-fixture 1.0-1 → 2.0-1.
+fn assert_upgrade_estimate(doc: &serde_json::Value) -> &serde_json::Value {
+    let p = only_package(doc);
+    assert_eq!(p["name"], "ua-fixture", "{doc}");
+    assert_eq!(p["current_version"], "1.0-1", "{doc}");
+    assert_eq!(p["new_version"], "2.0-1", "{doc}");
+    p
+}
+
+#[test]
+fn dnf_upgrades_a_throw_away_root() {
+    let test = "dnf in a throw-away root";
+    if !is_root(test) || !have_tools(test, &["dnf", "rpm", "rpmbuild", "createrepo_c"]) {
+        return;
+    }
+    let s = RpmSetup::new("dnf");
+    let server = Server::start(&s.repo);
+    s.write(
+        "etc/yum.repos.d/ua-fixture.repo",
+        read(pkgmgr::fixture("dnf", "local.repo.in")).replace("@URL@", &server.url()),
+    );
+    let root = s.root.display().to_string();
+    let env = [
+        ("UPDATE_ALL_DNF_INSTALLROOT", root.as_str()),
+        // No system-release package in this root to take it from.
+        ("UPDATE_ALL_DNF_RELEASEVER", "1"),
+    ];
+    let applicable = || {
+        plugin_tests::run("dnf", &["is-applicable"], &env)
+            .status
+            .success()
+    };
+    assert!(!applicable(), "an empty rpm database is no dnf system");
+
+    s.publish("1.0");
+    sh(&format!(
+        "dnf -y -q --installroot='{root}' --releasever=1 install ua-fixture >/dev/null"
+    ));
+    assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch");
+    assert!(applicable());
+    assert!(packages(&plugin_tests::json(&run("dnf", "estimate-update", &env))).is_empty());
+
+    s.publish("2.0");
+    let started = Instant::now();
+    let doc = plugin_tests::json(&run("dnf", "estimate-update", &env));
+    let estimate_time = started.elapsed();
+    let p = assert_upgrade_estimate(&doc);
+    let size = std::fs::metadata(s.rpm("2.0")).unwrap().len();
+    assert_eq!(p["download_size_bytes"].as_u64(), Some(size), "{doc}");
+    assert_eq!(p["installed_size_bytes"].as_u64(), Some(4), "{doc}"); // "2.0\n"
+    assert_eq!(
+        doc["data"]["total_download_size_bytes"].as_u64(),
+        Some(size)
+    );
+
+    let rpm = "/ua-fixture-2.0-1.noarch.rpm";
+    assert_eq!(server.served(rpm), 0);
+    let out = run("dnf", "download", &env);
+    assert_eq!(server.served(rpm), 1, "download did not fetch the package");
+    assert!(s.found("var/cache/dnf", "ua-fixture-2.0-1.noarch.rpm"));
+    assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch");
+    assert_eq!(progress_lines(&out).last().unwrap()["percent"], 100);
+
+    let out = run("dnf", "update", &env);
+    assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch");
+    assert_eq!(read(s.root.join("usr/share/ua-fixture/version")), "2.0\n");
+    assert_eq!(server.served(rpm), 1, "update downloaded again");
+    let progress = progress_lines(&out);
+    assert!(
+        progress.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Upgrading ua-fixture-2.0-1"))),
+        "no progress from dnf's transaction lines: {progress:?}"
+    );
+    assert!(packages(&plugin_tests::json(&run("dnf", "estimate-update", &env))).is_empty());
+    eprintln!(
+        "dnf throw-away root: estimate {:.2}s, estimate+download+update+estimate {:.2}s",
+        estimate_time.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn zypper_upgrades_a_throw_away_root() {
+    let test = "zypper in a throw-away root";
+    if !is_root(test) || !have_tools(test, &["zypper", "rpm", "rpmbuild", "createrepo_c"]) {
+        return;
+    }
+    let s = RpmSetup::new("zypper");
+    s.write(
+        "etc/zypp/repos.d/ua-fixture.repo",
+        read(pkgmgr::fixture("zypper", "local.repo.in"))
+            .replace("@REPO@", &s.repo.display().to_string()),
+    );
+    let root = s.root.display().to_string();
+    let env = [("UPDATE_ALL_ZYPPER_ROOT", root.as_str())];
+    let applicable = || {
+        plugin_tests::run("zypper", &["is-applicable"], &env)
+            .status
+            .success()
+    };
+    assert!(!applicable(), "an empty rpm database is no zypper system");
+
+    s.publish("1.0");
+    sh(&format!(
+        "zypper --root '{root}' --non-interactive --quiet install ua-fixture >/dev/null"
+    ));
+    assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch");
+    assert!(applicable());
+
+    s.publish("2.0");
+    let started = Instant::now();
+    let doc = plugin_tests::json(&run("zypper", "estimate-update", &env));
+    let estimate_time = started.elapsed();
+    assert_upgrade_estimate(&doc);
+    // zypper reports only the transaction's total download size.
+    let size = std::fs::metadata(s.rpm("2.0")).unwrap().len();
+    assert_eq!(
+        doc["data"]["total_download_size_bytes"].as_u64(),
+        Some(size),
+        "{doc}"
+    );
+
+    let out = run("zypper", "download", &env);
+    assert!(
+        s.found("var/cache/zypp/packages", "ua-fixture-2.0-1.noarch.rpm"),
+        "download left no package in the root's cache"
+    );
+    assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch");
+    assert_eq!(progress_lines(&out).last().unwrap()["percent"], 100);
+
+    let out = run("zypper", "update", &env);
+    assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch");
+    assert_eq!(read(s.root.join("usr/share/ua-fixture/version")), "2.0\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("In cache ua-fixture-2.0-1.noarch.rpm"),
+        "update did not use the downloaded package:\n{stderr}"
+    );
+    assert!(progress_lines(&out).iter().any(|l| l["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("Installing: ua-fixture-2.0-1"))));
+    assert!(packages(&plugin_tests::json(&run("zypper", "estimate-update", &env))).is_empty());
+    eprintln!(
+        "zypper throw-away root: estimate {:.2}s, estimate+download+update+estimate {:.2}s",
+        estimate_time.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
