@@ -290,7 +290,10 @@ ua_progress() {
     case ${1:-} in
     '') _ua_pct=null ;;
     *[!0-9]*) _ua_pct=null ;;
-    *) _ua_pct=$(($1 > 100 ? 100 : $1)) ;;
+    *)
+        _ua_pct=${1#"${1%%[!0]*}"} # no leading zeros: 08 is not octal
+        _ua_pct=$((${_ua_pct:-0} > 100 ? 100 : ${_ua_pct:-0}))
+        ;;
     esac
     printf '{"type":"progress","percent":%s,"message":%s}\n' "$_ua_pct" "$(ua_json_string "${2:-}")" >&2
 }

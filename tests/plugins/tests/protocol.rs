@@ -452,6 +452,22 @@ fn library_helpers() {
             serde_json::from_str::<Value>(&obj).unwrap(),
             serde_json::json!({"a b": "x\"y", "n": 3, "list": ["p", "q\\r"]})
         );
+        // Percentages are clamped, leading zeros are not octal, junk is null.
+        let percents = lib_sh(
+            &shell,
+            "for p in 08 000 150 45 x ''; do ua_progress \"$p\" m; done 2>&1",
+        );
+        let percents: Vec<Value> = progress_lines(percents.as_bytes())
+            .into_iter()
+            .map(|(p, _)| p.map_or(Value::Null, Value::from))
+            .collect();
+        assert_eq!(
+            percents,
+            serde_json::json!([8, 0, 100, 45, null, null])
+                .as_array()
+                .unwrap()
+                .clone()
+        );
         // Outside ua_main the emitters print to stdout.
         let doc: Value = serde_json::from_str(&lib_sh(&shell, "ua_success '{\"n\":1}'")).unwrap();
         assert_eq!(doc["data"]["n"], 1);
