@@ -127,18 +127,14 @@ fn states_exit_statuses_and_output_forms() {
     tb.add_plugin(
         "good",
         "scope: system\ncan_separate_download: true",
+        // A progress line of the plugin protocol: plugin-exec makes it the
+        // unit's status text.
         &script(
-            "systemd-notify --status='50% halfway' || true; sleep 0.3",
+            r#"echo '{"type":"progress","percent":50,"message":"halfway"}' >&2; sleep 0.4"#,
             true,
         ),
     );
     tb.add_plugin("inapplicable", "scope: system", &script("", false));
-    // systemd-notify is a child of the plugin's main process.
-    tb.write(
-        "/run/systemd/system/update-all-good.service.d/notify.conf",
-        "[Service]\nNotifyAccess=all\n",
-        0o644,
-    );
     tb.daemon_reload();
 
     // Everything succeeds or is skipped: 0, one plain line per event.
@@ -183,7 +179,7 @@ fn states_exit_statuses_and_output_forms() {
         .iter()
         .find(|e| e["plugin"] == "good" && e["state"] == "running")
         .expect("good was seen running");
-    assert!(running["eta_s"].is_null(), "no history, no ETA: {running}");
+    assert!(running["eta_s"].is_null(), "no recorder, no ETA: {running}");
     assert!(
         ev.iter().any(|e| e["status"] == "50% halfway"),
         "the plugin's STATUS= was not shown: {ev:#?}"
@@ -212,6 +208,10 @@ fn only_starts_the_named_plugins_and_reasons_to_refuse() {
 
     tb.sh("ln -sf /dev/null /run/systemd/system/update-all-recorder.service");
     tb.install_update_all(&testbed::target_binary("update-all-generator"), Some(exe));
+    let out = runner(&tb, &["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(text(&out.stdout), "update-all: nothing to run\n");
+
     tb.add_plugin(
         "first",
         "scope: system\ncan_separate_download: true",

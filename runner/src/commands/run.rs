@@ -269,7 +269,9 @@ impl<'a> Run<'a> {
     /// Takes over what `props` says of row `i`'s unit.
     fn seen(&mut self, i: usize, props: &UnitProps) {
         self.props[i].merge(props);
-        if let Some(status) = &props.status_text {
+        // A unit that has not started yet still has its last run's status.
+        let current = self.rows[i].state != State::Waiting || props.is_active();
+        if let (Some(status), true) = (&props.status_text, current) {
             self.rows[i].status.clone_from(status);
         }
     }
