@@ -104,6 +104,79 @@ fn estimate_lists_what_apt_lists_on_this_machine() {
     );
 }
 
+/// The parser on recorded output (tests/fixtures/apt/*.txt), through
+/// stand-ins for apt-get, apt-cache and apt-config: a foreign architecture,
+/// a security archive, a new kernel and a removal, which neither this
+/// machine nor a local repository is sure to show.
+#[test]
+fn estimate_parses_recorded_dist_upgrade() {
+    let dir = scratch("apt-fake");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let status = dir.path().join("status");
+    std::fs::write(&status, "Package: x\n").unwrap();
+    let fake = |name: &str, body: String| {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        sh(&format!("chmod 755 '{}'", path.display()));
+    };
+    let recorded = |f: &str| pkgmgr::fixture("apt", f).display().to_string();
+    fake(
+        "apt-get",
+        format!(
+            "case \" $* \" in *' -s '*' dist-upgrade '*) exec cat '{}' ;; esac; exit 100",
+            recorded("simulate-dist-upgrade.txt")
+        ),
+    );
+    fake(
+        "apt-cache",
+        format!("exec cat '{}'", recorded("apt-cache-show.txt")),
+    );
+    fake("apt-config", format!("echo \"S='{}'\"", status.display()));
+    fake("dpkg", "exit 0".into());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = ok(
+        "apt estimate-update (recorded)",
+        plugin_tests::run(
+            "apt",
+            &["estimate-update"],
+            &[
+                ("PATH", path.as_str()),
+                ("UPDATE_ALL_APT_REFRESH", "false"),
+                ("UPDATE_ALL_APT_DIST_UPGRADE", "true"),
+            ],
+        ),
+    );
+    let doc = plugin_tests::json(&out);
+    let data = &doc["data"];
+    let expected = serde_json::json!([
+        {"name": "libc6:i386", "current_version": "2.36-9+deb12u10",
+         "new_version": "2.36-9+deb12u13", "download_size_bytes": 2611644_u64,
+         "installed_size_bytes": 12292_u64 * 1024},
+        {"name": "libgnutls30", "current_version": "3.7.9-2+deb12u6",
+         "new_version": "3.7.9-2+deb12u7", "download_size_bytes": 1406296_u64,
+         "installed_size_bytes": 3375_u64 * 1024},
+        {"name": "python3.11", "current_version": "3.11.2-6+deb12u6",
+         "new_version": "3.11.2-6+deb12u7", "download_size_bytes": 573844_u64,
+         "installed_size_bytes": 632_u64 * 1024},
+        {"name": "linux-image-6.1.0-41-amd64", "current_version": null,
+         "new_version": "6.1.158-1", "download_size_bytes": 69103796_u64,
+         "installed_size_bytes": 411205_u64 * 1024},
+    ]);
+    assert_eq!(data["packages_to_update"], expected, "{doc}");
+    assert_eq!(
+        data["total_download_size_bytes"].as_u64(),
+        Some(2611644 + 1406296 + 573844 + 69103796)
+    );
+    assert_eq!(data["security_updates"], true, "{doc}");
+    assert_eq!(data["requires_reboot"], true, "{doc}"); // a kernel, libc6
+    assert_eq!(data["affects_runtimes"], serde_json::json!(["python"]));
+}
+
 /// A private apt/dpkg root with ua-fixture 1.0 installed from a local
 /// repository; [`PrivateRoot::publish`] adds 2.0 to the repository.
 struct PrivateRoot {
