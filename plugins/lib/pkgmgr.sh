@@ -64,6 +64,13 @@ _PM_RUNTIMES='
 /^(rustc|cargo|rust)$/                                  { print "rust" }
 '
 
+# pkgmgr_runtime_mutexes < NAMES: runtime:<name> for every runtime that the
+# packages (one name a line, ":ARCH" allowed) change: the dynamic update
+# mutexes (docs/plugin-protocol.md), so that e.g. pipx waits for python.
+pkgmgr_runtime_mutexes() {
+    sed 's/:.*//' | awk "$_PM_RUNTIMES" | sort -u | sed 's/^/runtime:/'
+}
+
 # Updates after which the system should be rebooted: kernels, the C
 # library, systemd, D-Bus and firmware (the list dnf's needs-restarting -r
 # uses, dnf-plugins-core plugins/needs_restarting.py NEED_REBOOT, in each

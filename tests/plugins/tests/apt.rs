@@ -139,17 +139,14 @@ fn estimate_parses_recorded_dist_upgrade() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    let env = [
+        ("PATH", path.as_str()),
+        ("UPDATE_ALL_APT_REFRESH", "false"),
+        ("UPDATE_ALL_APT_DIST_UPGRADE", "true"),
+    ];
     let out = ok(
         "apt estimate-update (recorded)",
-        plugin_tests::run(
-            "apt",
-            &["estimate-update"],
-            &[
-                ("PATH", path.as_str()),
-                ("UPDATE_ALL_APT_REFRESH", "false"),
-                ("UPDATE_ALL_APT_DIST_UPGRADE", "true"),
-            ],
-        ),
+        plugin_tests::run("apt", &["estimate-update"], &env),
     );
     let doc = plugin_tests::json(&out);
     let data = &doc["data"];
@@ -175,6 +172,15 @@ fn estimate_parses_recorded_dist_upgrade() {
     assert_eq!(data["security_updates"], true, "{doc}");
     assert_eq!(data["requires_reboot"], true, "{doc}"); // a kernel, libc6
     assert_eq!(data["affects_runtimes"], serde_json::json!(["python"]));
+    // python3.11 changes: pipx and the like should wait (dynamic mutexes).
+    let out = ok(
+        "apt update-mutexes (recorded)",
+        plugin_tests::run("apt", &["update-mutexes"], &env),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pkgmgr:dpkg\npkgmgr:apt\nruntime:python\n"
+    );
 }
 
 /// A private apt/dpkg root with ua-fixture 1.0 installed from a local

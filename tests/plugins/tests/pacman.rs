@@ -134,6 +134,9 @@ fn pacman_upgrades_a_throw_away_root() {
         "temporary files left"
     );
 
+    let out = run("update-mutexes");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pkgmgr:pacman\n");
+
     let out = run("download");
     assert!(root
         .join("var/cache/pacman/pkg/ua-fixture-2.0-1-any.pkg.tar.gz")

@@ -236,6 +236,13 @@ fn dnf_upgrades_a_throw_away_root() {
         Some(size)
     );
 
+    // ua-fixture is no runtime: just the static mutexes.
+    let out = run("dnf", "update-mutexes", &env);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pkgmgr:rpm\npkgmgr:dnf\n"
+    );
+
     let rpm = "/ua-fixture-2.0-1.noarch.rpm";
     assert_eq!(server.served(rpm), 0);
     let out = run("dnf", "download", &env);
@@ -302,6 +309,12 @@ fn zypper_upgrades_a_throw_away_root() {
         doc["data"]["total_download_size_bytes"].as_u64(),
         Some(size),
         "{doc}"
+    );
+
+    let out = run("zypper", "update-mutexes", &env);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pkgmgr:rpm\npkgmgr:zypp\n"
     );
 
     let out = run("zypper", "download", &env);
