@@ -28,9 +28,11 @@ impl RpmSetup {
         let dir = scratch(name);
         let base = dir.path().to_owned();
         let spec = pkgmgr::fixture("dnf", "ua-fixture.spec");
+        // --nodeps: no build dependencies to check, and so rpmbuild never
+        // opens (or creates) the host's rpm database.
         for v in ["1.0", "2.0"] {
             sh(&format!(
-                "rpmbuild -bb --quiet --define 'ver {v}' --define '_topdir {}/rpmbuild' '{}' >/dev/null",
+                "rpmbuild -bb --quiet --nodeps --define 'ver {v}' --define '_topdir {}/rpmbuild' '{}' >/dev/null",
                 base.display(),
                 spec.display()
             ));
@@ -283,7 +285,12 @@ fn zypper_upgrades_a_throw_away_root() {
             .replace("@REPO@", &s.repo.display().to_string()),
     );
     let root = s.root.display().to_string();
-    let env = [("UPDATE_ALL_ZYPPER_ROOT", root.as_str())];
+    // zypper logs to the host's /var/log/zypper.log even with --root.
+    let log = format!("{root}/var/log/zypper.log");
+    let env = [
+        ("UPDATE_ALL_ZYPPER_ROOT", root.as_str()),
+        ("ZYPP_LOGFILE", log.as_str()),
+    ];
     let applicable = || {
         plugin_tests::run("zypper", &["is-applicable"], &env)
             .status
@@ -293,7 +300,7 @@ fn zypper_upgrades_a_throw_away_root() {
 
     s.publish("1.0");
     sh(&format!(
-        "zypper --root '{root}' --non-interactive --quiet install ua-fixture >/dev/null"
+        "ZYPP_LOGFILE='{log}' zypper --root '{root}' --non-interactive --quiet install ua-fixture >/dev/null"
     ));
     assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch");
     assert!(applicable());
