@@ -248,6 +248,13 @@ impl PrivateRoot {
             debs,
         };
         pr.publish("1.0");
+        // apt fetches an index only if it changed, by its time to the
+        // second: the 1.0 one is an hour old, as if the repository had
+        // changed since.
+        sh(&format!(
+            "touch -d '1 hour ago' '{}/Packages'",
+            pr.repo.display()
+        ));
         sh(&format!(
             "export APT_CONFIG='{}'; apt-get -qq update && apt-get -qq -y install ua-fixture >/dev/null",
             pr.conf.display()

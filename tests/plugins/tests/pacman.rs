@@ -105,6 +105,12 @@ fn pacman_upgrades_a_throw_away_root() {
     assert!(!applicable(), "an empty local database is no pacman system");
 
     publish("1.0");
+    // pacman fetches a database only if it is newer, to the second: the
+    // 1.0 one is an hour old, as if the repository had changed since.
+    sh(&format!(
+        "touch -d '1 hour ago' '{}/ua-fixture.db.tar.gz'",
+        repo.display()
+    ));
     sh(&format!(
         "pacman --config '{conf_s}' --noconfirm -Sy ua-fixture >/dev/null"
     ));
