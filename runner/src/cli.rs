@@ -29,6 +29,24 @@ pub enum Command {
     /// refused, so plugin authors can run it in CI against a tree given by
     /// UPDATE_ALL_ROOT.
     Plan(PlanArgs),
+    /// The run in progress, or else the last one: each unit's outcome and time
+    ///
+    /// Units that run or wait come from systemd, finished ones from the
+    /// statistics database. Exits 1 when the database cannot be read.
+    Status(StatusArgs),
+    /// The last recorded plugin unit runs, oldest first
+    ///
+    /// Each with its run, result and exit status, duration, CPU time and
+    /// peak memory. Exits 1 when the statistics database cannot be read.
+    History(HistoryArgs),
+    /// Per plugin and phase: runs, success rate, median and p90 duration,
+    /// mean CPU time, mean and largest peak memory
+    ///
+    /// Exits 1 when the statistics database cannot be read.
+    Stats(StatsArgs),
+    /// Internal: the statistics recorder run by update-all-recorder.service
+    #[command(hide = true)]
+    Record(RecordArgs),
     /// Start every plugin unit (update-all.target) and watch them to the end
     ///
     /// Shows a row per plugin unit with its state, elapsed time and, from
@@ -89,6 +107,36 @@ pub struct PlanArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this plugin's runs.
+    #[arg(long, value_name = "PLUGIN")]
+    pub plugin: Option<String>,
+    /// How many runs to show, the latest ones.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub last: usize,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {}
 
 #[derive(Debug, Args)]
 pub struct RunArgs {

@@ -6,7 +6,6 @@ mod commands;
 mod notify;
 mod output;
 mod progress;
-#[allow(dead_code)] // until record, status, history and stats use all of it
 mod stats;
 mod summary;
 mod systemd;
@@ -19,6 +18,10 @@ fn main() -> ExitCode {
     let scope = cli.scope.resolve();
     match cli.command {
         cli::Command::Plan(args) => commands::plan::run(scope, &args),
+        cli::Command::Status(args) => commands::status::run(scope, &args),
+        cli::Command::History(args) => commands::history::run(scope, &args),
+        cli::Command::Stats(args) => commands::stats::run(scope, &args),
+        cli::Command::Record(args) => commands::record::run(scope, &args),
         cli::Command::Run(args) => commands::run::run(scope, &args),
         cli::Command::Cancel(args) => commands::cancel::run(scope, &args),
         cli::Command::NotifyTest(args) => commands::notify_test::run(scope, &args),

@@ -544,6 +544,21 @@ impl Bus {
         Ok(props)
     }
 
+    /// Every `org.freedesktop.systemd1.Service` property of the unit at
+    /// `path`, raw, for what [`UnitProps`] leaves out: the recorder's
+    /// accounting counters (`CPUUsageNSec`, `IOReadBytes`, `IPIngressBytes`,
+    /// `MemoryPeak` where systemd has it), `ExecMainCode`, `ControlGroup`.
+    pub async fn service_properties(
+        &self,
+        path: &OwnedObjectPath,
+    ) -> Result<HashMap<String, OwnedVariant>> {
+        Ok(self
+            .properties(path)
+            .await?
+            .get_all(SERVICE_IFACE.try_into()?)
+            .await?)
+    }
+
     async fn properties(&self, path: &OwnedObjectPath) -> Result<zbus::fdo::PropertiesProxy<'_>> {
         Ok(zbus::fdo::PropertiesProxy::builder(&self.conn)
             .destination(SYSTEMD)

@@ -1,7 +1,11 @@
 //! One module per subcommand; each exposes `run(scope, &args) -> ExitCode`.
 
 pub mod cancel;
+pub mod history;
 pub mod notify_test;
 pub mod plan;
 pub mod plugin_exec;
+pub mod record;
 pub mod run;
+pub mod stats;
+pub mod status;

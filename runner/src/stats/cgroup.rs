@@ -151,10 +151,6 @@ impl Sampler {
         lock(&self.units).insert(unit.to_owned(), Tracked { dirs, seen });
     }
 
-    pub fn is_tracked(&self, unit: &str) -> bool {
-        lock(&self.units).contains_key(unit)
-    }
-
     /// Stops sampling `unit` (one last sample, in case its cgroup is still
     /// there) and returns the largest values seen, if it was tracked.
     pub fn finish(&self, unit: &str) -> Option<Counters> {

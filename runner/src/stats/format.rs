@@ -1,6 +1,9 @@
 //! Figures from the database as people read them in the tables of
 //! `status`, `history` and `stats`.
 
+use super::Record;
+use crate::output::width;
+use std::io::{self, Write};
 use std::time::Duration;
 
 /// "2026-11-23 17:05:01" in local time, from microseconds since the epoch.
@@ -57,6 +60,42 @@ pub fn bytes(b: u64) -> String {
 /// An optional figure, or "-".
 pub fn or_dash<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
     v.map_or_else(|| "-".to_owned(), f)
+}
+
+/// The result as people read it: "failed (2)", "signal (9)", "success".
+pub fn result_text(r: &Record) -> String {
+    match (r.result.is_failure(), r.exit_status) {
+        (true, Some(status)) if status != 0 => format!("{} ({status})", r.result),
+        _ => r.result.to_string(),
+    }
+}
+
+/// Left-aligned columns, two spaces apart, with a header row.
+pub fn table<const N: usize>(
+    out: &mut dyn Write,
+    header: &[&str; N],
+    rows: &[[String; N]],
+) -> io::Result<()> {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| width(std::iter::once(header[i]).chain(rows.iter().map(|r| r[i].as_str()))))
+        .collect();
+    let line = |out: &mut dyn Write, cells: &[&str]| -> io::Result<()> {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        writeln!(out, "{}", text.trim_end())
+    };
+    line(out, header)?;
+    for row in rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(out, &cells)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

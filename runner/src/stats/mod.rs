@@ -29,6 +29,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 use update_all_generator::{Phase, Scope};
 
@@ -232,6 +233,21 @@ impl Db {
 /// [`Db::open_for_reading`]).
 pub fn open_for_reading(scope: Scope) -> Result<Option<Db>, DbError> {
     Db::open_for_reading(&db_path(scope))
+}
+
+/// [`open_for_reading`] for `status`, `history` and `stats`: on failure,
+/// says which file and why on standard error and gives the exit status.
+pub fn open_for_command(scope: Scope) -> Result<Option<Db>, ExitCode> {
+    open_for_reading(scope).map_err(|e| {
+        eprintln!("update-all: {e}");
+        ExitCode::from(crate::output::FAILURE)
+    })
+}
+
+/// A query on an open database failed: says so, gives the exit status.
+pub fn report(path: &Path, e: rusqlite::Error) -> ExitCode {
+    eprintln!("update-all: {}", DbError::new(path, DbErrorKind::Sqlite(e)));
+    ExitCode::from(crate::output::FAILURE)
 }
 
 /// How long `plugin`'s `phase` is likely to take: the median duration of

@@ -53,24 +53,35 @@ pub struct Run {
     pub catch_up: bool,
 }
 
+fn one_run(
+    db: &Db,
+    sql_tail: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Option<Run>> {
+    let sql = format!("SELECT id, started_us, ended_us, catch_up FROM runs {sql_tail}");
+    db.conn
+        .query_row(&sql, params, |r| {
+            Ok(Run {
+                id: r.get(0)?,
+                started_us: r.get(1)?,
+                ended_us: r.get(2)?,
+                catch_up: r.get(3)?,
+            })
+        })
+        .optional()
+}
+
+pub fn run(db: &Db, id: RunId) -> rusqlite::Result<Option<Run>> {
+    one_run(db, "WHERE id = ?1", [id])
+}
+
 /// The newest run that recorded anything.
 pub fn last_run(db: &Db) -> rusqlite::Result<Option<Run>> {
-    db.conn
-        .query_row(
-            "SELECT id, started_us, ended_us, catch_up FROM runs
-             WHERE EXISTS (SELECT 1 FROM records WHERE run_id = runs.id)
-             ORDER BY id DESC LIMIT 1",
-            [],
-            |r| {
-                Ok(Run {
-                    id: r.get(0)?,
-                    started_us: r.get(1)?,
-                    ended_us: r.get(2)?,
-                    catch_up: r.get(3)?,
-                })
-            },
-        )
-        .optional()
+    one_run(
+        db,
+        "WHERE EXISTS (SELECT 1 FROM records WHERE run_id = runs.id) ORDER BY id DESC LIMIT 1",
+        [],
+    )
 }
 
 /// A run's records in the order they ended.

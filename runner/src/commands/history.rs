@@ -1,0 +1,93 @@
+//! `update-all history`: the last recorded plugin unit runs, oldest first.
+//!
+//! Exit status 0, also when nothing was recorded yet; 1 when the
+//! statistics database cannot be read.
+
+use crate::cli::HistoryArgs;
+use crate::output;
+use crate::stats::format::{bytes, duration, local_time, or_dash, result_text, table};
+use crate::stats::{self, query, Record};
+use serde::Serialize;
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use update_all_generator::Scope;
+
+pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
+    let db = match stats::open_for_command(scope) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let records = match &db {
+        Some(db) => match query::history(db, args.plugin.as_deref(), args.last) {
+            Ok(r) => r,
+            Err(e) => return stats::report(&db.path, e),
+        },
+        None => Vec::new(),
+    };
+    let path = stats::db_path(scope);
+    output::print_then_exit(0, |out| {
+        if args.json {
+            let records = records.iter().map(JsonRecord::from).collect();
+            output::json(
+                out,
+                &Json {
+                    database: &path,
+                    records,
+                },
+            )
+        } else {
+            write_table(out, &records, &path)
+        }
+    })
+}
+
+#[derive(Serialize)]
+struct Json<'a> {
+    database: &'a Path,
+    records: Vec<JsonRecord<'a>>,
+}
+
+/// A record with its duration worked out, for scripts.
+#[derive(Serialize)]
+pub struct JsonRecord<'a> {
+    #[serde(flatten)]
+    pub record: &'a Record,
+    pub duration_s: Option<f64>,
+}
+
+impl<'a> From<&'a Record> for JsonRecord<'a> {
+    fn from(record: &'a Record) -> Self {
+        JsonRecord {
+            record,
+            duration_s: record.duration().map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
+fn write_table(out: &mut dyn Write, records: &[Record], path: &Path) -> io::Result<()> {
+    if records.is_empty() {
+        return writeln!(out, "No runs recorded yet in {}.", path.display());
+    }
+    let header = [
+        "STARTED", "RUN", "PLUGIN", "PHASE", "RESULT", "DURATION", "CPU", "PEAK MEM",
+    ];
+    let rows: Vec<[String; 8]> = records
+        .iter()
+        .map(|r| {
+            [
+                or_dash(r.started_us.or(r.ended_us), local_time),
+                r.run_id.to_string(),
+                r.plugin.clone(),
+                r.phase.clone(),
+                result_text(r),
+                or_dash(r.duration(), duration),
+                or_dash(r.cpu_ns, |ns| {
+                    duration(std::time::Duration::from_nanos(ns as u64))
+                }),
+                or_dash(r.memory_peak_bytes, |b| bytes(b as u64)),
+            ]
+        })
+        .collect();
+    table(out, &header, &rows)
+}

@@ -1,0 +1,200 @@
+//! `update-all status`: the run in progress, read from systemd (which units
+//! run, which wait) and from the database (which finished how); or, when
+//! none is, the last recorded run.
+//!
+//! Exit status 0; 1 when the statistics database cannot be read.
+
+use crate::cli::StatusArgs;
+use crate::output;
+use crate::stats::format::{duration, local_time, or_dash, table};
+use crate::stats::query::{self, Run};
+use crate::stats::{self, store, Db, Record};
+use crate::systemd::{self, Bus};
+use serde::Serialize;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use update_all_generator::Scope;
+
+pub fn run(scope: Scope, args: &StatusArgs) -> ExitCode {
+    let db = match stats::open_for_command(scope) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let live = match zbus::block_on(live_units(scope)) {
+        Ok(live) => live,
+        Err(e) => {
+            eprintln!("update-all: cannot see the units in progress: {e}");
+            Vec::new()
+        }
+    };
+    let report = match Report::build(db.as_ref(), live, stats::db_path(scope)) {
+        Ok(r) => r,
+        Err(e) => return stats::report(&stats::db_path(scope), e),
+    };
+    output::print_then_exit(0, |out| {
+        if args.json {
+            output::json(out, &report)
+        } else {
+            report.write_text(out)
+        }
+    })
+}
+
+/// Everything `status` shows; `--json` prints it as it is.
+#[derive(Debug, Serialize)]
+struct Report {
+    database: PathBuf,
+    /// Some plugin unit runs or waits to.
+    in_progress: bool,
+    /// The run in progress as far as recorded, else the last one.
+    run: Option<Run>,
+    units: Vec<UnitStatus>,
+}
+
+#[derive(Debug, Serialize)]
+struct UnitStatus {
+    unit: String,
+    plugin: String,
+    phase: String,
+    /// waiting, running, or how it ended (success, failed, skipped, ...).
+    state: String,
+    /// Since when it runs, or when it started.
+    started_us: Option<i64>,
+    ended_us: Option<i64>,
+    duration_s: Option<f64>,
+    exit_status: Option<i64>,
+}
+
+/// A plugin unit that runs or has a job waiting.
+struct Live {
+    unit: systemd::PluginUnit,
+    running_since_us: Option<i64>,
+}
+
+async fn live_units(scope: Scope) -> systemd::Result<Vec<Live>> {
+    let bus = Bus::connect(scope).await?;
+    let jobs = bus.jobs().await?;
+    let mut live = Vec::new();
+    for unit in bus.plugin_units().await? {
+        let props = bus.props(&unit.path).await?;
+        let queued = jobs.iter().any(|j| j.unit == unit.name);
+        if props.is_active() || queued {
+            let since = props.inactive_exit_us.filter(|_| props.is_active());
+            live.push(Live {
+                unit,
+                running_since_us: since.and_then(|us| i64::try_from(us).ok()),
+            });
+        }
+    }
+    Ok(live)
+}
+
+fn now_us() -> i64 {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl Report {
+    fn build(db: Option<&Db>, live: Vec<Live>, database: PathBuf) -> rusqlite::Result<Report> {
+        let in_progress = !live.is_empty();
+        let run = match db {
+            // The run being recorded: the unfinished one of this boot.
+            Some(db) if in_progress => match db.unfinished_run(&store::boot_id())? {
+                Some(id) => query::run(db, id)?,
+                None => None,
+            },
+            Some(db) => query::last_run(db)?,
+            None => None,
+        };
+        let records = match (db, &run) {
+            (Some(db), Some(run)) => query::run_records(db, run.id)?,
+            _ => Vec::new(),
+        };
+        let mut units: Vec<UnitStatus> = records.iter().map(finished).collect();
+        let now = now_us();
+        for l in live {
+            // A unit run again within the run replaces its earlier record.
+            units.retain(|u| u.unit != l.unit.name);
+            let running = l.running_since_us.is_some();
+            units.push(UnitStatus {
+                unit: l.unit.name,
+                plugin: l.unit.plugin,
+                phase: l.unit.phase.as_str().to_owned(),
+                state: if running { "running" } else { "waiting" }.to_owned(),
+                started_us: l.running_since_us,
+                ended_us: None,
+                duration_s: l.running_since_us.map(|s| (now - s).max(0) as f64 / 1e6),
+                exit_status: None,
+            });
+        }
+        Ok(Report {
+            database,
+            in_progress,
+            run,
+            units,
+        })
+    }
+
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.units.is_empty() {
+            return writeln!(out, "No runs recorded yet in {}.", self.database.display());
+        }
+        let started = self.run.as_ref().map(|r| local_time(r.started_us));
+        let since = started
+            .map(|t| format!(" (started {t})"))
+            .unwrap_or_default();
+        if self.in_progress {
+            writeln!(out, "Run in progress{since}:")?;
+        } else {
+            writeln!(out, "Last run{since}:")?;
+        }
+        let header = ["UNIT", "STATE", "STARTED", "DURATION"];
+        let rows: Vec<[String; 4]> = self
+            .units
+            .iter()
+            .map(|u| {
+                [
+                    u.unit.clone(),
+                    match u.exit_status {
+                        Some(s) => format!("{} ({s})", u.state),
+                        None => u.state.clone(),
+                    },
+                    or_dash(u.started_us, local_time),
+                    or_dash(u.duration_s, |s| duration(Duration::from_secs_f64(s))),
+                ]
+            })
+            .collect();
+        table(out, &header, &rows)?;
+        let count = |f: &dyn Fn(&str) -> bool| self.units.iter().filter(|u| f(&u.state)).count();
+        let (ok, skipped) = (count(&|s| s == "success"), count(&|s| s == "skipped"));
+        let pending = count(&|s| s == "running" || s == "waiting");
+        let failed = self.units.len() - ok - skipped - pending;
+        writeln!(
+            out,
+            "\n{ok} succeeded, {failed} failed, {skipped} skipped{}",
+            if pending > 0 {
+                format!(", {pending} running or waiting")
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+fn finished(r: &Record) -> UnitStatus {
+    UnitStatus {
+        unit: r.unit.clone(),
+        plugin: r.plugin.clone(),
+        phase: r.phase.clone(),
+        state: r.result.to_string(),
+        started_us: r.started_us,
+        ended_us: r.ended_us,
+        duration_s: r.duration().map(|d| d.as_secs_f64()),
+        // Only worth showing for a failure: "failed (2)", "signal (9)".
+        exit_status: r.exit_status.filter(|&s| s != 0 && r.result.is_failure()),
+    }
+}

@@ -1,0 +1,352 @@
+//! The statistics recorder on a real systemd 252 (the namespace test bed):
+//! every plugin unit's run is recorded however the target was started,
+//! `history`, `stats` and `status` read it back, a `kill -9` of the
+//! recorder loses nothing, and a damaged database does not stop the run.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+use std::thread::sleep;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use testbed::{Testbed, RUNNER};
+
+const DB: &str = "/var/lib/update-all/stats.db";
+const RECORDER: &str = "update-all-recorder.service";
+
+fn boot() -> Option<Testbed> {
+    let tb = Testbed::require()?;
+    tb.install_update_all(
+        &testbed::target_binary("update-all-generator"),
+        Some(Path::new(env!("CARGO_BIN_EXE_update-all"))),
+    );
+    Some(tb)
+}
+
+/// A plugin script: applicable, then `body` as its update.
+fn script(body: &str) -> String {
+    format!("#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 0\n{body}\n")
+}
+
+fn runner(tb: &Testbed, args: &[&str]) -> Output {
+    let mut all = vec![RUNNER];
+    all.extend_from_slice(args);
+    tb.exec(&all)
+}
+
+fn runner_json(tb: &Testbed, args: &[&str]) -> Value {
+    let out = runner(tb, args);
+    assert!(
+        out.status.success(),
+        "update-all {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+fn show(tb: &Testbed, unit: &str, prop: &str) -> String {
+    tb.check(&["systemctl", "show", "-P", prop, unit])
+        .trim()
+        .to_owned()
+}
+
+/// Waits until `cond` holds, polling; panics with `what` after `secs`.
+fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits for the recorder to see the run end and exit.
+fn wait_recorded(tb: &Testbed) {
+    wait_for(30, "the recorder to exit", || {
+        let jobs = tb.check(&["systemctl", "list-jobs", "--no-legend"]);
+        jobs.trim().is_empty() && show(tb, RECORDER, "ActiveState") == "inactive"
+    });
+    assert_eq!(
+        show(tb, RECORDER, "Result"),
+        "success",
+        "recorder log:\n{}",
+        recorder_log(tb)
+    );
+}
+
+/// `history --json` with `extra` arguments (default: the last 1000).
+fn recorder_log(tb: &Testbed) -> String {
+    tb.check(&[
+        "journalctl",
+        "-u",
+        RECORDER,
+        "-o",
+        "short-precise",
+        "--no-pager",
+    ])
+}
+
+fn records(tb: &Testbed, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["history", "--json"];
+    args.extend_from_slice(if extra.is_empty() {
+        &["--last", "1000"]
+    } else {
+        extra
+    });
+    runner_json(tb, &args)["records"]
+        .as_array()
+        .expect("records")
+        .clone()
+}
+
+fn of<'a>(records: &'a [Value], plugin: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["plugin"] == plugin).collect()
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+#[test]
+fn every_outcome_is_recorded_and_aggregated() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("ok", "scope: system", &script("sleep 0.2"));
+    tb.add_plugin("bad", "scope: system", &script("echo broken; exit 3"));
+    tb.add_plugin(
+        "skip",
+        "scope: system",
+        "#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 1\necho ran > /run/skip-ran\n",
+    );
+    tb.add_plugin(
+        "slow",
+        "scope: system\ntimeouts:\n  is_applicable: 1\n  update: 1",
+        &script("sleep 30"),
+    );
+    tb.add_plugin(
+        "hog",
+        "scope: system",
+        &script("exec python3 -c 'x = b\"a\" * (50 << 20); import time; time.sleep(1)'"),
+    );
+    // 0.2 s, 0.6 s, then 1.0 s on the third run.
+    tb.add_plugin(
+        "varying",
+        "scope: system",
+        &script(
+            "n=$(cat /run/varying 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /run/varying\n\
+             case $n in 1) sleep 0.2 ;; 2) sleep 0.6 ;; *) sleep 1.0 ;; esac",
+        ),
+    );
+    // Fails on its second run only.
+    tb.add_plugin(
+        "flaky",
+        "scope: system",
+        &script(
+            "n=$(cat /run/flaky 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /run/flaky\n\
+             [ $n -ne 2 ]",
+        ),
+    );
+    tb.daemon_reload();
+
+    let before = now_us();
+    tb.check(&["systemctl", "start", "update-all.target"]);
+    wait_recorded(&tb);
+    let after = now_us();
+    let first = records(&tb, &[]);
+    assert_eq!(first.len(), 7, "{first:#?}");
+    let one = |p: &str| {
+        let v = of(&first, p);
+        assert_eq!(v.len(), 1, "{p}: {first:#?}");
+        v[0].clone()
+    };
+    let expect = [
+        ("ok", "success"),
+        ("bad", "failed"),
+        ("skip", "skipped"),
+        ("slow", "timeout"),
+        ("hog", "success"),
+        ("varying", "success"),
+        ("flaky", "success"),
+    ];
+    let run_id = one("ok")["run_id"].clone();
+    for (plugin, result) in expect {
+        let r = one(plugin);
+        assert_eq!(r["result"], result, "{r:#}");
+        assert_eq!(r["run_id"], run_id, "one run: {r:#}\n{}", recorder_log(&tb));
+        assert_eq!(r["phase"], "update");
+        assert_eq!(r["unit"], format!("update-all-{plugin}.service"));
+        assert_eq!(r["invocation_id"].as_str().unwrap().len(), 32, "{r:#}");
+        let (start, end) = (
+            r["started_us"].as_i64().unwrap(),
+            r["ended_us"].as_i64().unwrap(),
+        );
+        assert!(before <= start && start <= end && end <= after, "{r:#}");
+    }
+    assert!(!tb.host_path("/run/skip-ran").exists());
+    assert_eq!(one("bad")["exit_code"], "exited");
+    assert_eq!(one("bad")["exit_status"], 3);
+    assert!(one("slow")["duration_s"].as_f64().unwrap() >= 1.9);
+    let hog = one("hog");
+    let peak = hog["memory_peak_bytes"].as_i64().expect("peak memory");
+    assert!(peak >= 40 << 20, "hog peak {peak}: {hog:#}");
+    assert!(hog["cpu_ns"].as_i64().expect("CPU time") > 0, "{hog:#}");
+    eprintln!("hog: {hog:#}");
+
+    // Each start is a new run.
+    for _ in 0..2 {
+        tb.check(&["systemctl", "start", "update-all.target"]);
+        wait_recorded(&tb);
+    }
+    let all = records(&tb, &[]);
+    assert_eq!(all.len(), 21);
+    let mut runs: Vec<i64> = all.iter().map(|r| r["run_id"].as_i64().unwrap()).collect();
+    runs.dedup();
+    assert_eq!(runs.len(), 3, "three runs, in order: {runs:?}");
+    assert!(runs.windows(2).all(|w| w[0] < w[1]), "{runs:?}");
+    assert_eq!(records(&tb, &["--plugin", "hog", "--last", "2"]).len(), 2);
+
+    let stats = runner_json(&tb, &["stats", "--json"]);
+    let phase = |p: &str| {
+        stats["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["plugin"] == p)
+            .unwrap_or_else(|| panic!("{p}: {stats:#}"))
+            .clone()
+    };
+    let varying = phase("varying");
+    assert_eq!(varying["runs"], 3);
+    assert_eq!(varying["success_rate"], 1.0);
+    let median = varying["median_s"].as_f64().unwrap();
+    let p90 = varying["p90_s"].as_f64().unwrap();
+    assert!((0.6..0.9).contains(&median), "median {median}: {varying:#}");
+    assert!((1.0..1.3).contains(&p90), "p90 {p90}: {varying:#}");
+    let flaky = phase("flaky");
+    assert!((flaky["success_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(
+        (flaky["succeeded"].clone(), flaky["failed"].clone()),
+        (2.into(), 1.into())
+    );
+    let skip = phase("skip");
+    assert_eq!(skip["skipped"], 3);
+    assert_eq!(skip["success_rate"], Value::Null);
+    assert_eq!(phase("bad")["success_rate"], 0.0);
+    assert!(phase("hog")["max_memory_peak_bytes"].as_u64().unwrap() >= 40 << 20);
+
+    // The ETA `run` shows would come from here; people get tables.
+    let text = runner(&tb, &["stats"]);
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("varying") && text.contains("67%"), "{text}");
+    // Anyone may read the system's statistics.
+    let out = tb.exec(&[
+        "runuser", "-u", "nobody", "--", RUNNER, "history", "--system",
+    ]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("varying"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = runner_json(&tb, &["status", "--json"]);
+    assert_eq!(status["in_progress"], false);
+    assert_eq!(status["run"]["id"].as_i64(), runs.last().copied());
+    assert_eq!(status["units"].as_array().unwrap().len(), 7, "{status:#}");
+
+    let size = std::fs::metadata(tb.host_path(DB)).unwrap().len();
+    eprintln!("figures: database {size} bytes for 21 records");
+}
+
+#[test]
+fn kill_9_of_the_recorder_loses_nothing() {
+    let Some(tb) = boot() else { return };
+    let names = ["a", "b", "c", "d"];
+    let mut after: Option<&str> = None;
+    for name in names {
+        let deps = after.map_or(String::new(), |a| format!("\nruns_after: [{a}]"));
+        tb.add_plugin(name, &format!("scope: system{deps}"), &script("sleep 0.8"));
+        after = Some(name);
+    }
+    tb.daemon_reload();
+    tb.check(&["systemctl", "start", "--no-block", "update-all.target"]);
+    wait_for(20, "a to finish", || {
+        show(&tb, "update-all-a.service", "Result") == "success"
+            && show(&tb, "update-all-b.service", "ActiveState") == "activating"
+    });
+    let status = runner_json(&tb, &["status", "--json"]);
+    assert_eq!(status["in_progress"], true, "{status:#}");
+    tb.check(&["systemctl", "kill", "-s", "KILL", RECORDER]);
+    wait_recorded(&tb);
+    assert!(
+        show(&tb, RECORDER, "NRestarts").parse::<u32>().unwrap() >= 1,
+        "the recorder was not restarted"
+    );
+    let all = records(&tb, &[]);
+    for name in names {
+        assert_eq!(of(&all, name).len(), 1, "{name} recorded once: {all:#?}");
+        assert_eq!(of(&all, name)[0]["result"], "success");
+    }
+    let run = &all[0]["run_id"];
+    assert!(all.iter().all(|r| &r["run_id"] == run), "one run: {all:#?}");
+
+    // Stopping the target (as `update-all cancel` does) stops the recorder
+    // too, after the plugin units: it records them and ends its run.
+    tb.check(&["systemctl", "start", "--no-block", "update-all.target"]);
+    wait_for(20, "a to run again", || {
+        show(&tb, "update-all-a.service", "ActiveState") == "activating"
+    });
+    tb.check(&["systemctl", "stop", "update-all.target"]);
+    wait_recorded(&tb);
+    let last = records(&tb, &["--last", "1"]);
+    assert_eq!(last[0]["plugin"], "a", "{last:#?}\n{}", recorder_log(&tb));
+    assert_eq!(last[0]["result"], "cancelled", "{last:#?}");
+    assert_ne!(&last[0]["run_id"], run);
+    let status = runner_json(&tb, &["status", "--json"]);
+    assert!(status["run"]["ended_us"].is_i64(), "{status:#}");
+    assert_eq!(status["run"]["id"], last[0]["run_id"]);
+
+    // SQLite resolves the magic /proc/PID/root link to the host's root, so
+    // a copy is checked (the recorder is gone: the file is all there is).
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(tb.host_path(DB), copy.path().join("stats.db")).unwrap();
+    let conn = rusqlite::Connection::open_with_flags(
+        copy.path().join("stats.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+    )
+    .unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 5);
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn a_damaged_database_does_not_stop_the_run() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("ok", "scope: system", &script("true"));
+    tb.daemon_reload();
+    tb.write(DB, vec![0x5a_u8; 8192], 0o644);
+    tb.check(&["systemctl", "start", "update-all.target"]);
+    wait_recorded(&tb);
+    assert_eq!(
+        show(&tb, "update-all-ok.service", "Result"),
+        "success",
+        "{}",
+        tb.journal("update-all-ok.service")
+    );
+    let log = tb.journal(RECORDER);
+    assert!(
+        log.contains(DB) && log.contains("Move it aside"),
+        "recorder log: {log}"
+    );
+    let out = runner(&tb, &["history"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(DB) && err.contains("damaged"), "{err}");
+}
