@@ -54,6 +54,8 @@ pub fn unit_text(plan: &Plan, unit: &PlannedUnit, runner: &str) -> String {
     s.push_str("\nDocumentation=man:update-all(8)\n");
     let _ = writeln!(s, "SourcePath={source}");
     let _ = writeln!(s, "PartOf={TARGET}");
+    // A target started again and again must never hit the start limit.
+    s.push_str("StartLimitIntervalSec=0\n");
     let _ = writeln!(s, "Wants={RECORDER}");
     let mut after = vec![RECORDER.to_owned()];
     after.extend(
@@ -88,6 +90,7 @@ pub fn unit_text(plan: &Plan, unit: &PlannedUnit, runner: &str) -> String {
     s.push_str("NotifyAccess=main\n");
     let timeout = m.timeouts.is_applicable.get() + m.timeouts.for_phase(unit.phase).get();
     let _ = writeln!(s, "TimeoutStartSec={timeout}");
+
     let _ = writeln!(s, "SyslogIdentifier=update-all-{name}");
     let _ = writeln!(
         s,

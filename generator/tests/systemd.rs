@@ -220,6 +220,11 @@ fn target_runs_plugins_in_plan_order_with_mutexes_and_limits() {
     ]);
     assert!(by_field.contains("hello from settings"), "{by_field}");
 
+    // No start limit: a unit started again and again keeps running.
+    for _ in 0..7 {
+        tb.check(&["systemctl", "start", "update-all-settings.service"]);
+    }
+
     // The target can be started again, and runs everything again.
     tb.check(&["systemctl", "start", "update-all.target"]);
     let again = runs(&tb);
