@@ -9,13 +9,14 @@
 #
 # A line is PATH, a tab, VALUE. PATH is the object keys and array indexes
 # (from 0) leading to the value, joined by the unit separator (octal 037),
-# so keys may hold "/" or "." (npm's "@scope/name"). VALUE
-# is a string's text with its escapes decoded to UTF-8, or a number,
-# true or false as written; null is empty. Tabs, newlines and other
-# control characters in keys and values become spaces, so every scalar is
-# one line. Empty objects and arrays print nothing. A malformed or
-# truncated document fails (status 2, a message on stderr) after printing
-# the lines before the fault.
+# so keys may hold "/" or "." (npm's "@scope/name"). VALUE is a string's
+# text with its escapes decoded to UTF-8, or a number, true or false as
+# written; null is empty. Tabs, newlines and other control characters in
+# keys and values become spaces, so every scalar is one line. Empty
+# objects and arrays print nothing. Tokens out of order, unbalanced
+# brackets and a truncated or missing document fail (status 2, a message
+# on stderr) after printing the lines before the fault; stray characters
+# between tokens are skipped, not reported.
 #
 # In awk: BEGIN { FS = "\t" } { n = split($1, p, "\037") ... }.
 
