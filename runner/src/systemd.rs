@@ -544,19 +544,20 @@ impl Bus {
         Ok(props)
     }
 
-    /// Every `org.freedesktop.systemd1.Service` property of the unit at
-    /// `path`, raw, for what [`UnitProps`] leaves out: the recorder's
-    /// accounting counters (`CPUUsageNSec`, `IOReadBytes`, `IPIngressBytes`,
-    /// `MemoryPeak` where systemd has it), `ExecMainCode`, `ControlGroup`.
-    pub async fn service_properties(
+    /// Every property of the unit at `path`, raw: the Unit interface's,
+    /// then the Service interface's (two `GetAll`, as [`Bus::props`]), for
+    /// what [`UnitProps`] leaves out: the recorder's accounting counters
+    /// (`CPUUsageNSec`, `IOReadBytes`, `IPIngressBytes`, `MemoryPeak` where
+    /// systemd has it) and `ExecMainCode`.
+    pub async fn raw_properties(
         &self,
         path: &OwnedObjectPath,
-    ) -> Result<HashMap<String, OwnedVariant>> {
-        Ok(self
-            .properties(path)
-            .await?
-            .get_all(SERVICE_IFACE.try_into()?)
-            .await?)
+    ) -> Result<[HashMap<String, OwnedVariant>; 2]> {
+        let proxy = self.properties(path).await?;
+        Ok([
+            proxy.get_all(UNIT_IFACE.try_into()?).await?,
+            proxy.get_all(SERVICE_IFACE.try_into()?).await?,
+        ])
     }
 
     async fn properties(&self, path: &OwnedObjectPath) -> Result<zbus::fdo::PropertiesProxy<'_>> {

@@ -350,3 +350,64 @@ fn a_damaged_database_does_not_stop_the_run() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(DB) && err.contains("damaged"), "{err}");
 }
+
+/// What recording costs, for the notes (not a timed test): 50 plugin units
+/// (every fifth skipped), their run recorded; prints the recorder's peak
+/// RSS and CPU time, how long after the last unit it was done, and the
+/// database's size per record. `cargo test --release -p update-all --test
+/// stats -- --ignored --nocapture figures`.
+#[test]
+#[ignore]
+fn figures() {
+    let Some(tb) = boot() else { return };
+    for i in 0..50 {
+        let body = if i % 5 == 0 {
+            "#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 1\n".to_owned()
+        } else {
+            script("sleep 0.2")
+        };
+        tb.add_plugin(&format!("p{i:02}"), "scope: system", &body);
+    }
+    tb.daemon_reload();
+    for _ in 0..2 {
+        tb.check(&["systemctl", "start", "update-all.target"]);
+        wait_recorded(&tb);
+    }
+    let all = records(&tb, &[]);
+    assert_eq!(all.len(), 100);
+    let last_end = all.iter().filter_map(|r| r["ended_us"].as_i64()).max();
+    // When the recorder logged the run over, to the microsecond.
+    let journal = tb.check(&["journalctl", "-u", RECORDER, "-o", "json", "--no-pager"]);
+    let over_us: i64 = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["MESSAGE"].as_str().is_some_and(|m| m.contains("over:")))
+        .filter_map(|e| e["__REALTIME_TIMESTAMP"].as_str()?.parse().ok())
+        .max()
+        .unwrap();
+    let log = recorder_log(&tb);
+    let size = std::fs::metadata(tb.host_path(DB)).unwrap().len();
+    eprintln!(
+        "recorder: {}",
+        log.lines()
+            .filter(|l| l.contains("over:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprintln!(
+        "recorder done {:.1} ms after the last unit ended",
+        (over_us - last_end.unwrap()) as f64 / 1000.0
+    );
+    eprintln!(
+        "database: {size} bytes for 100 records: {} bytes per record",
+        size / 100
+    );
+    for args in [&["status"][..], &["history", "--last", "5"], &["stats"]] {
+        let out = runner(&tb, args);
+        eprintln!(
+            "$ update-all {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}

@@ -5,12 +5,13 @@
 
 use crate::cli::HistoryArgs;
 use crate::output;
-use crate::stats::format::{bytes, duration, local_time, or_dash, result_text, table};
+use crate::stats::format::{bytes, cpu_time, duration, local_time, or_dash, result_text, table};
 use crate::stats::{self, query, Record};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 use update_all_generator::Scope;
 
 pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
@@ -82,9 +83,7 @@ fn write_table(out: &mut dyn Write, records: &[Record], path: &Path) -> io::Resu
                 r.phase.clone(),
                 result_text(r),
                 or_dash(r.duration(), duration),
-                or_dash(r.cpu_ns, |ns| {
-                    duration(std::time::Duration::from_nanos(ns as u64))
-                }),
+                or_dash(r.cpu_ns, |ns| cpu_time(Duration::from_nanos(ns as u64))),
                 or_dash(r.memory_peak_bytes, |b| bytes(b as u64)),
             ]
         })

@@ -13,34 +13,23 @@
 //!    ones for peak memory.
 //! 4. Exit 0 when no plugin unit and not update-all.target has a job left.
 //!
-//! Where the figures come from: result, exit status and times from the
-//! unit's properties when its job ends; CPU time and IO bytes from
-//! systemd's `CPUUsageNSec` / `IOReadBytes` (it keeps the last values when
-//! the cgroup goes), else from the cgroup samples; network bytes from
-//! `IPIngressBytes` / `IPEgressBytes` where IPAccounting is on; peak memory
-//! from the samples (systemd 252 has no `MemoryPeak`; newer ones do, and
-//! it is used when present). A skipped unit's invocation comes from its
-//! activation as seen, else from the journal (see `stats::journal`).
+//! How each unit is recorded: `stats::recorder`.
 //!
 //! An unusable database does not stop the run: the recorder says which
 //! file and what to do, and keeps watching without recording.
 
 use crate::cli::RecordArgs;
 use crate::output::FAILURE;
-use crate::stats::cgroup::{Counters, Sampler};
-use crate::stats::journal::{self, Skip};
-use crate::stats::outcome::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
-use crate::stats::{self, store, Db, Outcome, Record, RunId};
+use crate::stats::recorder::Recorder;
+use crate::stats::{self, Db};
 use crate::summary::RunSummary;
-use crate::systemd::{self, is_plugin_unit, Bus, Event, PluginUnit, UnitProps, TARGET};
+use crate::systemd::{self, Bus};
 use futures_util::{FutureExt, StreamExt};
-use std::collections::{HashMap, HashSet};
 use std::future::poll_fn;
 use std::process::ExitCode;
 use std::task::Poll;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use update_all_generator::Scope;
-use zbus::{OwnedObjectPath, OwnedVariant};
 use zruntime::signal::{Signal, Signals};
 
 pub fn run(scope: Scope, _args: &RecordArgs) -> ExitCode {
@@ -111,468 +100,39 @@ async fn record(scope: Scope) -> Result<RunSummary, String> {
         rec.catch_up().await.map_err(fail)?;
     }
     let summary = rec.end();
+    let (rss, cpu) = own_usage();
     eprintln!(
-        "update-all record: {} over: {} succeeded, {} failed, {} skipped in {:.1}s",
+        "update-all record: {} over: {} succeeded, {} failed, {} skipped in {:.1}s \
+         ({} units recorded; recorder peak RSS {} KiB, CPU {} ms)",
         rec.run_label(),
         summary.succeeded.len(),
         summary.failed.len(),
         summary.skipped.len(),
-        summary.duration.as_secs_f64()
+        summary.duration.as_secs_f64(),
+        rec.recorded(),
+        rss / 1024,
+        cpu.as_millis()
     );
     Ok(summary)
 }
 
-/// What was seen of a unit's activation while it ran: after a skip,
-/// systemd forgets its invocation and start time.
-#[derive(Default)]
-struct Activation {
-    invocation_id: Option<String>,
-    started_us: Option<u64>,
-    /// Its properties were read and its cgroup handed to the sampler.
-    watched: bool,
-    /// How its start job ended, if that was before the unit did.
-    job_result: Option<String>,
-}
-
-struct Recorder {
-    scope: Scope,
-    bus: Bus,
-    /// None when unusable (said so at the start): nothing is written.
-    db: Option<Db>,
-    boot_id: String,
-    /// The run records go to; made when the first record is written.
-    run: Option<RunId>,
-    /// The run was picked up from a recorder that died.
-    continued: bool,
-    units: HashMap<String, PluginUnit>,
-    activations: HashMap<String, Activation>,
-    sampler: Sampler,
-    /// Invocations recorded by this process (the database dedupes too).
-    recorded: HashSet<String>,
-    /// This process's records, for the summary without a database.
-    records: Vec<Record>,
-}
-
-impl Recorder {
-    fn new(scope: Scope, bus: Bus, db: Option<Db>) -> Recorder {
-        let boot_id = store::boot_id();
-        let unfinished = db.as_ref().and_then(|db| {
-            db.unfinished_run(&boot_id)
-                .map_err(|e| warn_db(db, "cannot look up an unfinished run", &e))
-                .ok()
-                .flatten()
-        });
-        Recorder {
-            scope,
-            bus,
-            db,
-            boot_id,
-            run: unfinished,
-            continued: unfinished.is_some(),
-            units: HashMap::new(),
-            activations: HashMap::new(),
-            sampler: Sampler::start(),
-            recorded: HashSet::new(),
-            records: Vec::new(),
-        }
-    }
-
-    fn run_label(&self) -> String {
-        match self.run {
-            Some(id) if self.continued => format!("run {id} (continued after a restart)"),
-            Some(id) => format!("run {id}"),
-            None => "a new run".to_owned(),
-        }
-    }
-
-    async fn refresh_units(&mut self) -> systemd::Result<()> {
-        self.units = self
-            .bus
-            .plugin_units()
-            .await?
-            .into_iter()
-            .map(|u| (u.name.clone(), u))
-            .collect();
-        Ok(())
-    }
-
-    /// Records every plugin unit's latest invocation that finished but is
-    /// not recorded, and starts sampling the ones that run.
-    async fn catch_up(&mut self) -> systemd::Result<()> {
-        let mut late: Vec<Record> = Vec::new();
-        let mut names: Vec<String> = self.units.keys().cloned().collect();
-        names.sort();
-        let mut unseen_skips = Vec::new();
-        for name in names {
-            let unit = self.units[&name].clone();
-            let (props, service) = self.read(&unit.path).await?;
-            if props.is_active() {
-                self.started(&name, &props, &service);
-                continue;
-            }
-            // Seen running by this recorder (on SIGTERM): what it saw counts.
-            let samples = self.sampler.finish(&name);
-            let activation = self.activations.remove(&name).unwrap_or_default();
-            if ran(&props) || props.condition_result != Some(false) {
-                let record = self.finished_record(&unit, None, &props, &service, None);
-                late.extend(record.map(|r| with_samples(r, samples)));
-            } else if activation.invocation_id.is_some() {
-                let skip = seen_skip(activation);
-                late.extend(self.finished_record(&unit, None, &props, &service, skip));
-            } else {
-                unseen_skips.push((unit, props, service));
-            }
-        }
-        let names: Vec<&str> = unseen_skips.iter().map(|(u, ..)| u.name.as_str()).collect();
-        let mut skips = journal::last_skips(self.scope, &names);
-        for (unit, props, service) in &unseen_skips {
-            let skip = skips.remove(&unit.name);
-            late.extend(self.finished_record(unit, None, props, service, skip));
-        }
-        if late.is_empty() {
-            return Ok(());
-        }
-        // Units that ended while no recorder ran: into the run that recorder
-        // left unfinished, else into a run of their own.
-        let own_run = if self.run.is_none() {
-            let now = now_us();
-            self.db.as_ref().and_then(|db| {
-                db.new_run(&self.boot_id, now, true)
-                    .map_err(|e| warn_db(db, "cannot start a run", &e))
-                    .ok()
-            })
-        } else {
-            None
-        };
-        for mut r in late {
-            r.run_id = own_run.or(self.run).unwrap_or(0);
-            self.write(r);
-        }
-        if let (Some(run), Some(db)) = (own_run, &self.db) {
-            let end = now_us();
-            if let Err(e) = db.end_run(run, end) {
-                warn_db(db, "cannot end the catch-up run", &e);
-            }
-        }
-        Ok(())
-    }
-
-    /// Handles one event; says whether the run may be over now.
-    async fn handle(&mut self, event: Event) -> systemd::Result<bool> {
-        match event {
-            Event::Changed { unit, props } if self.units.contains_key(&unit) => {
-                self.seen(&unit, &props).await?;
-                let ended = matches!(props.active_state.as_deref(), Some("inactive" | "failed"));
-                if ended && self.activations.get(&unit).is_some_and(|a| a.watched) {
-                    self.finish(&unit, None).await?;
-                }
-                Ok(false)
-            }
-            Event::JobRemoved { unit, result, .. } if is_plugin_unit(&unit) => {
-                self.finish(&unit, Some(result)).await?;
-                Ok(true)
-            }
-            Event::JobRemoved { unit, .. } => Ok(unit == TARGET),
-            Event::Reloading { finished: true } => {
-                self.refresh_units().await?;
-                Ok(false)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    /// Records `unit`'s invocation once it has ended: when its job is
-    /// removed, or, if it still stops then (a cancelled start job), when
-    /// it is inactive.
-    async fn finish(&mut self, unit: &str, job_result: Option<String>) -> systemd::Result<()> {
-        let Some(pu) = self.unit(unit).await? else {
-            return Ok(());
-        };
-        let (props, service) = self.read(&pu.path).await?;
-        if props.is_active() {
-            if job_result.is_some() {
-                self.activations
-                    .entry(unit.to_owned())
-                    .or_default()
-                    .job_result = job_result;
-            }
-            return Ok(());
-        }
-        let counters = self.sampler.finish(unit);
-        let activation = self.activations.remove(unit).unwrap_or_default();
-        let job_result = job_result.or_else(|| activation.job_result.clone());
-        let skip = match job_result.as_deref() {
-            // Its job ended without running it: it did not skip.
-            Some("canceled" | "dependency") => None,
-            _ if ran(&props) || props.condition_result != Some(false) => None,
-            _ => self.skip(&pu, activation),
-        };
-        let record = self.finished_record(&pu, job_result.as_deref(), &props, &service, skip);
-        if let Some(r) = record {
-            let r = Record {
-                run_id: self.run_id(),
-                ..with_samples(r, counters)
-            };
-            self.write(r);
-        }
-        Ok(())
-    }
-
-    /// A property change of a plugin unit: remember its invocation while it
-    /// is known, and sample it from its start.
-    async fn seen(&mut self, unit: &str, changed: &UnitProps) -> systemd::Result<()> {
-        let a = self.activations.entry(unit.to_owned()).or_default();
-        if let Some(id) = changed.invocation_id.as_ref().filter(|id| !id.is_empty()) {
-            a.invocation_id = Some(id.clone());
-        }
-        if let Some(us) = changed.inactive_exit_us.filter(|&us| us > 0) {
-            a.started_us = Some(us);
-        }
-        if changed.is_active() && !a.watched {
-            let path = self.units[unit].path.clone();
-            let (props, service) = self.read(&path).await?;
-            self.started(unit, &props, &service);
-        }
-        Ok(())
-    }
-
-    /// A unit found running: remember its activation, sample its cgroup.
-    fn started(&mut self, unit: &str, props: &UnitProps, service: &Service) {
-        let a = self.activations.entry(unit.to_owned()).or_default();
-        if let Some(id) = props.invocation_id.as_ref().filter(|id| !id.is_empty()) {
-            a.invocation_id = Some(id.clone());
-        }
-        if let Some(us) = props.inactive_exit_us.filter(|&us| us > 0) {
-            a.started_us = Some(us);
-        }
-        a.watched = true;
-        if let Some(cgroup) = service.string("ControlGroup").filter(|c| !c.is_empty()) {
-            self.sampler.track(unit, &cgroup);
-        }
-    }
-
-    /// The plugin unit `name`, loading it if it appeared since the last
-    /// look (a daemon-reload the watch has not told about yet).
-    async fn unit(&mut self, name: &str) -> systemd::Result<Option<PluginUnit>> {
-        if !self.units.contains_key(name) {
-            self.refresh_units().await?;
-        }
-        Ok(self.units.get(name).cloned())
-    }
-
-    async fn read(&self, path: &OwnedObjectPath) -> systemd::Result<(UnitProps, Service)> {
-        let props = self.bus.props(path).await?;
-        let service = Service(self.bus.service_properties(path).await?);
-        Ok((props, service))
-    }
-
-    /// The record of `unit`'s latest invocation, if it finished and is not
-    /// recorded yet; run id still to be set. `skip`: where a skip's
-    /// invocation was found, since systemd forgets it.
-    fn finished_record(
-        &self,
-        unit: &PluginUnit,
-        job_result: Option<&str>,
-        props: &UnitProps,
-        service: &Service,
-        skip: Option<Skip>,
-    ) -> Option<Record> {
-        let (invocation_id, started_us, ended_us) = if ran(props) {
-            (
-                props.invocation_id.clone()?,
-                props.inactive_exit_us.and_then(us),
-                props.inactive_enter_us.and_then(us),
-            )
-        } else {
-            let s = skip?;
-            (s.invocation_id, Some(s.started_us), Some(s.ended_us))
-        };
-        if self.is_recorded(&invocation_id) {
-            return None;
-        }
-        let main_code = service.i32("ExecMainCode").unwrap_or(0);
-        let mut result = Outcome::from_systemd(
-            props.result.as_deref().unwrap_or(""),
-            props.condition_result.unwrap_or(true),
-            main_code,
-        );
-        if job_result == Some("canceled") && result != Outcome::Skipped {
-            result = Outcome::Cancelled;
-        }
-        let exit_code = match main_code {
-            CLD_EXITED => Some("exited"),
-            CLD_KILLED => Some("killed"),
-            CLD_DUMPED => Some("dumped"),
-            _ => None,
-        };
-        Some(Record {
-            run_id: 0,
-            plugin: unit.plugin.clone(),
-            phase: unit.phase.as_str().to_owned(),
-            unit: unit.name.clone(),
-            invocation_id,
-            started_us,
-            ended_us,
-            result,
-            exit_code: exit_code.map(str::to_owned),
-            exit_status: exit_code.and(props.exec_main_status.map(i64::from)),
-            cpu_ns: service.counter("CPUUsageNSec"),
-            memory_peak_bytes: service.counter("MemoryPeak"),
-            io_read_bytes: service.counter("IOReadBytes"),
-            io_write_bytes: service.counter("IOWriteBytes"),
-            ip_ingress_bytes: service.counter("IPIngressBytes"),
-            ip_egress_bytes: service.counter("IPEgressBytes"),
-        })
-    }
-
-    /// A skip's invocation and times, for a unit whose job just ended: as
-    /// seen while it ran, else from the journal, which may lag a moment
-    /// behind (an older skip there is recorded already).
-    fn skip(&self, unit: &PluginUnit, activation: Activation) -> Option<Skip> {
-        if activation.invocation_id.is_some() {
-            return seen_skip(activation);
-        }
-        for _ in 0..10 {
-            let found = journal::last_skips(self.scope, &[&unit.name]).remove(&unit.name);
-            if let Some(s) = found.filter(|s| !self.is_recorded(&s.invocation_id)) {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-
-    fn is_recorded(&self, invocation_id: &str) -> bool {
-        self.recorded.contains(invocation_id)
-            || self
-                .db
-                .as_ref()
-                .is_some_and(|db| db.is_recorded(invocation_id).unwrap_or(false))
-    }
-
-    /// The run to record into, made on first use.
-    fn run_id(&mut self) -> RunId {
-        if let Some(id) = self.run {
-            return id;
-        }
-        let now = now_us();
-        let made = self.db.as_ref().and_then(|db| {
-            db.new_run(&self.boot_id, now, false)
-                .map_err(|e| warn_db(db, "cannot start a run", &e))
-                .ok()
-        });
-        self.run = made;
-        made.unwrap_or(0)
-    }
-
-    fn write(&mut self, r: Record) {
-        if let Some(db) = &self.db {
-            if let Err(e) = db.insert(&r) {
-                warn_db(db, &format!("cannot record {}", r.unit), &e);
-            }
-        }
-        self.recorded.insert(r.invocation_id.clone());
-        self.records.push(r);
-    }
-
-    /// No plugin unit and not the target has a job: nothing runs (a oneshot
-    /// unit is active only while its start job runs) and nothing will.
-    async fn run_is_over(&self) -> systemd::Result<bool> {
-        let jobs = self.bus.jobs().await?;
-        Ok(!jobs
-            .iter()
-            .any(|j| j.unit == TARGET || is_plugin_unit(&j.unit)))
-    }
-
-    /// Ends the run in the database; the summary covers the whole run (also
-    /// what a recorder that died recorded), or without a database what
-    /// this one saw.
-    fn end(&mut self) -> RunSummary {
-        let Some(run) = self.run else {
-            return stats::summary_of(&self.records);
-        };
-        let Some(db) = &self.db else {
-            return stats::summary_of(&self.records);
-        };
-        if let Err(e) = db.end_run(run, now_us()) {
-            warn_db(db, "cannot end the run", &e);
-        }
-        stats::summarize(db, run).unwrap_or_else(|e| {
-            eprintln!("update-all record: {e}");
-            stats::summary_of(&self.records)
-        })
-    }
-}
-
-/// Service properties as read (see `Bus::service_properties`).
-struct Service(HashMap<String, OwnedVariant>);
-
-impl Service {
-    fn string(&self, name: &str) -> Option<String> {
-        <&str>::try_from(self.0.get(name)?).ok().map(str::to_owned)
-    }
-
-    fn i32(&self, name: &str) -> Option<i32> {
-        i32::try_from(self.0.get(name)?).ok()
-    }
-
-    /// An accounting counter; systemd says "none" with UINT64_MAX.
-    fn counter(&self, name: &str) -> Option<i64> {
-        let v = u64::try_from(self.0.get(name)?).ok()?;
-        (v != u64::MAX).then(|| i64::try_from(v).ok()).flatten()
-    }
-}
-
-/// Fills in from the cgroup samples what systemd could not give; peak
-/// memory from systemd (255+) or the samples, whichever is larger.
-fn with_samples(mut r: Record, samples: Option<Counters>) -> Record {
-    let Some(c) = samples else { return r };
-    let sampled = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok());
-    r.cpu_ns = r.cpu_ns.or(sampled(c.cpu_ns));
-    r.io_read_bytes = r.io_read_bytes.or(sampled(c.io_read));
-    r.io_write_bytes = r.io_write_bytes.or(sampled(c.io_write));
-    r.memory_peak_bytes = r.memory_peak_bytes.max(sampled(c.memory_peak));
-    r
-}
-
-/// A skip as seen while it ran: its invocation, and its start; it ended
-/// just now.
-fn seen_skip(a: Activation) -> Option<Skip> {
-    let now = now_us();
-    Some(Skip {
-        invocation_id: a.invocation_id?,
-        started_us: a.started_us.and_then(us).unwrap_or(now),
-        ended_us: now,
-    })
-}
-
-/// The unit's latest invocation got going and ended (a skip does not
-/// count: systemd forgets it, see `stats::journal`).
-fn ran(props: &UnitProps) -> bool {
-    props
-        .invocation_id
-        .as_ref()
-        .is_some_and(|id| !id.is_empty())
-        && !props.is_active()
-        && props.duration().is_some()
-}
-
-fn warn_db(db: &Db, what: &str, e: &rusqlite::Error) {
-    eprintln!(
-        "update-all record: {what} in the statistics database {}: {e}",
-        db.path.display()
-    );
-}
-
-fn us(t: u64) -> Option<i64> {
-    i64::try_from(t).ok()
-}
-
-fn now_us() -> i64 {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+/// This process's peak RSS in bytes and CPU time (user + system), for the
+/// last log line: what recording a run costs.
+fn own_usage() -> (u64, Duration) {
+    // SAFETY: getrusage only writes the struct it is given; all-zero is a
+    // valid value of that plain C struct.
+    let ru = unsafe {
+        let mut ru: nix::libc::rusage = std::mem::zeroed();
+        nix::libc::getrusage(nix::libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: nix::libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    (
+        ru.ru_maxrss as u64 * 1024,
+        tv(ru.ru_utime) + tv(ru.ru_stime),
+    )
 }
 
 /// Sends `state` to systemd's notification socket ($NOTIFY_SOCKET), as

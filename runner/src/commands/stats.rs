@@ -6,7 +6,7 @@
 
 use crate::cli::StatsArgs;
 use crate::output;
-use crate::stats::format::{bytes, duration, local_time, or_dash, table};
+use crate::stats::format::{bytes, cpu_time, duration, local_time, or_dash, table};
 use crate::stats::query::{self, PhaseStats};
 use crate::stats::{self};
 use serde::Serialize;
@@ -70,7 +70,7 @@ fn write_table(out: &mut dyn Write, phases: &[PhaseStats], path: &Path) -> io::R
                 p.skipped.to_string(),
                 or_dash(p.median_s, secs),
                 or_dash(p.p90_s, secs),
-                or_dash(p.mean_cpu_s, secs),
+                or_dash(p.mean_cpu_s, |s| cpu_time(Duration::from_secs_f64(s))),
                 or_dash(p.mean_memory_peak_bytes, bytes),
                 or_dash(p.max_memory_peak_bytes, bytes),
                 or_dash(p.last_ended_us, local_time),

@@ -14,7 +14,7 @@ use serde::Serialize;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use update_all_generator::Scope;
 
 pub fn run(scope: Scope, args: &StatusArgs) -> ExitCode {
@@ -91,13 +91,6 @@ async fn live_units(scope: Scope) -> systemd::Result<Vec<Live>> {
     Ok(live)
 }
 
-fn now_us() -> i64 {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
-
 impl Report {
     fn build(db: Option<&Db>, live: Vec<Live>, database: PathBuf) -> rusqlite::Result<Report> {
         let in_progress = !live.is_empty();
@@ -115,7 +108,7 @@ impl Report {
             _ => Vec::new(),
         };
         let mut units: Vec<UnitStatus> = records.iter().map(finished).collect();
-        let now = now_us();
+        let now = stats::now_us();
         for l in live {
             // A unit run again within the run replaces its earlier record.
             units.retain(|u| u.unit != l.unit.name);

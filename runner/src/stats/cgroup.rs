@@ -1,5 +1,5 @@
-//! Samples running plugin units' cgroups for the counters systemd cannot
-//! give after the unit stopped.
+//! Samples the cgroups of running plugin units for the counters systemd
+//! cannot give after a unit stopped.
 //!
 //! systemd 252 has no `MemoryPeak`, and a oneshot unit's cgroup is removed
 //! the moment it stops, so the peak is taken from the cgroup's own
@@ -9,11 +9,17 @@
 //! hosts where systemd's own counters (`CPUUsageNSec`, `IOReadBytes`) are
 //! missing — e.g. cgroup v1 with `cpu` and `cpuacct` mounted apart, where
 //! systemd cannot read CPU usage at all.
+//!
+//! The recorder runs in `update-all.slice` like every plugin unit, so the
+//! sampler watches the units in its own slice's cgroup directory: no D-Bus
+//! call per unit, and a unit is sampled from the first scan after it
+//! starts, however busy the recorder is.
 
 use std::collections::HashMap;
 use std::fs;
+use std::os::unix::fs::{DirEntryExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::thread;
 use std::time::Duration;
 
@@ -51,13 +57,8 @@ impl Dirs {
     fn of(cgroup: &str) -> Dirs {
         let rel = cgroup.trim_start_matches('/');
         let root = Path::new(ROOT);
-        let v2_root = if root.join("cgroup.controllers").exists() {
-            root.to_path_buf()
-        } else {
-            root.join("unified")
-        };
         Dirs {
-            v2: v2_root.join(rel),
+            v2: v2_root().join(rel),
             memory_v1: root.join("memory").join(rel),
             cpuacct_v1: ["cpuacct", "cpu,cpuacct"]
                 .iter()
@@ -119,59 +120,141 @@ fn io_stat(file: &Path) -> Option<(u64, u64)> {
     Some((r, w))
 }
 
-struct Tracked {
-    dirs: Dirs,
-    seen: Counters,
+/// The cgroup v2 hierarchy: `/sys/fs/cgroup`, or `unified` under it on a
+/// hybrid (v1) host.
+fn v2_root() -> &'static Path {
+    static ROOT_V2: OnceLock<PathBuf> = OnceLock::new();
+    ROOT_V2.get_or_init(|| {
+        let root = Path::new(ROOT);
+        if root.join("cgroup.controllers").exists() {
+            root.to_path_buf()
+        } else {
+            root.join("unified")
+        }
+    })
 }
 
-type Units = Mutex<HashMap<String, Tracked>>;
+/// This process's cgroup (`/proc/self/cgroup`: the v2 line, else v1's
+/// `name=systemd`), relative to the cgroup root.
+fn own_cgroup() -> Option<String> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = |controllers: &str| {
+        text.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, c, p) = (parts.next()?, parts.next()?, parts.next()?);
+            (c == controllers).then(|| p.to_owned())
+        })
+    };
+    path("").or_else(|| path("name=systemd"))
+}
 
-/// Samples the cgroups of the units it tracks on a thread of its own; the
+/// The directories to list for the units in `slice`.
+fn listing_dirs(slice: &str) -> [PathBuf; 2] {
+    let rel = slice.trim_start_matches('/');
+    [
+        v2_root().join(rel),
+        Path::new(ROOT).join("systemd").join(rel),
+    ]
+}
+
+/// A unit's cgroup directory (its inode tells one invocation's from the
+/// next one's) and the largest values seen in it.
+type Seen = HashMap<String, (u64, Counters)>;
+
+struct Shared {
+    units: Mutex<Seen>,
+    /// Pokes the sampler into scanning at once.
+    wake: Condvar,
+    /// The slice the plugin units run in; the recorder's unit is in it.
+    slice: String,
+    own_unit: String,
+}
+
+/// Samples every unit in the recorder's slice on a thread of its own; the
 /// thread ends with the sampler.
 pub struct Sampler {
-    units: Arc<Units>,
+    shared: Arc<Shared>,
 }
 
 impl Sampler {
-    pub fn start() -> Sampler {
-        let units: Arc<Units> = Arc::default();
-        let weak = Arc::downgrade(&units);
+    /// None when this process's cgroup is unknown (no cgroup file system).
+    pub fn start() -> Option<Sampler> {
+        let own = own_cgroup()?;
+        let (slice, own_unit) = own.rsplit_once('/')?;
+        let shared = Arc::new(Shared {
+            units: Mutex::default(),
+            wake: Condvar::new(),
+            slice: slice.to_owned(),
+            own_unit: own_unit.to_owned(),
+        });
+        let weak = Arc::downgrade(&shared);
         thread::Builder::new()
             .name("cgroup-sampler".into())
             .spawn(move || sample_while_alive(&weak))
-            .expect("spawn the cgroup sampler");
-        Sampler { units }
+            .ok()?;
+        Some(Sampler { shared })
     }
 
-    /// Starts sampling `unit`'s `cgroup` (systemd's `ControlGroup`, relative
-    /// to the cgroup root), at once and then every [`INTERVAL`].
-    pub fn track(&self, unit: &str, cgroup: &str) {
-        let dirs = Dirs::of(cgroup);
-        let seen = dirs.sample();
-        lock(&self.units).insert(unit.to_owned(), Tracked { dirs, seen });
+    /// Scans now, e.g. because a unit has just started.
+    pub fn poke(&self) {
+        self.shared.wake.notify_one();
     }
 
-    /// Stops sampling `unit` (one last sample, in case its cgroup is still
-    /// there) and returns the largest values seen, if it was tracked.
+    /// The largest values seen of `unit` since it was last finished (one
+    /// last sample first, in case its cgroup is still there); forgets it.
     pub fn finish(&self, unit: &str) -> Option<Counters> {
-        let mut t = lock(&self.units).remove(unit)?;
-        t.seen.raise(t.dirs.sample());
-        Some(t.seen)
+        let cgroup = format!("{}/{unit}", self.shared.slice);
+        let (ino, mut seen) = lock(&self.shared.units).remove(unit)?;
+        if inode(&cgroup) == Some(ino) {
+            seen.raise(Dirs::of(&cgroup).sample());
+        }
+        Some(seen)
     }
 }
 
-fn lock(units: &Units) -> std::sync::MutexGuard<'_, HashMap<String, Tracked>> {
+fn lock(units: &Mutex<Seen>) -> MutexGuard<'_, Seen> {
     units.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn sample_while_alive(units: &Weak<Units>) {
-    loop {
-        thread::sleep(INTERVAL);
-        let Some(units) = units.upgrade() else { return };
-        for t in lock(&units).values_mut() {
-            let s = t.dirs.sample();
-            t.seen.raise(s);
+fn inode(cgroup: &str) -> Option<u64> {
+    listing_dirs(cgroup)
+        .iter()
+        .find_map(|d| fs::metadata(d).ok())
+        .map(|m| m.ino())
+}
+
+fn sample_while_alive(shared: &Weak<Shared>) {
+    while let Some(shared) = shared.upgrade() {
+        scan(&shared);
+        let units = lock(&shared.units);
+        // Poked or not, the next scan comes within an interval.
+        let _ = shared.wake.wait_timeout(units, INTERVAL);
+    }
+}
+
+/// Samples every unit cgroup in the slice but the recorder's own.
+fn scan(shared: &Shared) {
+    let Some(entries) = listing_dirs(&shared.slice)
+        .iter()
+        .find_map(|d| fs::read_dir(d).ok())
+    else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".service") || name == shared.own_unit {
+            continue;
         }
+        let sample = Dirs::of(&format!("{}/{name}", shared.slice)).sample();
+        let mut units = lock(&shared.units);
+        let seen = units
+            .entry(name)
+            .or_insert((entry.ino(), Counters::default()));
+        if seen.0 != entry.ino() {
+            // A new invocation's cgroup: the old one's figures are not its.
+            *seen = (entry.ino(), Counters::default());
+        }
+        seen.1.raise(sample);
     }
 }
 

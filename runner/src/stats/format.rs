@@ -41,6 +41,17 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// CPU time, which is often far below a second: "4ms", "0.35s", "1m02s".
+pub fn cpu_time(d: Duration) -> String {
+    if d < Duration::from_millis(100) {
+        format!("{}ms", d.as_millis())
+    } else if d < Duration::from_secs(10) {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        duration(d)
+    }
+}
+
 /// "512 B", "48.0 MiB".
 pub fn bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -107,6 +118,8 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(400)), "0.4s");
         assert_eq!(duration(Duration::from_secs(245)), "4m05s");
         assert_eq!(duration(Duration::from_secs(3720)), "1h02m");
+        assert_eq!(cpu_time(Duration::from_micros(4100)), "4ms");
+        assert_eq!(cpu_time(Duration::from_millis(350)), "0.35s");
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(48 << 20), "48.0 MiB");
         assert_eq!(or_dash(None::<u64>, bytes), "-");

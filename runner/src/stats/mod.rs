@@ -18,6 +18,7 @@ pub mod format;
 pub mod journal;
 pub mod outcome;
 pub mod query;
+pub mod recorder;
 pub mod schema;
 pub mod store;
 
@@ -30,7 +31,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use update_all_generator::{Phase, Scope};
 
 pub type RunId = i64;
@@ -68,6 +69,14 @@ impl Record {
         let us = self.ended_us?.checked_sub(self.started_us?)?;
         Some(Duration::from_micros(u64::try_from(us).ok()?))
     }
+}
+
+/// Now, in microseconds since the epoch, as the database keeps time.
+pub fn now_us() -> i64 {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// The database file of `scope`.

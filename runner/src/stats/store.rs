@@ -82,3 +82,87 @@ impl Db {
         Ok(n == 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{query, Outcome};
+
+    fn record(run_id: RunId, plugin: &str, invocation: &str, result: Outcome, secs: i64) -> Record {
+        Record {
+            run_id,
+            plugin: plugin.into(),
+            phase: "update".into(),
+            unit: format!("update-all-{plugin}.service"),
+            invocation_id: invocation.into(),
+            started_us: Some(1_000_000),
+            ended_us: Some(1_000_000 + secs * 1_000_000),
+            result,
+            exit_code: Some("exited".into()),
+            exit_status: Some(0),
+            cpu_ns: Some(secs * 1000),
+            memory_peak_bytes: Some(secs << 20),
+            io_read_bytes: None,
+            io_write_bytes: None,
+            ip_ingress_bytes: None,
+            ip_egress_bytes: None,
+        }
+    }
+
+    #[test]
+    fn records_once_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/stats.db");
+        let db = Db::open_for_writing(&path).unwrap();
+        assert_eq!(db.unfinished_run("boot").unwrap(), None);
+        let run = db.new_run("boot", 1, false).unwrap();
+        assert_eq!(db.unfinished_run("boot").unwrap(), Some(run));
+        assert_eq!(db.unfinished_run("other boot").unwrap(), None);
+
+        let r = record(run, "apt", "i1", Outcome::Success, 3);
+        assert!(db.insert(&r).unwrap());
+        assert!(!db.insert(&r).unwrap(), "an invocation is recorded once");
+        assert!(db.is_recorded("i1").unwrap());
+        db.insert(&record(run, "apt", "i2", Outcome::Failed, 1))
+            .unwrap();
+        db.insert(&record(run, "apt", "i3", Outcome::Success, 5))
+            .unwrap();
+        db.insert(&record(run, "snap", "i4", Outcome::Skipped, 0))
+            .unwrap();
+        db.end_run(run, 2).unwrap();
+        assert_eq!(db.unfinished_run("boot").unwrap(), None);
+        drop(db);
+
+        let db = Db::open_for_reading(&path).unwrap().expect("exists");
+        assert_eq!(query::run_records(&db, run).unwrap().len(), 4);
+        assert_eq!(query::last_run(&db).unwrap().unwrap().ended_us, Some(2));
+        let apt = query::history(&db, Some("apt"), 2).unwrap();
+        // The latest two by their end, oldest first.
+        let ids: Vec<&str> = apt.iter().map(|r| r.invocation_id.as_str()).collect();
+        assert_eq!(ids, ["i1", "i3"]);
+        assert_eq!(apt[0], record(run, "apt", "i1", Outcome::Success, 3));
+        let stats = query::phase_stats(&db).unwrap();
+        let apt = &stats[0];
+        assert_eq!((apt.runs, apt.succeeded, apt.failed), (3, 2, 1));
+        assert_eq!(apt.success_rate, Some(2.0 / 3.0));
+        assert_eq!(apt.median_s, Some(4.0), "successful runs only: 3 s and 5 s");
+        assert_eq!(apt.p90_s, Some(5.0));
+        assert_eq!(apt.max_memory_peak_bytes, Some(5 << 20));
+        assert_eq!(stats[1].success_rate, None, "snap never ran");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named_with_a_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats.db");
+        std::fs::write(&path, [0x5a; 4096]).unwrap();
+        let e = Db::open_for_reading(&path).err().expect("refused");
+        assert!(e.is_corrupt());
+        let text = e.to_string();
+        assert!(text.contains(&*path.to_string_lossy()) && text.contains("Move it aside"));
+        assert!(Db::open_for_writing(&path).is_err());
+        assert!(Db::open_for_reading(&dir.path().join("none.db"))
+            .unwrap()
+            .is_none());
+    }
+}
