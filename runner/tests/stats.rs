@@ -129,6 +129,11 @@ fn every_outcome_is_recorded_and_aggregated() {
         "scope: system",
         &script("exec python3 -c 'x = b\"a\" * (50 << 20); import time; time.sleep(1)'"),
     );
+    tb.add_plugin(
+        "oom",
+        "scope: system\nresources:\n  memory_max: 32M",
+        &script("exec python3 -c 'x = b\"a\" * (300 << 20)'"),
+    );
     // 0.2 s, 0.6 s, then 1.0 s on the third run.
     tb.add_plugin(
         "varying",
@@ -154,7 +159,7 @@ fn every_outcome_is_recorded_and_aggregated() {
     wait_recorded(&tb);
     let after = now_us();
     let first = records(&tb, &[]);
-    assert_eq!(first.len(), 7, "{first:#?}");
+    assert_eq!(first.len(), 8, "{first:#?}");
     let one = |p: &str| {
         let v = of(&first, p);
         assert_eq!(v.len(), 1, "{p}: {first:#?}");
@@ -183,6 +188,11 @@ fn every_outcome_is_recorded_and_aggregated() {
         );
         assert!(before <= start && start <= end && end <= after, "{r:#}");
     }
+    let oom = one("oom");
+    assert!(
+        oom["result"] == "oom" || oom["result"] == "signal",
+        "MemoryMax enforced and recorded: {oom:#}"
+    );
     assert!(!tb.host_path("/run/skip-ran").exists());
     assert_eq!(one("bad")["exit_code"], "exited");
     assert_eq!(one("bad")["exit_status"], 3);
@@ -191,7 +201,6 @@ fn every_outcome_is_recorded_and_aggregated() {
     let peak = hog["memory_peak_bytes"].as_i64().expect("peak memory");
     assert!(peak >= 40 << 20, "hog peak {peak}: {hog:#}");
     assert!(hog["cpu_ns"].as_i64().expect("CPU time") > 0, "{hog:#}");
-    eprintln!("hog: {hog:#}");
 
     // Each start is a new run.
     for _ in 0..2 {
@@ -199,7 +208,7 @@ fn every_outcome_is_recorded_and_aggregated() {
         wait_recorded(&tb);
     }
     let all = records(&tb, &[]);
-    assert_eq!(all.len(), 21);
+    assert_eq!(all.len(), 24);
     let mut runs: Vec<i64> = all.iter().map(|r| r["run_id"].as_i64().unwrap()).collect();
     runs.dedup();
     assert_eq!(runs.len(), 3, "three runs, in order: {runs:?}");
@@ -233,6 +242,7 @@ fn every_outcome_is_recorded_and_aggregated() {
     assert_eq!(skip["skipped"], 3);
     assert_eq!(skip["success_rate"], Value::Null);
     assert_eq!(phase("bad")["success_rate"], 0.0);
+    assert_eq!(phase("oom")["success_rate"], 0.0);
     assert!(phase("hog")["max_memory_peak_bytes"].as_u64().unwrap() >= 40 << 20);
 
     // The ETA `run` shows would come from here; people get tables.
@@ -253,10 +263,10 @@ fn every_outcome_is_recorded_and_aggregated() {
     let status = runner_json(&tb, &["status", "--json"]);
     assert_eq!(status["in_progress"], false);
     assert_eq!(status["run"]["id"].as_i64(), runs.last().copied());
-    assert_eq!(status["units"].as_array().unwrap().len(), 7, "{status:#}");
+    assert_eq!(status["units"].as_array().unwrap().len(), 8, "{status:#}");
 
     let size = std::fs::metadata(tb.host_path(DB)).unwrap().len();
-    eprintln!("figures: database {size} bytes for 21 records");
+    eprintln!("figures: database {size} bytes for 24 records");
 }
 
 #[test]
