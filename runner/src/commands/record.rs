@@ -34,8 +34,15 @@ use zruntime::signal::{Signal, Signals};
 
 pub fn run(scope: Scope, _args: &RecordArgs) -> ExitCode {
     match zbus::block_on(record(scope)) {
-        // The end-of-run notification is sent from here (crate::notify).
-        Ok(_summary) => ExitCode::SUCCESS,
+        Ok(summary) => {
+            // However the run was started, everyone logged in graphically
+            // hears how it went.
+            let ran = summary.succeeded.len() + summary.failed.len() + summary.skipped.len();
+            if ran > 0 {
+                crate::notify::announce(&summary, scope, crate::notify::Audience::GraphicalUsers);
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("update-all record: {e}");
             ExitCode::from(FAILURE)

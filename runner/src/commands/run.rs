@@ -142,6 +142,7 @@ async fn watch(scope: Scope, args: &RunArgs, progress: &mut Progress) -> Result<
 
     let summary = summarize(&run.rows);
     progress.summary(&summary, attached, &run.rows);
+    crate::notify::announce_to_invoker(&summary, scope);
     Ok(u8::from(summary.any_failed()))
 }
 

@@ -72,6 +72,15 @@ pub fn announce(summary: &RunSummary, scope: Scope, audience: Audience) {
 /// Whether `uid` has a graphical session, so that an announcement to
 /// [`Audience::GraphicalUsers`] already reaches it (`run` then need not
 /// notify its invoker too). False when logind cannot be asked.
+/// The end-of-run notification from `update-all run`. The recorder already
+/// tells every graphical user, so `run` tells its invoker only when they
+/// have no graphical session (over ssh, say): once per person either way.
+pub fn announce_to_invoker(summary: &RunSummary, scope: Scope) {
+    if !covered_by_graphical(session::invoker().uid) {
+        announce(summary, scope, Audience::Invoker);
+    }
+}
+
 pub fn covered_by_graphical(uid: u32) -> bool {
     logind::graphical_uids().is_ok_and(|uids| uids.contains(&uid))
 }
