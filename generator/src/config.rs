@@ -1,5 +1,6 @@
 //! `config.yaml` and its `config.d/*.yaml` drop-ins: which plugins run,
-//! limits for `update-all.slice`, when to notify, and where the runner is.
+//! limits for `update-all.slice`, when to notify, where the runner is, the
+//! pre-flight conditions of a run and what the system timer's run covers.
 //! See docs/configuration.md.
 
 use crate::diagnostic::Diagnostic;
@@ -24,6 +25,10 @@ struct ConfigFile {
     notifications: NotificationsFile,
     #[serde(default)]
     paths: PathsFile,
+    #[serde(default)]
+    conditions: ConditionsFile,
+    #[serde(default)]
+    schedule: ScheduleFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +103,62 @@ impl Notifications {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ConditionsFile {
+    skip_on_battery: Option<bool>,
+    skip_on_metered: Option<bool>,
+    wait_for_network: Option<bool>,
+}
+
+/// What `update-all run` (and so the timer's run) checks before it starts
+/// anything; `run --force` skips the checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Conditions {
+    /// Skip the run while the machine is on battery (logind's
+    /// OnExternalPower, what ConditionACPower= tests).
+    pub skip_on_battery: bool,
+    /// Skip the run on a metered network (NetworkManager's Metered: yes or
+    /// guess-yes); without NetworkManager the network is not metered.
+    pub skip_on_metered: bool,
+    /// Start after network-online.target (as Wants= and After= would).
+    pub wait_for_network: bool,
+}
+
+impl Default for Conditions {
+    /// Downloads on a metered network cost money; a weekly run on battery
+    /// does no harm and is rarely worth postponing.
+    fn default() -> Self {
+        Conditions {
+            skip_on_battery: false,
+            skip_on_metered: true,
+            wait_for_network: true,
+        }
+    }
+}
+
+impl Conditions {
+    fn overlay(&mut self, top: ConditionsFile) {
+        self.skip_on_battery = top.skip_on_battery.unwrap_or(self.skip_on_battery);
+        self.skip_on_metered = top.skip_on_metered.unwrap_or(self.skip_on_metered);
+        self.wait_for_network = top.wait_for_network.unwrap_or(self.wait_for_network);
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleFile {
+    update_logged_in_users: Option<bool>,
+}
+
+/// What the scheduled run of the system timer covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Schedule {
+    /// After the system plugins, run the user-scope plugins of every user
+    /// logged in at the time, in their own service managers.
+    pub update_logged_in_users: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PluginSelection {
     enabled: Option<Vec<PluginName>>,
     #[serde(default)]
@@ -146,6 +207,8 @@ pub struct Config {
     pub slice: SliceLimits,
     pub notifications: Notifications,
     pub paths: Paths,
+    pub conditions: Conditions,
+    pub schedule: Schedule,
     /// The files that were read, in the order they were applied.
     pub files: Vec<PathBuf>,
 }
@@ -190,6 +253,10 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
                     if let Some(runner) = file.paths.runner {
                         config.paths.runner = runner.as_str().to_owned();
                     }
+                    config.conditions.overlay(file.conditions);
+                    if let Some(users) = file.schedule.update_logged_in_users {
+                        config.schedule.update_logged_in_users = users;
+                    }
                     config.files.push(path);
                 }
                 Ok(None) => {}
@@ -219,4 +286,81 @@ fn read_file(trust: &mut Trust, path: &Path) -> Result<Option<ConfigFile>, Diagn
     serde_norway::from_str(&text)
         .map(Some)
         .map_err(|e| Diagnostic::from_yaml(path, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Scope;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Loads the system configuration of a root holding `files` (path
+    /// relative to the root, text).
+    fn load_from(files: &[(&str, &str)]) -> (Config, Vec<Diagnostic>) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        for (rel, text) in files {
+            let path = dir.path().join(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, text).unwrap();
+        }
+        let env = Env {
+            root: dir.path().to_owned(),
+            scope: Scope::System,
+            user_config: None,
+        };
+        load(&env)
+    }
+
+    #[test]
+    fn conditions_and_schedule_merge_key_by_key() {
+        let (config, diags) = load_from(&[]);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(config.conditions, Conditions::default());
+        assert!(!config.schedule.update_logged_in_users);
+        let (config, diags) = load_from(&[
+            (
+                "etc/update-all/config.yaml",
+                "conditions:\n  skip_on_battery: true\n  skip_on_metered: true\n",
+            ),
+            (
+                "etc/update-all/config.d/50-x.yaml",
+                "conditions:\n  skip_on_metered: false\nschedule:\n  update_logged_in_users: true\n",
+            ),
+        ]);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            config.conditions,
+            Conditions {
+                skip_on_battery: true,
+                skip_on_metered: false,
+                wait_for_network: true,
+            }
+        );
+        assert!(config.schedule.update_logged_in_users);
+    }
+
+    #[test]
+    fn a_misspelt_or_mistyped_condition_is_refused_with_its_place() {
+        let (config, diags) = load_from(&[(
+            "etc/update-all/config.yaml",
+            "conditions:\n  skip_on_metred: false\n",
+        )]);
+        let msg = diags[0].to_string();
+        assert!(
+            msg.contains("config.yaml:2:3: error: conditions: unknown field `skip_on_metred`")
+                && msg.contains("did you mean `skip_on_metered`?"),
+            "{msg}"
+        );
+        assert!(config.conditions.skip_on_metered, "the file is ignored");
+        let (_, diags) = load_from(&[(
+            "etc/update-all/config.yaml",
+            "schedule:\n  update_logged_in_users: sometimes\n",
+        )]);
+        let msg = diags[0].to_string();
+        assert!(
+            msg.contains("schedule.update_logged_in_users: invalid type"),
+            "{msg}"
+        );
+    }
 }
