@@ -240,3 +240,57 @@ fn configuration_and_a_missing_server_are_respected_and_never_fail_the_run() {
     assert_eq!(alice.len(), 1, "{alice:?}");
     assert_eq!(alice[0]["urgency"], 2);
 }
+
+/// Waits up to 15 s for `user` to have received `count` notifications.
+fn wait_for(tb: &Testbed, user: &str, count: usize) -> Vec<Value> {
+    for _ in 0..150 {
+        let got = received(tb, user);
+        if got.len() >= count {
+            return got;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    received(tb, user)
+}
+
+/// The whole path: a run started by plain systemctl (as a timer would) ends,
+/// the recorder sends one summary to the desktop user; `update-all run` by
+/// root over no session adds exactly one more, from the recorder again.
+#[test]
+fn a_finished_run_is_announced_once_to_the_desktop() {
+    let Some(tb) = Testbed::require() else { return };
+    tb.install_update_all(
+        &testbed::target_binary("update-all-generator"),
+        Some(std::path::Path::new(env!("CARGO_BIN_EXE_update-all"))),
+    );
+    tb.add_user("alice", 4001);
+    tb.login("alice", "user", "wayland");
+    tb.start_notification_server("alice");
+    tb.add_plugin("good", "scope: system", "#!/bin/sh\nexit 0\n");
+    tb.add_plugin(
+        "bad",
+        "scope: system",
+        "#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 0\nexit 3\n",
+    );
+    tb.daemon_reload();
+
+    tb.check(&["systemctl", "start", "update-all.target"]);
+    let got = wait_for(&tb, "alice", 1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["summary"], "System updates failed");
+    assert!(
+        got[0]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed: bad\n1 succeeded, 1 failed, 0 skipped"),
+        "{}",
+        got[0]
+    );
+    assert_sent_as(&got[0], 4001);
+
+    let run = tb.exec(&[RUNNER, "run", "--system"]);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let got = wait_for(&tb, "alice", 2);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(received(&tb, "alice").len(), 2, "{got:?}");
+}

@@ -33,18 +33,40 @@ const DETACHED: u8 = 130;
 const REDRAW: Duration = Duration::from_millis(250);
 
 pub fn run(scope: Scope, args: &RunArgs) -> ExitCode {
+    if args.dry_run {
+        return super::check::dry_run(scope, args);
+    }
     let mut progress = Progress::new(args.json);
-    let status = zbus::block_on(watch(scope, args, &mut progress)).unwrap_or_else(|why| {
-        eprintln!("update-all: {why}");
-        CANNOT_START
-    });
+    let watched = zbus::block_on(watch(scope, args, &mut progress));
+    // The dynamic-mutex drop-ins of `--check` end with the run.
+    let mut note = |kind: &str, text: &str| progress.note(kind, text, &[]);
+    zbus::block_on(crate::check::dynamic::finish(scope, &mut note));
+    let status = match watched {
+        Ok(Ended::Finished(summary)) => {
+            // Outside the async runtime: notifying blocks on its own buses.
+            crate::notify::announce_to_invoker(&summary, scope);
+            u8::from(summary.any_failed())
+        }
+        Ok(Ended::Detached) => DETACHED,
+        Err(why) => {
+            eprintln!("update-all: {why}");
+            CANNOT_START
+        }
+    };
     ExitCode::from(status)
+}
+
+/// How watching ended, when it did not fail.
+enum Ended {
+    Finished(RunSummary),
+    /// Ctrl-C or SIGTERM: the run goes on without us.
+    Detached,
 }
 
 /// A reason the run cannot start or be followed.
 type Fail = String;
 
-async fn watch(scope: Scope, args: &RunArgs, progress: &mut Progress) -> Result<u8, Fail> {
+async fn watch(scope: Scope, args: &RunArgs, progress: &mut Progress) -> Result<Ended, Fail> {
     let runtime = zruntime::SharedRuntime::current().map_err(|e| e.to_string())?;
     // Listening before anything starts: Ctrl-C during the start detaches too.
     let mut signals = Signals::new(&runtime, [Signal::Interrupt, Signal::Terminate])
@@ -64,6 +86,11 @@ async fn watch(scope: Scope, args: &RunArgs, progress: &mut Progress) -> Result<
         .map_err(|e| e.to_string())?
         .iter()
         .any(|job| run.counts(&job.unit));
+    if !attached {
+        // `--check`: order this run by the dynamic mutexes (check::dynamic).
+        let mut note = |kind: &str, text: &str| progress.note(kind, text, &[]);
+        crate::check::dynamic::prepare(&bus, args.check, &args.only, &mut note).await?;
+    }
     if attached {
         let mut message =
             "a run is already in progress: following it instead of starting another".to_owned();
@@ -128,7 +155,7 @@ async fn watch(scope: Scope, args: &RunArgs, progress: &mut Progress) -> Result<
                      follow them: update-all status, or journalctl -f -u 'update-all-*'\n  \
                      stop them:   update-all cancel"
                 );
-                return Ok(DETACHED);
+                return Ok(Ended::Detached);
             }
             Wake::Event(Some(event)) => run.handle(&bus, event, progress).await,
             Wake::Event(None) => {
@@ -142,8 +169,7 @@ async fn watch(scope: Scope, args: &RunArgs, progress: &mut Progress) -> Result<
 
     let summary = summarize(&run.rows);
     progress.summary(&summary, attached, &run.rows);
-    crate::notify::announce_to_invoker(&summary, scope);
-    Ok(u8::from(summary.any_failed()))
+    Ok(Ended::Finished(summary))
 }
 
 /// What woke the watcher up.
