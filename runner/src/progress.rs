@@ -4,6 +4,7 @@
 //! Write errors are ignored: a reader that went away (`| head`) must not
 //! stop the watcher, whose exit status still tells how the run went.
 
+use crate::stats::format::duration as human;
 use crate::summary::RunSummary;
 use crate::systemd::State;
 use serde::Serialize;
@@ -70,18 +71,6 @@ fn percent(status: &str) -> Option<f64> {
     let (number, _) = status.trim_start().split_once('%')?;
     let value: f64 = number.trim().parse().ok()?;
     (0.0..=100.0).contains(&value).then_some(value / 100.0)
-}
-
-/// "12.3s", "4m05s", "1h02m".
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s < 60 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else if s < 3600 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{}h{:02}m", s / 3600, s % 3600 / 60)
-    }
 }
 
 fn secs(d: Option<Duration>) -> Option<f64> {
