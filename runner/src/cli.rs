@@ -65,6 +65,14 @@ pub enum Command {
     /// Exits 0 when the run was stopped, and also when there was none
     /// ("no run in progress"); 2 when systemd cannot be reached or refuses.
     Cancel(CancelArgs),
+    /// Print the completion script for SHELL on standard output
+    ///
+    /// Packages install these already; for a hand-made setup, e.g.
+    /// `update-all completions bash > ~/.local/share/bash-completion/completions/update-all`.
+    Completions(CompletionsArgs),
+    /// Internal: write the man pages generated from this command line into DIR
+    #[command(hide = true)]
+    Man(ManArgs),
     /// Send the end-of-run notification for a made-up run (for tests)
     #[command(hide = true)]
     NotifyTest(NotifyTestArgs),
@@ -151,6 +159,19 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory for update-all.8 and update-all-SUBCOMMAND.8 (created).
+    pub dir: std::path::PathBuf,
+}
 
 #[derive(Debug, Args)]
 pub struct NotifyTestArgs {

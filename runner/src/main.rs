@@ -24,6 +24,8 @@ fn main() -> ExitCode {
         cli::Command::Record(args) => commands::record::run(scope, &args),
         cli::Command::Run(args) => commands::run::run(scope, &args),
         cli::Command::Cancel(args) => commands::cancel::run(scope, &args),
+        cli::Command::Completions(args) => commands::completions::run(&args),
+        cli::Command::Man(args) => commands::man::run(&args),
         cli::Command::NotifyTest(args) => commands::notify_test::run(scope, &args),
         cli::Command::NotifyDeliver(args) => notify::send(&args.summary, &args.body, args.critical),
         cli::Command::PluginExec(args) => commands::plugin_exec::run(&args),

@@ -1,7 +1,9 @@
 //! One module per subcommand; each exposes `run(scope, &args) -> ExitCode`.
 
 pub mod cancel;
+pub mod completions;
 pub mod history;
+pub mod man;
 pub mod notify_test;
 pub mod plan;
 pub mod plugin_exec;
