@@ -73,6 +73,13 @@ pub enum Command {
     /// Internal: write the man pages generated from this command line into DIR
     #[command(hide = true)]
     Man(ManArgs),
+    /// List, describe and validate the plugins of the scope
+    ///
+    /// `list`: every plugin, enabled, disabled or refused, and why. `info
+    /// NAME`: its manifest as resolved, its units and its own answers.
+    /// `validate [NAME]`: runs the plugin's commands that change nothing and
+    /// checks them against the protocol; exits 1 when a plugin is invalid.
+    Plugins(crate::commands::plugins::PluginsArgs),
     /// Send the end-of-run notification for a made-up run (for tests)
     #[command(hide = true)]
     NotifyTest(NotifyTestArgs),

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod notify;
 mod output;
+mod plugin;
 mod progress;
 mod stats;
 mod summary;
@@ -29,5 +30,6 @@ fn main() -> ExitCode {
         cli::Command::NotifyTest(args) => commands::notify_test::run(scope, &args),
         cli::Command::NotifyDeliver(args) => notify::send(&args.summary, &args.body, args.critical),
         cli::Command::PluginExec(args) => commands::plugin_exec::run(&args),
+        cli::Command::Plugins(args) => commands::plugins::run(scope, &args),
     }
 }

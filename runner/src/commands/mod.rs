@@ -7,6 +7,7 @@ pub mod man;
 pub mod notify_test;
 pub mod plan;
 pub mod plugin_exec;
+pub mod plugins;
 pub mod record;
 pub mod run;
 pub mod stats;
