@@ -44,8 +44,8 @@ impl State {
 
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// The plugin's name, or the manifest's file name when it was refused
-    /// before its name could be read.
+    /// The plugin's name, or the manifest's file name without `.yaml` when
+    /// it was refused before its name could be read.
     pub name: String,
     pub state: State,
     /// `None` only for a refused manifest that did not parse.
@@ -84,7 +84,7 @@ impl Catalog {
             source: env.unresolve(&d.file),
         }));
         entries.extend(inv.refused.into_iter().map(|r| {
-            let file_name = r.file.file_name().map(|f| f.to_string_lossy().into_owned());
+            let file_name = r.file.file_stem().map(|f| f.to_string_lossy().into_owned());
             Entry {
                 name: r.name.or(file_name).unwrap_or_default(),
                 // Refused for its executable or a duplicate name, a

@@ -840,3 +840,255 @@ impl Estimate {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(command: Command, code: i32, stdout: &str) -> Run {
+        Run {
+            plugin: "foo".into(),
+            command,
+            exit: Exit::Code(code),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: b"{\"type\":\"progress\",\"percent\":5,\"message\":\"x\"}\nreal error\n"
+                .to_vec(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    fn estimate(code: i32, stdout: &str) -> Result<EstimateAnswer, ProtocolError> {
+        run(Command::EstimateUpdate, code, stdout).estimate()
+    }
+
+    fn problem(r: Result<impl fmt::Debug, ProtocolError>) -> (&'static str, String) {
+        let e = r.unwrap_err();
+        (e.problem.kind(), e.to_string())
+    }
+
+    const PLAN_4_4: &str = r#"{"status": "success", "data": {"applicable": true,
+        "packages_to_update": [{"name": "python3.12", "current_version": "3.12.1",
+        "new_version": "3.12.2", "download_size_bytes": 15000000,
+        "installed_size_bytes": 45000000}], "total_download_size_bytes": 95000000,
+        "total_installed_size_bytes": 295000000, "estimated_time_seconds": 180,
+        "affects_runtimes": ["python"], "affects_applications": ["firefox"],
+        "requires_reboot": false, "security_updates": true}}"#;
+
+    #[test]
+    fn the_plans_example_parses() {
+        let Ok(EstimateAnswer::Updates(e)) = estimate(0, PLAN_4_4) else {
+            panic!("not an estimate");
+        };
+        assert_eq!(e.packages_to_update[0].name, "python3.12");
+        assert_eq!(
+            e.packages_to_update[0].download_size_bytes,
+            Some(15_000_000)
+        );
+        assert_eq!(e.total_installed_size_bytes, Some(295_000_000));
+        assert_eq!(e.estimated_time_seconds, Some(180));
+        assert_eq!(e.affects_runtimes, ["python"]);
+        assert!(e.security_updates && !e.requires_reboot);
+        // The plan's example has neither `error` nor `progress`.
+        let doc = run(Command::EstimateUpdate, 0, PLAN_4_4)
+            .document()
+            .unwrap();
+        assert_eq!(doc.missing, ["error", "progress"]);
+    }
+
+    #[test]
+    fn other_answers_of_estimate_update() {
+        let na = r#"{"status":"not_applicable","data":null,"error":{"code":"NOT_APPLICABLE","message":"no apt here","details":null},"progress":null}"#;
+        assert_eq!(
+            estimate(1, na).unwrap(),
+            EstimateAnswer::NotApplicable(Some("no apt here".into()))
+        );
+        let failed = r#"{"status":"error","data":null,"error":{"code":"NETWORK_ERROR","message":"offline","details":"timed out"},"progress":null}"#;
+        let Ok(EstimateAnswer::Failed(e)) = estimate(2, failed) else {
+            panic!("not a failure");
+        };
+        assert_eq!(e.to_string(), "NETWORK_ERROR: offline (\"timed out\")");
+        let none = r#"{"status":"success","data":{"packages_to_update":[],"total_download_size_bytes":null},"error":null,"progress":null}"#;
+        assert_eq!(
+            estimate(0, none).unwrap(),
+            EstimateAnswer::Updates(Estimate::default())
+        );
+    }
+
+    #[test]
+    fn broken_documents_say_what_and_where() {
+        let (kind, msg) = problem(estimate(0, "Reading lists\n{}"));
+        assert_eq!(kind, "not_json");
+        assert!(
+            msg.starts_with(
+                "plugin `foo` estimate-update: output is not JSON (line 1 column 1: expected value)"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(r#"the plugin printed: "Reading lists\n{}""#),
+            "{msg}"
+        );
+        // Progress lines are left out of the stderr quoted.
+        assert!(
+            msg.ends_with(r#"its stderr ends with: "real error""#),
+            "{msg}"
+        );
+
+        let (kind, msg) = problem(estimate(0, "{} {}"));
+        assert_eq!(kind, "not_json");
+        assert!(msg.contains("trailing characters"), "{msg}");
+        assert_eq!(problem(estimate(0, " \n")).0, "empty");
+        assert!(problem(estimate(0, ""))
+            .1
+            .contains("its stderr ends with: \"real error\""));
+        assert_eq!(problem(estimate(3, PLAN_4_4)).0, "unexpected_exit");
+        let (kind, msg) = problem(estimate(2, PLAN_4_4));
+        assert_eq!(kind, "status_mismatch");
+        assert!(msg.contains("`success` goes with exit status 0"), "{msg}");
+        assert_eq!(problem(estimate(2, "")).0, "not_implemented");
+
+        for (doc, wanted) in [
+            ("[]", "the output is an array"),
+            (r#"{"data":{}}"#, "no `status`"),
+            (r#"{"status":"ok"}"#, r#"`status` is "ok""#),
+            (
+                r#"{"status":"error","data":null,"error":null}"#,
+                "no `error` object",
+            ),
+            (r#"{"status":"success","data":[]}"#, "`data` is an array"),
+            (
+                r#"{"status":"success","data":{}}"#,
+                "`data.packages_to_update` is missing",
+            ),
+            (
+                r#"{"status":"success","data":{"packages_to_update":[{"name":"a","download_size_bytes":-1}]}}"#,
+                "`data.packages_to_update[0].download_size_bytes` is -1",
+            ),
+            (
+                r#"{"status":"success","data":{"packages_to_update":[{"new_version":"2"}]}}"#,
+                "`data.packages_to_update[0].name` is missing",
+            ),
+            (
+                r#"{"status":"success","data":{"packages_to_update":[],"affects_runtimes":"python"}}"#,
+                r#"`data.affects_runtimes` is "python"; it must be an array of strings"#,
+            ),
+            (
+                r#"{"status":"success","data":{"packages_to_update":[],"requires_reboot":"no"}}"#,
+                "`data.requires_reboot` is \"no\"; it must be true or false",
+            ),
+        ] {
+            let code = if doc.contains("error") { 2 } else { 0 };
+            let (kind, msg) = problem(estimate(code, doc));
+            assert_eq!(kind, "invalid", "{doc}: {msg}");
+            assert!(msg.contains(wanted), "{doc}: {msg}");
+        }
+        let (kind, _) = problem(estimate(
+            1,
+            r#"{"status":"error","data":null,"error":{"code":"NOT_IMPLEMENTED","message":"no"},"progress":null}"#,
+        ));
+        assert_eq!(kind, "status_mismatch");
+    }
+
+    #[test]
+    fn sizes_may_be_whole_floats() {
+        let doc = r#"{"status":"success","data":{"packages_to_update":[{"name":"a","download_size_bytes":1e3}]}}"#;
+        let Ok(EstimateAnswer::Updates(e)) = estimate(0, doc) else {
+            panic!()
+        };
+        assert_eq!(e.packages_to_update[0].download_size_bytes, Some(1000));
+        let doc = r#"{"status":"success","data":{"packages_to_update":[{"name":"a","download_size_bytes":1.5}]}}"#;
+        assert_eq!(problem(estimate(0, doc)).0, "invalid");
+    }
+
+    #[test]
+    fn line_commands() {
+        assert!(run(Command::IsApplicable, 0, "").yes_no().unwrap());
+        assert!(!run(Command::DoesRequireSudo, 1, "").yes_no().unwrap());
+        assert_eq!(
+            problem(run(Command::IsApplicable, 2, "").yes_no()).0,
+            "not_implemented"
+        );
+        let (kind, msg) = problem(run(Command::CanSeparateDownload, 4, "").yes_no());
+        assert_eq!(kind, "unexpected_exit");
+        assert!(msg.contains("exited with status 4") && msg.contains("0 for yes, 1 for no"));
+
+        assert_eq!(
+            run(Command::Version, 0, "1.2.3\n").version().unwrap(),
+            "1.2.3"
+        );
+        assert_eq!(problem(run(Command::Version, 0, "").version()).0, "invalid");
+        assert_eq!(
+            problem(run(Command::Version, 0, "1\n2\n").version()).0,
+            "invalid"
+        );
+
+        let m = run(
+            Command::Mutexes(Phase::Update),
+            0,
+            "pkgmgr:DPKG\n\n runtime:python \npkgmgr:dpkg\n",
+        );
+        let names: Vec<String> = m.mutexes().unwrap().iter().map(|n| n.to_string()).collect();
+        assert_eq!(names, ["pkgmgr:dpkg", "runtime:python"]);
+        let (kind, msg) = problem(run(Command::Mutexes(Phase::Update), 0, "a:b:c").mutexes());
+        assert_eq!(kind, "invalid");
+        assert!(msg.starts_with("plugin `foo` update-mutexes: invalid mutex name \"a:b:c\""));
+        assert_eq!(
+            problem(run(Command::RunsAfter, 0, "Apt").plugins()).0,
+            "invalid"
+        );
+        assert_eq!(
+            run(Command::RunsAfter, 0, "apt\n").plugins().unwrap().len(),
+            1
+        );
+        assert_eq!(
+            problem(run(Command::Dependency(Phase::Download), 2, "").mutexes()).0,
+            "not_implemented"
+        );
+    }
+
+    #[test]
+    fn runs_that_did_not_finish() {
+        let mut r = run(Command::EstimateUpdate, 0, "");
+        r.exit = Exit::TimedOut {
+            after: Duration::from_secs(1),
+            setting: "timeouts.estimate_update",
+        };
+        let (kind, msg) = problem(r.estimate());
+        assert_eq!(kind, "timed_out");
+        assert!(msg.contains("within 1 s") && msg.contains("raise `timeouts.estimate_update`"));
+        r.exit = Exit::Signal(9);
+        assert!(problem(r.estimate())
+            .1
+            .contains("killed by signal 9 (SIGKILL)"));
+        r.exit = Exit::NotStarted("cannot run /x: No such file".into());
+        assert_eq!(problem(r.yes_no()).0, "not_started");
+    }
+
+    #[test]
+    fn validate_and_self_update_documents() {
+        let ok = r#"{"status":"success","data":{"healthy":true},"error":null,"progress":null}"#;
+        assert_eq!(
+            run(Command::Validate, 0, ok).health().unwrap(),
+            Health::Healthy
+        );
+        let bad = r#"{"status":"error","data":null,"error":{"code":"UNHEALTHY","message":"no tool"},"progress":null}"#;
+        assert!(matches!(
+            run(Command::Validate, 1, bad).health().unwrap(),
+            Health::Unhealthy(e) if e.code == "UNHEALTHY"
+        ));
+        let unsupported = r#"{"status":"error","data":null,"error":{"code":"NOT_SUPPORTED","message":"no"},"progress":null}"#;
+        assert!(run(Command::SelfUpdate, 1, unsupported).document().is_ok());
+        assert_eq!(
+            problem(run(Command::SelfUpdate, 2, unsupported).document()).0,
+            "status_mismatch"
+        );
+    }
+
+    #[test]
+    fn excerpts_are_short_and_escaped() {
+        assert_eq!(excerpt(b"a\nb\"c"), r#""a\nb\"c""#);
+        let long = excerpt(&[b'x'; 1000]);
+        assert!(long.ends_with("… (1000 bytes in all)"));
+        assert_eq!(long.matches('x').count(), EXCERPT);
+    }
+}

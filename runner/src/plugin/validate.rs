@@ -383,21 +383,20 @@ fn check_estimate(v: &mut Validation, invoker: &Invoker, applies: Option<bool>) 
     }
 }
 
-/// "3 updates, 12.3 MB to download, about 20 s".
+/// "3 updates, 12.3 MiB to download, about 20 s".
 fn describe(e: &super::Estimate) -> String {
     let n = e.packages_to_update.len();
     let mut text = crate::output::count(n, "update", "updates");
     if let Some(bytes) = e.total_download_size_bytes.filter(|_| n > 0) {
-        text.push_str(&format!(", {} to download", megabytes(bytes)));
+        text.push_str(&format!(
+            ", {} to download",
+            crate::stats::format::bytes(bytes)
+        ));
     }
     if let Some(s) = e.estimated_time_seconds.filter(|_| n > 0) {
         text.push_str(&format!(", about {s} s"));
     }
     text
-}
-
-fn megabytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 fn check_dynamic(v: &mut Validation, invoker: &Invoker, command: Command) {
