@@ -65,6 +65,17 @@ pub enum Command {
     /// Exits 0 when the run was stopped, and also when there was none
     /// ("no run in progress"); 2 when systemd cannot be reached or refuses.
     Cancel(CancelArgs),
+    /// What each plugin would update: applicable, packages, download, time
+    ///
+    /// Runs every enabled plugin's is-applicable and estimate-update (and
+    /// its dynamic mutex commands) in transient units, in parallel where
+    /// the estimate mutexes allow. The time comes from past runs when
+    /// there are any, else from the plugin's guess.
+    ///
+    /// Exit status (as `dnf check-update`): 0 nothing to update; 100
+    /// updates available; 1 a plugin failed (the others are still
+    /// reported) or the check could not run.
+    Check(CheckArgs),
     /// Print the completion script for SHELL on standard output
     ///
     /// Packages install these already; for a hand-made setup, e.g.
@@ -162,10 +173,25 @@ pub struct RunArgs {
     /// One JSON object per line and event, then a summary object.
     #[arg(long)]
     pub json: bool,
+    /// Check first (as `update-all check`) and order this run by the
+    /// plugins' dynamic mutexes (runtime drop-ins, removed when it ends).
+    #[arg(long)]
+    pub check: bool,
+    /// Show the plan and the check's result and change nothing; exits as
+    /// `update-all check` does (with --json: one document).
+    #[arg(long, conflicts_with = "check")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {

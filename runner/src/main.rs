@@ -1,6 +1,7 @@
 //! `update-all`: plans, starts and watches the systemd units of every
 //! updater. Each subcommand lives in its own module under `commands`.
 
+mod check;
 mod cli;
 mod commands;
 mod notify;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         cli::Command::Record(args) => commands::record::run(scope, &args),
         cli::Command::Run(args) => commands::run::run(scope, &args),
         cli::Command::Cancel(args) => commands::cancel::run(scope, &args),
+        cli::Command::Check(args) => commands::check::run(scope, &args),
         cli::Command::Completions(args) => commands::completions::run(&args),
         cli::Command::Man(args) => commands::man::run(&args),
         cli::Command::NotifyTest(args) => commands::notify_test::run(scope, &args),

@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `run(scope, &args) -> ExitCode`.
 
 pub mod cancel;
+pub mod check;
 pub mod completions;
 pub mod history;
 pub mod man;
