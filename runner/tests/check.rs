@@ -320,6 +320,32 @@ fn check_reports_every_plugin_and_exits_like_dnf_check_update() {
     );
     let out = runner(&tb, &["run", "--dry-run", "--only", "nope"]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+
+    // User scope: root's own service manager runs the units (it gives
+    // them XDG_RUNTIME_DIR, the system manager does not).
+    tb.user_manager(0);
+    let work = format!(
+        "[ \"$XDG_RUNTIME_DIR\" = /run/user/0 ] || exit 9; {}",
+        estimate(&[("tool", "1", "2", 10)])
+    );
+    tb.add_plugin(
+        "mine",
+        "scope: user",
+        &script("mine", &[("estimate-update", &work)]),
+    );
+    let out = tb.exec_env(
+        &[("XDG_RUNTIME_DIR", "/run/user/0")],
+        &[RUNNER, "--user", "check", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(100), "{}", show(&out));
+    let report = json(&out);
+    assert_eq!(report["plugins"].as_array().unwrap().len(), 1, "{report:#}");
+    assert_eq!(row(&report, "mine")["verdict"], "updates", "{report:#}");
+    tb.check(&[
+        "test",
+        "-s",
+        "/run/user/0/update-all/check/mine.estimate-update",
+    ]);
 }
 
 #[test]

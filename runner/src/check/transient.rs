@@ -192,13 +192,12 @@ impl<'b> Batch<'b> {
         self.running.is_empty()
     }
 
-    /// Starts `spec`'s unit. One that a crashed check left failed is
-    /// cleared first; one that still runs is [`systemd::Error::Bus`] with
-    /// systemd's "already exists".
+    /// Starts `spec`'s unit. With `CollectMode=inactive-or-failed` nothing
+    /// is left of an earlier check's unit once it ended; one that still
+    /// runs is an error with systemd's "already exists".
     pub async fn start(&mut self, spec: &Spec) -> systemd::Result<()> {
-        let manager = self.bus.manager();
-        let _ = manager.reset_failed_unit(spec.unit.clone()).await;
-        manager
+        self.bus
+            .manager()
             .start_transient_unit(
                 spec.unit.clone(),
                 "fail".to_owned(),

@@ -90,6 +90,10 @@ async fn watch(scope: Scope, args: &RunArgs, progress: &mut Progress) -> Result<
         // `--check`: order this run by the dynamic mutexes (check::dynamic).
         let mut note = |kind: &str, text: &str| progress.note(kind, text, &[]);
         crate::check::dynamic::prepare(&bus, args.check, &args.only, &mut note).await?;
+        // Ctrl-C during the check: nothing has started, so stop here.
+        if signals.next().now_or_never().is_some() {
+            return Err("interrupted before the run started; nothing was started".to_owned());
+        }
     }
     if attached {
         let mut message =
