@@ -321,6 +321,23 @@ fn check_reports_every_plugin_and_exits_like_dnf_check_update() {
     let out = runner(&tb, &["run", "--dry-run", "--only", "nope"]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
 
+    // Not root: not authorized, and told what to do instead.
+    let out = tb.exec(&[
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        RUNNER,
+        "--system",
+        "check",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("not authorized to manage system units"),
+        "{}",
+        show(&out)
+    );
+
     // User scope: root's own service manager runs the units (it gives
     // them XDG_RUNTIME_DIR, the system manager does not).
     tb.user_manager(0);

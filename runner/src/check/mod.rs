@@ -248,8 +248,15 @@ fn unit_name(plugin: &str, command: Command) -> String {
 /// connection to the scope's service manager.
 pub async fn check(scope: Scope, plugins: &[&Plugin]) -> Result<Report, Error> {
     let dir = output_dir(scope)?;
-    fs::create_dir_all(&dir).map_err(|e| Error::Io(dir.clone(), e))?;
     let bus = Bus::connect(scope).await?;
+    fs::create_dir_all(&dir).map_err(|e| match e.kind() {
+        // Not root in system scope: say what to do instead.
+        std::io::ErrorKind::PermissionDenied => Error::Systemd(systemd::Error::NotAuthorized {
+            scope,
+            detail: format!("cannot create {}: {e}", dir.display()),
+        }),
+        _ => Error::Io(dir.clone(), e),
+    })?;
     let mut events = bus.watch().await?;
     let mut checker = Checker {
         scope,

@@ -237,8 +237,10 @@ impl<'b> Batch<'b> {
 /// Why systemd would not start a transient unit, in words that say what to
 /// do.
 fn refused(bus: &Bus, unit: &str, e: zbus::Error) -> systemd::Error {
+    use zbus::DBusError;
     let name = match &e {
-        zbus::Error::MethodError(name, _, _) => name.as_str().to_owned(),
+        zbus::Error::MethodError(name, _, _) => name.to_string(),
+        zbus::Error::FDO(fdo) => fdo.name().to_string(),
         _ => String::new(),
     };
     match name.as_str() {
