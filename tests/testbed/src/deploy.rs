@@ -7,6 +7,7 @@
 //! | generator           | `/run/systemd/system-generators/update-all-generator` |
 //! | runner              | `/run/update-all/bin/update-all`                    |
 //! | static units        | `/run/systemd/system/` (ExecStart paths rewritten)  |
+//! | user units, on request | `/run/systemd/user/`, generator in `/run/systemd/user-generators/` |
 //! | plugin manifests    | `/run/update-all/plugins.d/NAME.yaml`               |
 //! | plugin executables  | `/run/update-all/plugins/NAME`                      |
 //! | configuration       | `/run/update-all/config.d/00-testbed.yaml` (the runner's path) |
@@ -21,6 +22,10 @@ pub const RUNNER: &str = "/run/update-all/bin/update-all";
 pub const PLUGINS: &str = "/run/update-all/plugins";
 /// Where manifests go inside an instance (the runtime manifest directory).
 pub const MANIFESTS: &str = "/run/update-all/plugins.d";
+/// `XDG_STATE_HOME` of the user manager's own update-all services (see
+/// [`Testbed::install_update_all_for_users`]); `%t` is the user's runtime
+/// directory, so root's statistics are in `/run/user/0/state/update-all`.
+const USER_STATE: &str = "%t/state";
 
 /// A binary built by cargo in this workspace's target directory (the one
 /// holding the running test executable).
@@ -64,21 +69,49 @@ impl Testbed {
             format!("paths:\n  runner: {RUNNER}\n"),
             0o644,
         );
-        let mut units: Vec<_> = fs::read_dir(units_dir())
-            .expect("units/")
-            .map(|e| e.expect("units/ entry").path())
+        self.install_units(&units_dir(), "/run/systemd/system");
+        self.daemon_reload();
+    }
+
+    /// Installs the generator as a user generator and the user manager's
+    /// static units (`units/user/`, under `/run/systemd/user`), for every
+    /// user's manager; call [`Testbed::install_update_all`] first. The
+    /// recorder and the scheduled run keep their statistics under the
+    /// user's runtime directory (`XDG_STATE_HOME=%t/state`): root's home is
+    /// the host's. Reload a running user manager afterwards.
+    pub fn install_update_all_for_users(&self, generator: &Path) {
+        self.install_executable(
+            generator,
+            "/run/systemd/user-generators/update-all-generator",
+        );
+        self.install_units(&units_dir().join("user"), "/run/systemd/user");
+        for unit in ["update-all-recorder.service", "update-all.service"] {
+            self.write(
+                format!("/run/systemd/user/{unit}.d/50-testbed.conf"),
+                format!("[Service]\nEnvironment=XDG_STATE_HOME={USER_STATE}\n"),
+                0o644,
+            );
+        }
+    }
+
+    /// Copies the unit files of `from` (not its directories) into `to`,
+    /// with the runner's path rewritten.
+    fn install_units(&self, from: &Path, to: &str) {
+        let mut units: Vec<_> = fs::read_dir(from)
+            .expect("units directory")
+            .map(|e| e.expect("units entry").path())
+            .filter(|p| p.is_file())
             .collect();
         units.sort();
         for unit in units {
             let text = fs::read_to_string(&unit).expect("unit text");
             let name = unit.file_name().expect("file name").to_string_lossy();
             self.write(
-                format!("/run/systemd/system/{name}"),
+                format!("{to}/{name}"),
                 text.replace("/usr/bin/update-all", RUNNER),
                 0o644,
             );
         }
-        self.daemon_reload();
     }
 
     /// Adds a plugin: its manifest (`body` goes under `plugin:` after name

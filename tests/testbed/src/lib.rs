@@ -37,6 +37,7 @@ mod cgroup;
 mod console;
 mod deploy;
 mod instance;
+mod networkmanager;
 mod notifications;
 mod users;
 
