@@ -22,6 +22,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// When the timer runs every plugin: enable, disable, status
+    ///
+    /// `update-all.timer` (weekly by default, with a fixed random delay of
+    /// up to 2 hours) starts update-all.service, which is `update-all run
+    /// --scheduled`. Exits 1 when systemd refuses or a calendar expression
+    /// is invalid.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
     /// Show the units that would run, in waves, with what each runs after and why
     ///
     /// Also lists the plugins left out: refused (with file, line and column),
@@ -55,10 +63,17 @@ pub enum Command {
     /// progress is followed instead of started again. Ctrl-C stops watching
     /// and leaves the updates running.
     ///
+    /// Without --system or --user, root runs the system's plugins, then those
+    /// of the user who ran sudo (or root's own, if its user manager runs);
+    /// anyone else runs their own user plugins. The configuration's
+    /// conditions (battery, metered network, network online) are checked
+    /// first: a run they skip starts nothing and is recorded.
+    ///
     /// Exit status: 0 every unit succeeded or was skipped; 1 something
     /// failed, timed out, ran out of memory or was cancelled; 2 the run could
     /// not start (not authorized, units not installed, bus unreachable);
-    /// 130 detached by Ctrl-C.
+    /// 75 skipped by a condition (--force runs anyway); 130 detached by
+    /// Ctrl-C. With several parts, the worst of theirs.
     Run(RunArgs),
     /// Stop the run in progress, its running and its queued units
     ///
@@ -115,6 +130,17 @@ pub struct ScopeArgs {
 }
 
 impl ScopeArgs {
+    /// The scope given by --system or --user, if one was.
+    pub fn explicit(&self) -> Option<Scope> {
+        if self.user {
+            Some(Scope::User)
+        } else if self.system {
+            Some(Scope::System)
+        } else {
+            None
+        }
+    }
+
     /// The scope asked for, else system for root and user for everyone else.
     pub fn resolve(&self) -> Scope {
         if self.user {
@@ -166,6 +192,15 @@ pub struct RecordArgs {}
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Run even when the configuration's conditions say to skip the run
+    /// (on battery, metered network) and without waiting for the network.
+    #[arg(long)]
+    pub force: bool,
+    /// How update-all.service runs: a skip is recorded as the timer's, and
+    /// with --system the logged-in users' plugins follow when the
+    /// configuration asks for it.
+    #[arg(long, hide = true)]
+    pub scheduled: bool,
     /// Only these plugins (comma-separated names), with their download
     /// phase; in plan order.
     #[arg(long, value_delimiter = ',', value_name = "PLUGINS")]
@@ -185,6 +220,35 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Enable and start the timer, on a new schedule if --interval is given
+    ///
+    /// The schedule goes into a drop-in, update-all.timer.d/50-schedule.conf
+    /// (in /etc/systemd/system, or ~/.config/systemd/user with --user).
+    Enable(ScheduleEnableArgs),
+    /// Stop and disable the timer and remove the schedule's drop-in
+    Disable,
+    /// The timer's schedule, next and last run, and how the last run went
+    Status(ScheduleStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleEnableArgs {
+    /// daily, weekly, monthly, or any systemd calendar expression
+    /// ('Sat 04:00', '*-*-1,15 03:00'; see `man systemd.time`). Without
+    /// it the schedule stays as it is (weekly as shipped).
+    #[arg(long, value_name = "INTERVAL")]
+    pub interval: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleStatusArgs {
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

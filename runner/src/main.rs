@@ -7,7 +7,9 @@ mod commands;
 mod notify;
 mod output;
 mod plugin;
+mod preflight;
 mod progress;
+mod schedule;
 mod stats;
 mod summary;
 mod systemd;
@@ -19,12 +21,13 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let scope = cli.scope.resolve();
     match cli.command {
+        cli::Command::Schedule(command) => commands::schedule::run(scope, &command),
         cli::Command::Plan(args) => commands::plan::run(scope, &args),
         cli::Command::Status(args) => commands::status::run(scope, &args),
         cli::Command::History(args) => commands::history::run(scope, &args),
         cli::Command::Stats(args) => commands::stats::run(scope, &args),
         cli::Command::Record(args) => commands::record::run(scope, &args),
-        cli::Command::Run(args) => commands::run::run(scope, &args),
+        cli::Command::Run(args) => commands::run::run(scope, cli.scope.explicit(), &args),
         cli::Command::Cancel(args) => commands::cancel::run(scope, &args),
         cli::Command::Check(args) => commands::check::run(scope, &args),
         cli::Command::Completions(args) => commands::completions::run(&args),

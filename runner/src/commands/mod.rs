@@ -11,5 +11,6 @@ pub mod plugin_exec;
 pub mod plugins;
 pub mod record;
 pub mod run;
+pub mod schedule;
 pub mod stats;
 pub mod status;

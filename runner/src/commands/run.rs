@@ -9,8 +9,9 @@
 //!
 //! Exit status: 0 every unit succeeded or was skipped; 1 something failed,
 //! timed out, ran out of memory or was cancelled; 2 the run could not start
-//! (or the bus was lost), with the reason on stderr; 130 detached by Ctrl-C
-//! or SIGTERM while the updates go on.
+//! (or the bus was lost), with the reason on stderr; 75 a pre-flight
+//! condition skipped it (`schedule::parts`); 130 detached by Ctrl-C or
+//! SIGTERM while the updates go on.
 
 use crate::cli::RunArgs;
 use crate::progress::{Progress, Row};
@@ -26,16 +27,24 @@ use update_all_generator::{Phase, Scope};
 use zruntime::signal::{Signal, Signals};
 
 /// The run could not start (exit status 2).
-const CANNOT_START: u8 = 2;
+pub const CANNOT_START: u8 = 2;
 /// Ctrl-C: the watcher left, the run goes on (128 + SIGINT, as a shell says).
-const DETACHED: u8 = 130;
+pub const DETACHED: u8 = 130;
 /// How often the live table redraws while nothing happens.
 const REDRAW: Duration = Duration::from_millis(250);
 
-pub fn run(scope: Scope, args: &RunArgs) -> ExitCode {
+/// `update-all run`: each service manager the invocation covers in turn,
+/// after its pre-flight conditions (see `schedule::parts`); `scope` is the
+/// default one, for `--dry-run`.
+pub fn run(scope: Scope, explicit: Option<Scope>, args: &RunArgs) -> ExitCode {
     if args.dry_run {
         return super::check::dry_run(scope, args);
     }
+    ExitCode::from(crate::schedule::parts::run(explicit, args))
+}
+
+/// One service manager's run: starts and watches it; the exit status.
+pub fn watch_scope(scope: Scope, args: &RunArgs) -> u8 {
     let mut progress = Progress::new(args.json);
     let watched = zbus::block_on(watch(scope, args, &mut progress));
     // The dynamic-mutex drop-ins of `--check` end with the run.
@@ -53,7 +62,7 @@ pub fn run(scope: Scope, args: &RunArgs) -> ExitCode {
             CANNOT_START
         }
     };
-    ExitCode::from(status)
+    status
 }
 
 /// How watching ended, when it did not fail.

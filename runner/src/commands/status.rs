@@ -8,6 +8,7 @@ use crate::cli::StatusArgs;
 use crate::output;
 use crate::stats::format::{duration, local_time, or_dash, table};
 use crate::stats::query::{self, Run};
+use crate::stats::skips::Skip;
 use crate::stats::{self, store, Db, Record};
 use crate::systemd::{self, Bus};
 use serde::Serialize;
@@ -51,6 +52,9 @@ struct Report {
     /// The run in progress as far as recorded, else the last one.
     run: Option<Run>,
     units: Vec<UnitStatus>,
+    /// The latest run a pre-flight condition skipped, when no run came
+    /// after it.
+    skipped: Option<Skip>,
 }
 
 #[derive(Debug, Serialize)]
@@ -124,15 +128,35 @@ impl Report {
                 exit_status: None,
             });
         }
+        let skipped = match db {
+            Some(db) if !in_progress => db
+                .last_skip()?
+                .filter(|skip| !matches!(&run, Some(r) if skip.at_us <= r.started_us)),
+            _ => None,
+        };
         Ok(Report {
             database,
             in_progress,
             run,
             units,
+            skipped,
         })
     }
 
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        if let Some(skip) = &self.skipped {
+            writeln!(
+                out,
+                "Skipped {}: {} ({}; `update-all run --force` runs anyway)\n",
+                local_time(skip.at_us),
+                skip.reason,
+                if skip.trigger == "timer" {
+                    "the scheduled run"
+                } else {
+                    "update-all run"
+                }
+            )?;
+        }
         if self.units.is_empty() {
             return writeln!(out, "No runs recorded yet in {}.", self.database.display());
         }

@@ -20,6 +20,7 @@ pub mod outcome;
 pub mod query;
 pub mod recorder;
 pub mod schema;
+pub mod skips;
 pub mod store;
 
 pub use outcome::Outcome;

@@ -44,6 +44,15 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX records_by_run ON records(run_id);
      CREATE INDEX records_by_plugin ON records(plugin, phase, ended_us);",
+    // v2: runs a pre-flight condition skipped before anything started.
+    "CREATE TABLE skips (
+         id      INTEGER PRIMARY KEY,
+         at_us   INTEGER NOT NULL,
+         -- on battery power, metered network
+         reason  TEXT NOT NULL,
+         -- who asked for the run: timer or manual
+         trigger TEXT NOT NULL
+     );",
 ];
 
 /// The schema version this build writes and reads.
@@ -109,7 +118,7 @@ mod tests {
         assert_eq!(version(&conn).unwrap(), 0);
         migrate(&mut conn).unwrap();
         assert_eq!(version(&conn).unwrap(), CURRENT);
-        assert_eq!(tables(&conn), ["records", "runs"]);
+        assert_eq!(tables(&conn), ["records", "runs", "skips"]);
         // Idempotent: a second open changes nothing.
         migrate(&mut conn).unwrap();
         assert_eq!(version(&conn).unwrap(), CURRENT);

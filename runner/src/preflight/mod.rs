@@ -1,0 +1,64 @@
+//! Pre-flight conditions of a run (config.yaml `conditions:`): wait for the
+//! network, then skip on battery or on a metered network. `update-all run`
+//! checks them before each service manager's run, unless `--force`; the
+//! timer's `update-all.service` is such a run. A skipped run is recorded
+//! with its reason (`stats::skips`).
+//!
+//! Everything is asked of the system's own services over the system bus,
+//! also in user scope: logind for the power supply (the test behind
+//! systemd's ConditionACPower=), NetworkManager for the metered state and
+//! systemd for network-online.target. A service that is not there never
+//! skips a run: no logind means mains power, no NetworkManager means not
+//! metered.
+
+mod network;
+mod power;
+
+use std::time::Duration;
+use update_all_generator::config::Conditions;
+use update_all_generator::Scope;
+
+/// The reasons a run is skipped, as recorded and shown.
+pub const ON_BATTERY: &str = "on battery power";
+pub const METERED: &str = "metered network";
+
+/// How long a run waits for network-online.target before it goes ahead
+/// anyway (its wait-online services have their own, shorter, timeouts).
+const NETWORK_WAIT: Duration = Duration::from_secs(120);
+
+/// Checks `conditions` for a run of `scope`: waits for the network if asked
+/// to, then says why the run is to be skipped, if it is.
+pub fn check(scope: Scope, conditions: &Conditions) -> Option<&'static str> {
+    let wanted =
+        conditions.wait_for_network || conditions.skip_on_battery || conditions.skip_on_metered;
+    if !wanted {
+        return None;
+    }
+    zbus::block_on(async {
+        let bus = match zbus::Connection::system().await {
+            Ok(bus) => bus,
+            Err(e) => {
+                note(format_args!(
+                    "cannot reach the system bus to check the run's conditions ({e}); \
+                     running anyway"
+                ));
+                return None;
+            }
+        };
+        if conditions.wait_for_network {
+            network::wait_online(&bus, scope, NETWORK_WAIT).await;
+        }
+        if conditions.skip_on_battery && power::on_battery(&bus).await {
+            return Some(ON_BATTERY);
+        }
+        if conditions.skip_on_metered && network::metered(&bus).await {
+            return Some(METERED);
+        }
+        None
+    })
+}
+
+/// One line on standard error (the journal under systemd).
+fn note(message: std::fmt::Arguments) {
+    eprintln!("update-all: {message}");
+}
