@@ -585,8 +585,15 @@ impl Bus {
 
 /// `update-all-*.service`, except the recorder.
 pub fn is_plugin_unit(name: &str) -> bool {
-    name.starts_with("update-all-") && name.ends_with(".service") && name != RECORDER
+    name.starts_with("update-all-")
+        && name.ends_with(".service")
+        && name != RECORDER
+        && !name.starts_with(CHECK_PREFIX)
 }
+
+/// The transient units of `update-all check`. Plugin names never hold
+/// `--`, so these cannot be taken for a plugin's units.
+pub const CHECK_PREFIX: &str = "update-all--check-";
 
 /// Plugin and phase from a unit name alone, for a unit without the
 /// environment the generator gives it (`update-all-X-download.service` is
@@ -677,6 +684,15 @@ fn parse_signal(msg: &Message, owner: &str) -> Option<Event> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn check_units_are_not_plugin_units() {
+        // A plugin may be called check-x; the check's own units use `--`.
+        assert!(is_plugin_unit("update-all-check-x.service"));
+        assert!(!is_plugin_unit("update-all--check-x.service"));
+        assert!(!is_plugin_unit(RECORDER));
+    }
+
     use super::*;
 
     #[test]

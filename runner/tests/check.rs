@@ -241,7 +241,7 @@ fn check_reports_every_plugin_and_exits_like_dnf_check_update() {
         );
         assert!(message.contains(words), "{message}");
         assert!(
-            message.contains(&format!("journalctl -u update-all-check-{plugin}.service")),
+            message.contains(&format!("journalctl -u update-all--check-{plugin}.service")),
             "{message}"
         );
     }
@@ -270,9 +270,9 @@ fn check_reports_every_plugin_and_exits_like_dnf_check_update() {
         "list-units",
         "--all",
         "--plain",
-        "update-all-check-*",
+        "update-all--check-*",
     ]);
-    assert!(!units.contains("update-all-check-"), "{units}");
+    assert!(!units.contains("update-all--check-"), "{units}");
 
     // --dry-run: the plan and the check, and no plugin unit starts.
     for name in ["garbled", "odd", "silent", "stuck"] {

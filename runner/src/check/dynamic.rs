@@ -263,7 +263,7 @@ pub async fn finish(scope: Scope, note: &mut dyn FnMut(&str, &str)) {
 }
 
 fn is_check_unit(unit: &str) -> bool {
-    unit.starts_with("update-all-check-")
+    unit.starts_with(crate::systemd::CHECK_PREFIX)
 }
 
 async fn reload(bus: &Bus) -> Result<(), String> {

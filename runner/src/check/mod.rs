@@ -236,11 +236,12 @@ pub fn output_dir(scope: Scope) -> Result<PathBuf, Error> {
     }
 }
 
-/// `update-all-check-apt.service`, `update-all-check-apt-update-mutexes.service`.
+/// `update-all--check-apt.service`, `update-all--check-apt-update-mutexes.service`.
 fn unit_name(plugin: &str, command: Command) -> String {
+    let prefix = crate::systemd::CHECK_PREFIX;
     match command {
-        Command::EstimateUpdate => format!("update-all-check-{plugin}.service"),
-        other => format!("update-all-check-{plugin}-{}.service", other.as_str()),
+        Command::EstimateUpdate => format!("{prefix}{plugin}.service"),
+        other => format!("{prefix}{plugin}-{}.service", other.as_str()),
     }
 }
 

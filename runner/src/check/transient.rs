@@ -24,7 +24,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// One transient unit to start.
 #[derive(Clone, Debug)]
 pub struct Spec {
-    /// `update-all-check-apt.service`.
+    /// `update-all--check-apt.service`.
     pub unit: String,
     pub description: String,
     /// Run first as `ExecCondition=` (exit 1 to 254 skips the unit).
