@@ -81,31 +81,40 @@ fn write_pages(dir: &Path) -> io::Result<usize> {
     fs::create_dir_all(dir)?;
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
-    let mut pages = vec![(cmd.clone(), None)];
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        pages.push((sub.clone(), Some("update-all")));
+    write_tree(dir, &cmd, None)
+}
+
+/// The page of `cmd` and of every visible subcommand below it (skipping
+/// clap's `help`); SEE ALSO links each page to its parent and children.
+fn write_tree(dir: &Path, cmd: &clap::Command, parent: Option<&str>) -> io::Result<usize> {
+    let name = page_name(cmd);
+    let children: Vec<&clap::Command> = cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        .collect();
+    let mut see_also: Vec<String> = parent
+        .into_iter()
+        .map(str::to_owned)
+        .chain(children.iter().map(|c| page_name(c)))
+        .map(|p| format!("{p}({SECTION})"))
+        .collect();
+    see_also.extend(SEE_ALSO.iter().map(|s| s.to_string()));
+    let man = clap_mangen::Man::new(cmd.clone())
+        .section(SECTION)
+        .manual("update-all")
+        .source(format!("update-all {}", env!("CARGO_PKG_VERSION")));
+    let mut text = Vec::new();
+    man.render(&mut text)?;
+    if parent.is_none() {
+        text.extend_from_slice(MAIN_PAGE_EXTRA.as_bytes());
     }
-    let children: Vec<String> = pages[1..].iter().map(|(sub, _)| page_name(sub)).collect();
-    for (page, parent) in &pages {
-        let mut see_also: Vec<String> = match parent {
-            Some(parent) => vec![format!("{parent}({SECTION})")],
-            None => children.iter().map(|c| format!("{c}({SECTION})")).collect(),
-        };
-        see_also.extend(SEE_ALSO.iter().map(|s| s.to_string()));
-        let name = page_name(page);
-        let man = clap_mangen::Man::new(page.clone())
-            .section(SECTION)
-            .manual("update-all")
-            .source(format!("update-all {}", env!("CARGO_PKG_VERSION")));
-        let mut text = Vec::new();
-        man.render(&mut text)?;
-        if parent.is_none() {
-            text.extend_from_slice(MAIN_PAGE_EXTRA.as_bytes());
-        }
-        write_see_also(&mut text, &see_also)?;
-        fs::write(dir.join(format!("{name}.{SECTION}")), text)?;
+    write_see_also(&mut text, &see_also)?;
+    fs::write(dir.join(format!("{name}.{SECTION}")), text)?;
+    let mut written = 1;
+    for child in children {
+        written += write_tree(dir, child, Some(&name))?;
     }
-    Ok(pages.len())
+    Ok(written)
 }
 
 /// `update-all` or `update-all-plan`: clap's display name once built.

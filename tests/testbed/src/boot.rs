@@ -100,6 +100,19 @@ set -eu
 read -r _ || true
 exec </dev/null
 
+# A root directory of its own (Testbed::boot_root): pivot into it first,
+# with the host's /sys and /dev bound in for the mounts below, then let go
+# of the host's root.
+if [ -n "$TB_ROOT" ]; then
+    mount --bind "$TB_ROOT" "$TB_ROOT"
+    mount --rbind /sys "$TB_ROOT/sys"
+    mount --rbind /dev "$TB_ROOT/dev"
+    mkdir -p "$TB_ROOT/.testbed-old-root"
+    cd "$TB_ROOT"
+    pivot_root . .testbed-old-root
+    cd /
+fi
+
 # Private /run first (-n: libmount must not create /run/mount on the host).
 mount -n -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
 
@@ -107,6 +120,12 @@ mount -n -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
 mount -t proc -o nosuid,nodev,noexec proc /proc
 mount --bind /proc/sys /proc/sys
 mount -o remount,bind,ro /proc/sys
+
+# umount needs /proc: now the host's root can go.
+if [ -n "$TB_ROOT" ]; then
+    umount -l /.testbed-old-root
+    rmdir /.testbed-old-root
+fi
 
 # Private /dev: a few bind-mounted host nodes, an own devpts, the console pty.
 d=/run/testbed-dev
@@ -225,6 +244,10 @@ pub(crate) struct Plan<'a> {
     pub stdout: Stdio,
     pub stderr: Stdio,
     pub machine_id: String,
+    /// The root directory to boot, `None` for the host's `/`.
+    pub root: Option<&'a Path>,
+    /// Units to mask, e.g. [`MASKED_UNITS`].
+    pub mask: Vec<&'a str>,
 }
 
 /// Starts `unshare` running [`SCRIPT`]; returns the `unshare` process.
@@ -268,7 +291,11 @@ pub(crate) fn spawn(plan: Plan<'_>) -> io::Result<Child> {
     )
     .env("TB_CGROUP_MOUNTS", plan.host.mount_spec())
     .env("TB_CGROUP_LINKS", plan.host.link_spec())
-    .env("TB_MASK", MASKED_UNITS.join(" "))
+    .env("TB_MASK", plan.mask.join(" "))
+    .env(
+        "TB_ROOT",
+        plan.root.map(Path::as_os_str).unwrap_or_default(),
+    )
     .env("TB_CONTAINER", CONTAINER)
     .env("TB_SYSTEMD", SYSTEMD)
     .current_dir("/")

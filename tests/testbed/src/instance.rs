@@ -132,6 +132,12 @@ impl Testbed {
     /// Every call creates an independent instance; instances may run in
     /// parallel.
     pub fn boot() -> Result<Testbed, Error> {
+        Testbed::boot_with(None, boot::MASKED_UNITS.to_vec())
+    }
+
+    /// [`Testbed::boot`] of the host's `/` or of the directory `root`
+    /// (see [`Testbed::boot_root`]), with the units `mask` masked.
+    pub(crate) fn boot_with(root: Option<&Path>, mask: Vec<&str>) -> Result<Testbed, Error> {
         let (tools, host) = prerequisites().map_err(Error::Unavailable)?;
         cgroup::sweep_stale(&host);
 
@@ -156,6 +162,8 @@ impl Testbed {
                 stdout: console.stdio()?,
                 stderr: console.stdio()?,
                 machine_id: boot::random_machine_id()?,
+                root,
+                mask,
             })
         })();
         let unshare = match spawned {
