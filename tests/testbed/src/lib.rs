@@ -39,6 +39,7 @@ mod deploy;
 mod instance;
 mod networkmanager;
 mod notifications;
+mod rootfs;
 mod users;
 
 use std::fmt;
