@@ -423,6 +423,56 @@ fn user_scope_end_to_end() {
         (2, 3)
     );
 
+    // The user manager's own timer: scheduled with `--user schedule`, and
+    // it fires (a second after it starts, as in the system test).
+    let user_config = [
+        ROOT_USER[0],
+        ROOT_USER[1],
+        ("UPDATE_ALL_SYSTEMD_CONFIG_DIR", "/run/systemd/user"),
+    ];
+    let out = runner(
+        &tb,
+        &user_config,
+        &["--user", "schedule", "enable", "--interval", "daily"],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let status = json(
+        &tb,
+        &user_config,
+        &["--user", "schedule", "status", "--json"],
+    );
+    assert_eq!(status["scope"], "user");
+    assert_eq!(
+        status["timer"]["unit_file_state"], "enabled-runtime",
+        "{status:#}"
+    );
+    assert_eq!(
+        status["timer"]["calendar"],
+        serde_json::json!(["*-*-* 00:00:00"]),
+        "{status:#}"
+    );
+    assert!(status["timer"]["next_elapse_us"].as_u64().unwrap() > now_us());
+    tb.write(
+        "/run/systemd/user/update-all.timer.d/60-test.conf",
+        "[Timer]\nOnCalendar=\nOnActiveSec=1s\nAccuracySec=1ms\nRandomizedDelaySec=0\n",
+        0o644,
+    );
+    tb.exec_env(&ROOT_USER, &["systemctl", "--user", "daemon-reload"]);
+    tb.exec_env(
+        &ROOT_USER,
+        &["systemctl", "--user", "restart", "update-all.timer"],
+    );
+    wait_for(&tb, "the user timer's run", Duration::from_secs(20), || {
+        ran(&tb, "mine", 0).len() == 4
+    });
+    assert_eq!(
+        ran(&tb, "sys", 0).len(),
+        2,
+        "the user timer runs user plugins only"
+    );
+    let out = runner(&tb, &user_config, &["--user", "schedule", "disable"]);
+    assert!(out.status.success(), "{}", show(&out));
+
     // The timer's run reaches a logged-in user, in the user's own manager.
     tb.write(
         "/run/update-all/config.d/50-users.yaml",
@@ -439,6 +489,7 @@ fn user_scope_end_to_end() {
     assert_eq!(property(&tb, "update-all.service", "Result"), "success");
     let journal = tb.journal("update-all.service");
     assert_eq!(ran(&tb, "sys", 0).len(), 3, "{journal}");
+    assert_eq!(ran(&tb, "mine", 0).len(), 4, "root has no login session");
     assert_eq!(ran(&tb, "mine", 4242).len(), 1, "{journal}");
     assert!(
         journal.contains("update-all: user plugins of alice (uid 4242)"),
