@@ -203,7 +203,7 @@ install_all() {
         # The user manager runs the same program (it reads SYSTEMD_SCOPE).
         link ../system-generators/update-all-generator "$usergeneratordir/update-all-generator"
         for u in "$src"/units/*; do
-            [ -f "$u" ] || continue
+            [ ! -d "$u" ] || continue
             relocate <"$u" | put 644 "$unitdir/${u##*/}"
         done
         # Debian and Fedora honour presets; the timer is on by default.
@@ -220,7 +220,7 @@ install_all() {
             put 644 "${XDG_CONFIG_HOME:-$HOME/.config}/systemd/user.conf.d/update-all.conf"
     fi
     for u in "$src"/units/user/*; do
-        [ -f "$u" ] || continue
+        [ -e "$u" ] || [ -L "$u" ] || continue
         relocate <"$u" | put 644 "$userunitdir/${u##*/}"
     done
 
