@@ -5,6 +5,7 @@
 
 use packaging_tests::{built_deb, fixture_deb, fresh_root, have_tools, sh};
 use std::path::Path;
+use std::time::{Duration, Instant};
 use testbed::Testbed;
 
 /// lintian, pedantic and informational tags included, says nothing: every
@@ -103,8 +104,9 @@ fn deb_contents() {
 /// starts the timer; the shipped and generated units verify cleanly;
 /// `systemctl start update-all.target` runs the packaged apt plugin, which
 /// upgrades a package from a local repository and logs to its unit's
-/// journal; the run is recorded; removal takes the units away and purge
-/// leaves no file of the package behind.
+/// journal; the run is recorded; the packaged timer, made to elapse at
+/// once, runs update-all.service and that run is recorded too; removal
+/// takes the units away and purge leaves no file of the package behind.
 #[test]
 fn deb_in_a_debian_root() {
     if !Testbed::should_run()
@@ -251,11 +253,39 @@ fn deb_in_a_debian_root() {
         .trim(),
         "no"
     );
-    let history = tb.check(&["update-all", "history", "--plugin", "apt"]);
-    assert!(
-        history.contains("apt"),
-        "update-all history --plugin apt:\n{history}"
+    // Each run of the apt unit is a row of the statistics.
+    let apt_updates = || {
+        tb.check(&["update-all", "history", "--plugin", "apt"])
+            .lines()
+            .filter(|l| l.split_whitespace().any(|w| w == "update"))
+            .count()
+    };
+    assert_eq!(apt_updates(), 1, "{}", tb.check(&["update-all", "history"]));
+
+    // The packaged timer fires the packaged update-all.service, whose run
+    // (conditions checked, then the target) is recorded: made to elapse a
+    // second after it restarts instead of next week.
+    tb.write(
+        "/run/systemd/system/update-all.timer.d/60-test.conf",
+        "[Timer]\nOnCalendar=\nOnActiveSec=1s\nAccuracySec=1ms\nRandomizedDelaySec=0\n",
+        0o644,
     );
+    tb.check(&["systemctl", "daemon-reload"]);
+    tb.check(&["systemctl", "restart", "update-all.timer"]);
+    let show = |p: &str| tb.check(&["systemctl", "show", "-P", p, "update-all.service"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while apt_updates() < 2 || show("ActiveState").trim() != "inactive" {
+        assert!(
+            Instant::now() < deadline,
+            "no scheduled run recorded:\n{}",
+            tb.journal("update-all.service")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(show("Result").trim(), "success");
+    let status = tb.check(&["update-all", "schedule", "status"]);
+    assert!(status.contains("Last fired:"), "{status}");
+    eprintln!("update-all schedule status:\n{status}");
 
     // Removal: the units go with the generator; purge leaves nothing.
     let files = tb.check(&["dpkg-query", "-L", "update-all"]);
