@@ -349,4 +349,10 @@ fn prepare(root: &Path, deb: &Path, scratch: &Path) {
     .unwrap();
     let _ = std::fs::remove_dir_all(root.join("etc/apt/sources.list.d"));
     std::fs::create_dir_all(root.join("etc/apt/sources.list.d")).unwrap();
+    // apt's own timers would take apt's locks at times of their choosing.
+    for timer in ["apt-daily.timer", "apt-daily-upgrade.timer"] {
+        let mask = root.join("etc/systemd/system").join(timer);
+        let _ = std::fs::remove_file(&mask);
+        std::os::unix::fs::symlink("/dev/null", mask).unwrap();
+    }
 }
