@@ -51,7 +51,7 @@ die() {
 }
 
 src=$(cd "$(dirname "$0")" && pwd)
-mode=install scope= prefix= sysconfdir= destdir= binaries= build= zshdir= record=yes
+mode=install scope='' prefix='' sysconfdir='' destdir='' binaries='' build='' zshdir='' record=yes
 while [ $# -gt 0 ]; do
     case $1 in
     --system) scope=system ;;
@@ -67,7 +67,7 @@ while [ $# -gt 0 ]; do
     --build) build=yes ;;
     --zsh-dir) zshdir=${2:?--zsh-dir needs a directory}; shift ;;
     --zsh-dir=*) zshdir=${1#*=} ;;
-    --no-record) record= ;;
+    --no-record) record='' ;;
     --uninstall) mode=uninstall ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
@@ -285,7 +285,7 @@ install_all() {
 reload() {
     [ -z "$destdir" ] || return 0
     if [ "$scope" = system ]; then
-        [ -d /run/systemd/system ] && systemctl daemon-reload || true
+        if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi
     elif systemctl --user show-environment >/dev/null 2>&1; then
         # A user manager rereads user.conf.d (the generator path) only when
         # it re-executes; daemon-reload alone would not find the generator.

@@ -301,3 +301,18 @@ fn user_install_in_a_user_manager() {
     assert!(left.is_empty(), "left after --uninstall: {left:#?}");
     assert!(record.lines().count() > 50, "{record}");
 }
+
+/// install.sh and the packages' scripts pass shellcheck (PKGBUILD and the
+/// pacman install file as bash, as makepkg and pacman read them).
+#[test]
+fn scripts_pass_shellcheck() {
+    if !have_tools(&["shellcheck"]) {
+        return;
+    }
+    sh(&format!(
+        "cd '{}' && shellcheck install.sh packaging/deb/build.sh packaging/deb/postinst \
+         packaging/deb/prerm packaging/deb/postrm packaging/arch/PKGBUILD \
+         packaging/arch/update-all.install",
+        repo().display()
+    ));
+}
