@@ -72,8 +72,6 @@ impl Inventory {
             .any(|r| r.name.as_deref() == Some(name.as_str()))
         {
             "was refused"
-        } else if self.other_scope.contains(name) {
-            "belongs to the other scope, where systemd cannot order it against this one"
         } else {
             "is not defined by any valid manifest"
         }
@@ -262,7 +260,10 @@ fn warn_about_unknown_names(inv: &mut Inventory) {
             ));
         }
         for dep in &plugin.manifest.runs_after {
-            if !inv.plugins.iter().any(|p| p.name() == dep) {
+            // A plugin of the other scope is no mistake: `update-all run`
+            // runs the system target before the user's, which orders them.
+            let elsewhere = inv.other_scope.contains(dep);
+            if !elsewhere && !inv.plugins.iter().any(|p| p.name() == dep) {
                 warnings.push(Diagnostic::warning(
                     Some(&plugin.path),
                     format!(

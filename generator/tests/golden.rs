@@ -210,10 +210,12 @@ fn generated_units_pass_systemd_analyze_verify() {
         fs::create_dir_all(runner.parent().unwrap()).unwrap();
         fs::write(&runner, "#!/bin/sh\n").unwrap();
         fs::set_permissions(&runner, fs::Permissions::from_mode(0o755)).unwrap();
+        // Unit files only: not .wants/ and .d/ directories, nor units/user/.
         let mut names: Vec<String> = fs::read_dir(&system)
             .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.ends_with(".wants") && !n.ends_with(".d"))
+            .map(|e| e.unwrap())
+            .filter(|e| !e.file_type().unwrap().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
         // The man page ships with the package, not with this test root.
