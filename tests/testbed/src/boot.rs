@@ -94,6 +94,28 @@ pub(crate) const MASKED_UNITS: &[&str] = &[
 
 /// The program PID 1 runs before becoming systemd. Parameters come from the
 /// `TB_*` environment variables (cleared again by `env -i` at the end).
+/// Host directories under /tmp or /var/tmp (which an instance covers with
+/// its own tmpfs) that tests run things from: this workspace and the
+/// target directory of the running test. Space-separated.
+fn kept_dirs() -> String {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf));
+    let mut kept: Vec<String> = Vec::new();
+    for dir in std::iter::once(workspace).chain(target) {
+        let Ok(dir) = std::fs::canonicalize(dir) else {
+            continue;
+        };
+        let masked = dir.starts_with("/tmp") || dir.starts_with("/var/tmp");
+        let inside = kept.iter().any(|k| dir.starts_with(k));
+        if masked && !inside && !dir.to_string_lossy().contains(char::is_whitespace) {
+            kept.push(dir.to_string_lossy().into_owned());
+        }
+    }
+    kept.join(" ")
+}
+
 pub(crate) const SCRIPT: &str = r#"
 set -eu
 # Wait until the host has moved our parent (unshare) out of our cgroups.
@@ -115,6 +137,16 @@ fi
 
 # Private /run first (-n: libmount must not create /run/mount on the host).
 mount -n -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
+
+# The tests' own tree (the workspace and its target directory) may live
+# under /tmp or /var/tmp, which get fresh tmpfs below: hold on to it here
+# and put it back at the same path afterwards.
+i=0
+for k in $TB_KEEP; do
+    mkdir -p "/run/testbed-keep/$i"
+    mount --bind "$k" "/run/testbed-keep/$i"
+    i=$((i + 1))
+done
 
 # Fresh /proc for the new PID namespace; kernel tunables read-only.
 mount -t proc -o nosuid,nodev,noexec proc /proc
@@ -160,6 +192,13 @@ mount --bind /run/machine-id /etc/machine-id
 
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /var/tmp
+i=0
+for k in $TB_KEEP; do
+    mkdir -p "$k"
+    mount --move "/run/testbed-keep/$i" "$k"
+    i=$((i + 1))
+done
+rm -rf /run/testbed-keep
 for v in /var/lib/systemd /var/lib/update-all; do
     mkdir -p "$v"
     mount -t tmpfs -o mode=755,nosuid,nodev "tmpfs" "$v"
@@ -292,6 +331,14 @@ pub(crate) fn spawn(plan: Plan<'_>) -> io::Result<Child> {
     .env("TB_CGROUP_MOUNTS", plan.host.mount_spec())
     .env("TB_CGROUP_LINKS", plan.host.link_spec())
     .env("TB_MASK", plan.mask.join(" "))
+    .env(
+        "TB_KEEP",
+        if plan.root.is_some() {
+            String::new()
+        } else {
+            kept_dirs()
+        },
+    )
     .env(
         "TB_ROOT",
         plan.root.map(Path::as_os_str).unwrap_or_default(),
