@@ -28,6 +28,7 @@ pub enum Command {
     /// up to 2 hours) starts update-all.service, which is `update-all run
     /// --scheduled`. Exits 1 when systemd refuses or a calendar expression
     /// is invalid.
+    #[command(display_order = 8)]
     #[command(subcommand)]
     Schedule(ScheduleCommand),
     /// Show the units that would run, in waves, with what each runs after and why
@@ -36,21 +37,25 @@ pub enum Command {
     /// disabled, masked, or of the other scope. Exits 1 when any manifest is
     /// refused, so plugin authors can run it in CI against a tree given by
     /// UPDATE_ALL_ROOT.
+    #[command(display_order = 6)]
     Plan(PlanArgs),
     /// The run in progress, or else the last one: each unit's outcome and time
     ///
     /// Units that run or wait come from systemd, finished ones from the
     /// statistics database. Exits 1 when the database cannot be read.
+    #[command(display_order = 3)]
     Status(StatusArgs),
     /// The last recorded plugin unit runs, oldest first
     ///
     /// Each with its run, result and exit status, duration, CPU time and
     /// peak memory. Exits 1 when the statistics database cannot be read.
+    #[command(display_order = 4)]
     History(HistoryArgs),
     /// Per plugin and phase: runs, success rate, median and p90 duration,
     /// mean CPU time, mean and largest peak memory
     ///
     /// Exits 1 when the statistics database cannot be read.
+    #[command(display_order = 5)]
     Stats(StatsArgs),
     /// Internal: the statistics recorder run by update-all-recorder.service
     #[command(hide = true)]
@@ -74,11 +79,13 @@ pub enum Command {
     /// not start (not authorized, units not installed, bus unreachable);
     /// 75 skipped by a condition (--force runs anyway); 130 detached by
     /// Ctrl-C. With several parts, the worst of theirs.
+    #[command(display_order = 0)]
     Run(RunArgs),
     /// Stop the run in progress, its running and its queued units
     ///
     /// Exits 0 when the run was stopped, and also when there was none
     /// ("no run in progress"); 2 when systemd cannot be reached or refuses.
+    #[command(display_order = 2)]
     Cancel(CancelArgs),
     /// What each plugin would update: applicable, packages, download, time
     ///
@@ -90,11 +97,13 @@ pub enum Command {
     /// Exit status (as `dnf check-update`): 0 nothing to update; 100
     /// updates available; 1 a plugin failed (the others are still
     /// reported) or the check could not run.
+    #[command(display_order = 1)]
     Check(CheckArgs),
     /// Print the completion script for SHELL on standard output
     ///
     /// Packages install these already; for a hand-made setup, e.g.
     /// `update-all completions bash > ~/.local/share/bash-completion/completions/update-all`.
+    #[command(display_order = 9)]
     Completions(CompletionsArgs),
     /// Internal: write the man pages generated from this command line into DIR
     #[command(hide = true)]
@@ -105,6 +114,7 @@ pub enum Command {
     /// NAME`: its manifest as resolved, its units and its own answers.
     /// `validate [NAME]`: runs the plugin's commands that change nothing and
     /// checks them against the protocol; exits 1 when a plugin is invalid.
+    #[command(display_order = 7)]
     Plugins(crate::commands::plugins::PluginsArgs),
     /// Send the end-of-run notification for a made-up run (for tests)
     #[command(hide = true)]
@@ -231,6 +241,7 @@ pub enum ScheduleCommand {
     /// Stop and disable the timer and remove the schedule's drop-in
     Disable,
     /// The timer's schedule, next and last run, and how the last run went
+    #[command(display_order = 3)]
     Status(ScheduleStatusArgs),
 }
 
