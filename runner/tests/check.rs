@@ -2,8 +2,10 @@
 //! of `update-all run --check` on a real systemd 252 (the namespace test
 //! bed), with small fixture plugins written in sh.
 
+mod common;
+
+use common::{boot, runner, show, text};
 use serde_json::Value;
-use std::path::Path;
 use std::process::Output;
 use testbed::{Testbed, RUNNER};
 
@@ -48,34 +50,6 @@ fn estimate(packages: &[(&str, &str, &str, u64)]) -> String {
                  "affects_applications": [], "requires_reboot": false,
                  "security_updates": false}});
     format!("echo '{doc}'")
-}
-
-fn boot() -> Option<Testbed> {
-    let tb = Testbed::require()?;
-    tb.install_update_all(
-        &testbed::target_binary("update-all-generator"),
-        Some(Path::new(env!("CARGO_BIN_EXE_update-all"))),
-    );
-    Some(tb)
-}
-
-fn runner(tb: &Testbed, args: &[&str]) -> Output {
-    let mut all = vec![RUNNER];
-    all.extend_from_slice(args);
-    tb.exec(&all)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
 }
 
 fn json(out: &Output) -> Value {

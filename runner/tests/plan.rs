@@ -5,61 +5,14 @@
 //! directories owned by root (or, in user scope, by the user) and not
 //! writable by group or others: run these tests as root.
 
+mod common;
+
+use common::{chmod, Run, Tree, MANIFESTS, PLUGINS};
 use serde_json::{json, Value};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use tempfile::TempDir;
-
-const PLUGINS: &str = "usr/lib/update-all/plugins";
-const MANIFESTS: &str = "usr/lib/update-all/plugins.d";
-
-/// A root prefix with the vendor manifest and plugin directories.
-struct Tree {
-    dir: TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
+use std::path::PathBuf;
 
 impl Tree {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let tree = Tree { dir };
-        for d in [PLUGINS, MANIFESTS] {
-            fs::create_dir_all(tree.root().join(d)).unwrap();
-        }
-        for d in ["usr", "usr/lib", "usr/lib/update-all", PLUGINS, MANIFESTS] {
-            chmod(&tree.root().join(d), 0o755);
-        }
-        tree
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
     /// The manifest file `<file>.yaml` as it is read under the root.
     fn manifest_path(&self, file: &str) -> PathBuf {
         self.root().join(MANIFESTS).join(format!("{file}.yaml"))
@@ -110,24 +63,13 @@ impl Tree {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_update-all"))
-            .args(args)
-            .env("UPDATE_ALL_ROOT", self.root())
-            .env_remove("SYSTEMD_SCOPE")
-            .env("HOME", "/home/tester")
-            .env("XDG_CONFIG_HOME", "/home/tester/.config")
-            .output()
-            .unwrap();
-        Run {
-            code: out.status.code().expect("exited, not killed"),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        }
+        Run::of(
+            self.command()
+                .args(args)
+                .env("HOME", "/home/tester")
+                .env("XDG_CONFIG_HOME", "/home/tester/.config"),
+        )
     }
-}
-
-fn chmod(path: &Path, mode: u32) {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// The line of `text` that starts (after indentation) with `start`.

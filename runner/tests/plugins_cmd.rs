@@ -7,17 +7,15 @@
 //! The generator's trust checks want the trees owned by root and not
 //! writable by others: run these tests as root.
 
+mod common;
+
+use common::{chmod, Run, Tree, MANIFESTS, PLUGINS};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
-
-const PLUGINS: &str = "usr/lib/update-all/plugins";
-const MANIFESTS: &str = "usr/lib/update-all/plugins.d";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -27,53 +25,12 @@ fn fixtures() -> PathBuf {
     repo().join("tests/fixtures/bad-plugins")
 }
 
-struct Tree {
-    dir: TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self:?}"))
-    }
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 impl Tree {
-    fn new() -> Self {
-        let tree = Tree {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        for d in [PLUGINS, MANIFESTS] {
-            fs::create_dir_all(tree.root().join(d)).unwrap();
-        }
-        tree
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
     fn write(&self, path: &str, contents: impl AsRef<[u8]>, mode: u32) {
         let path = self.root().join(path);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, contents).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        chmod(&path, mode);
     }
 
     /// Plugin `name`: `script` as its executable and a manifest with
@@ -95,18 +52,7 @@ impl Tree {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_update-all"))
-            .arg("--system")
-            .args(args)
-            .env("UPDATE_ALL_ROOT", self.root())
-            .env_remove("SYSTEMD_SCOPE")
-            .output()
-            .unwrap();
-        Run {
-            code: out.status.code().expect("exited, not killed"),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        }
+        Run::of(self.command().arg("--system").args(args))
     }
 }
 

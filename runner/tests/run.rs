@@ -4,9 +4,11 @@
 //!
 //! The statistics recorder is masked here: these tests are about watching.
 
+mod common;
+
+use common::{runner, show, text};
 use serde_json::Value;
 use std::path::Path;
-use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
 use testbed::{Testbed, RUNNER};
@@ -25,32 +27,9 @@ fn script(body: &str, applicable: bool) -> String {
 }
 
 fn boot() -> Option<Testbed> {
-    let tb = Testbed::require()?;
-    tb.sh("ln -sf /dev/null /run/systemd/system/update-all-recorder.service");
-    tb.install_update_all(
-        &testbed::target_binary("update-all-generator"),
-        Some(Path::new(env!("CARGO_BIN_EXE_update-all"))),
-    );
-    Some(tb)
-}
-
-fn runner(tb: &Testbed, args: &[&str]) -> Output {
-    let mut all = vec![RUNNER];
-    all.extend_from_slice(args);
-    tb.exec(&all)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
+    common::boot_with(|tb| {
+        tb.sh("ln -sf /dev/null /run/systemd/system/update-all-recorder.service");
+    })
 }
 
 /// The JSON lines of `run --json`.

@@ -9,12 +9,13 @@
 //! The schedule's drop-in goes to /run/systemd/system here
 //! (UPDATE_ALL_SYSTEMD_CONFIG_DIR): the instance's /etc is the host's.
 
+mod common;
+
+use common::{boot, runner_env, show, text};
 use serde_json::Value;
-use std::path::Path;
-use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use testbed::{Testbed, RUNNER};
+use testbed::Testbed;
 
 const CONFIG_DIR: (&str, &str) = ("UPDATE_ALL_SYSTEMD_CONFIG_DIR", "/run/systemd/system");
 const DROP_IN: &str = "/run/systemd/system/update-all.timer.d/50-schedule.conf";
@@ -24,15 +25,6 @@ const ROOT_USER: [(&str, &str); 2] = [
     ("XDG_RUNTIME_DIR", "/run/user/0"),
     ("XDG_STATE_HOME", "/run/user/0/state"),
 ];
-
-fn boot() -> Option<Testbed> {
-    let tb = Testbed::require()?;
-    tb.install_update_all(
-        &testbed::target_binary("update-all-generator"),
-        Some(Path::new(env!("CARGO_BIN_EXE_update-all"))),
-    );
-    Some(tb)
-}
 
 /// A plugin that appends "<phase> <uid> <ns since the epoch>" to
 /// /tmp/NAME-<uid>.log when it runs (a file per user: /tmp is shared).
@@ -56,27 +48,8 @@ fn ran(tb: &Testbed, name: &str, uid: u32) -> Vec<String> {
         .collect()
 }
 
-fn runner(tb: &Testbed, env: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut all = vec![RUNNER];
-    all.extend_from_slice(args);
-    tb.exec_env(env, &all)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
 fn json(tb: &Testbed, env: &[(&str, &str)], args: &[&str]) -> Value {
-    let out = runner(tb, env, args);
+    let out = runner_env(tb, env, args);
     assert!(out.status.success(), "{args:?}: {}", show(&out));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)))
 }
@@ -184,7 +157,7 @@ fn schedule_enable_disable_status() {
     let drop_in = tb.host_path(DROP_IN);
 
     // systemd judges the expression; nothing is written when it refuses.
-    let out = runner(
+    let out = runner_env(
         &tb,
         &[CONFIG_DIR],
         &["schedule", "enable", "--interval", "Mon..Fri 25:00"],
@@ -195,7 +168,7 @@ fn schedule_enable_disable_status() {
         "{}",
         show(&out)
     );
-    let out = runner(
+    let out = runner_env(
         &tb,
         &[CONFIG_DIR],
         &["schedule", "enable", "--interval", "2001-01-01"],
@@ -211,7 +184,7 @@ fn schedule_enable_disable_status() {
         "disabled"
     );
 
-    let out = runner(
+    let out = runner_env(
         &tb,
         &[CONFIG_DIR],
         &["schedule", "enable", "--interval", "daily"],
@@ -249,7 +222,7 @@ fn schedule_enable_disable_status() {
     assert_eq!(timer["fixed_random_delay"], true);
     assert_eq!(timer["persistent"], true);
     assert!(status["last_run"].is_null());
-    let out = runner(&tb, &[CONFIG_DIR], &["schedule", "status"]);
+    let out = runner_env(&tb, &[CONFIG_DIR], &["schedule", "status"]);
     let shown = text(&out.stdout);
     assert!(
         shown.contains("enabled-runtime, active")
@@ -259,7 +232,7 @@ fn schedule_enable_disable_status() {
     );
 
     // A new expression replaces the old one in the running timer.
-    let out = runner(
+    let out = runner_env(
         &tb,
         &[CONFIG_DIR],
         &["schedule", "enable", "--interval", "Sat 04:00"],
@@ -268,7 +241,7 @@ fn schedule_enable_disable_status() {
     let calendar = property(&tb, "update-all.timer", "TimersCalendar");
     assert!(calendar.contains("Sat *-*-* 04:00:00"), "{calendar}");
 
-    let out = runner(&tb, &[CONFIG_DIR], &["schedule", "disable"]);
+    let out = runner_env(&tb, &[CONFIG_DIR], &["schedule", "disable"]);
     assert!(out.status.success(), "{}", show(&out));
     assert!(!drop_in.exists());
     assert_eq!(
@@ -278,7 +251,7 @@ fn schedule_enable_disable_status() {
     assert_eq!(property(&tb, "update-all.timer", "ActiveState"), "inactive");
 
     // Without --interval: the shipped schedule, weekly.
-    let out = runner(&tb, &[CONFIG_DIR], &["schedule", "enable"]);
+    let out = runner_env(&tb, &[CONFIG_DIR], &["schedule", "enable"]);
     assert!(out.status.success(), "{}", show(&out));
     let status = json(&tb, &[CONFIG_DIR], &["schedule", "status", "--json"]);
     assert_eq!(
@@ -296,7 +269,7 @@ fn a_metered_network_skips_the_run_which_is_recorded_and_force_runs_anyway() {
     tb.daemon_reload();
     tb.fake_network_manager(1); // NM_METERED_YES
 
-    let out = runner(&tb, &[], &["run"]);
+    let out = runner_env(&tb, &[], &["run"]);
     assert_eq!(out.status.code(), Some(75), "{}", show(&out));
     assert!(
         text(&out.stdout).contains("skipped: metered network"),
@@ -307,13 +280,13 @@ fn a_metered_network_skips_the_run_which_is_recorded_and_force_runs_anyway() {
     let status = json(&tb, &[], &["status", "--json"]);
     assert_eq!(status["skipped"]["reason"], "metered network", "{status:#}");
     assert_eq!(status["skipped"]["trigger"], "manual", "{status:#}");
-    let shown = text(&runner(&tb, &[], &["status"]).stdout);
+    let shown = text(&runner_env(&tb, &[], &["status"]).stdout);
     assert!(
         shown.starts_with("Skipped 20") && shown.contains(": metered network (update-all run;"),
         "{shown}"
     );
 
-    let out = runner(&tb, &[], &["run", "--force"]);
+    let out = runner_env(&tb, &[], &["run", "--force"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(ran(&tb, "sys", 0).len(), 1);
     let status = json(&tb, &[], &["status", "--json"]);
@@ -338,7 +311,7 @@ fn a_metered_network_skips_the_run_which_is_recorded_and_force_runs_anyway() {
     );
     assert_eq!(status["last_skip"]["trigger"], "timer", "{status:#}");
     assert_eq!(status["timer"]["service_state"], "activating/auto-restart");
-    let shown = text(&runner(&tb, &[CONFIG_DIR], &["schedule", "status"]).stdout);
+    let shown = text(&runner_env(&tb, &[CONFIG_DIR], &["schedule", "status"]).stdout);
     assert!(
         shown.contains("metered network (scheduled run); update-all.service tries again"),
         "{shown}"
@@ -348,9 +321,9 @@ fn a_metered_network_skips_the_run_which_is_recorded_and_force_runs_anyway() {
 
     // Not metered (a guess), no NetworkManager at all, or not asked to care.
     tb.fake_network_manager(4);
-    assert_eq!(runner(&tb, &[], &["run"]).status.code(), Some(0));
+    assert_eq!(runner_env(&tb, &[], &["run"]).status.code(), Some(0));
     tb.stop_network_manager();
-    assert_eq!(runner(&tb, &[], &["run"]).status.code(), Some(0));
+    assert_eq!(runner_env(&tb, &[], &["run"]).status.code(), Some(0));
     tb.fake_network_manager(1);
     // On mains power (the test bed has no battery): logind's OnExternalPower.
     tb.write(
@@ -358,7 +331,7 @@ fn a_metered_network_skips_the_run_which_is_recorded_and_force_runs_anyway() {
         "conditions:\n  skip_on_metered: false\n  skip_on_battery: true\n",
         0o644,
     );
-    let out = runner(&tb, &[], &["run"]);
+    let out = runner_env(&tb, &[], &["run"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(ran(&tb, "sys", 0).len(), 4);
 }
@@ -396,7 +369,7 @@ fn user_scope_end_to_end() {
     );
 
     // `update-all run` as root: the system's plugins, then root's own.
-    let out = runner(&tb, &[ROOT_USER[1]], &["run"]);
+    let out = runner_env(&tb, &[ROOT_USER[1]], &["run"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = text(&out.stdout);
     let system = stdout
@@ -413,10 +386,10 @@ fn user_scope_end_to_end() {
 
     // One scope only.
     assert_eq!(
-        runner(&tb, &[], &["--system", "run"]).status.code(),
+        runner_env(&tb, &[], &["--system", "run"]).status.code(),
         Some(0)
     );
-    let out = runner(&tb, &ROOT_USER, &["--user", "run"]);
+    let out = runner_env(&tb, &ROOT_USER, &["--user", "run"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(
         (ran(&tb, "sys", 0).len(), ran(&tb, "mine", 0).len()),
@@ -430,7 +403,7 @@ fn user_scope_end_to_end() {
         ROOT_USER[1],
         ("UPDATE_ALL_SYSTEMD_CONFIG_DIR", "/run/systemd/user"),
     ];
-    let out = runner(
+    let out = runner_env(
         &tb,
         &user_config,
         &["--user", "schedule", "enable", "--interval", "daily"],
@@ -470,7 +443,7 @@ fn user_scope_end_to_end() {
         2,
         "the user timer runs user plugins only"
     );
-    let out = runner(&tb, &user_config, &["--user", "schedule", "disable"]);
+    let out = runner_env(&tb, &user_config, &["--user", "schedule", "disable"]);
     assert!(out.status.success(), "{}", show(&out));
 
     // The timer's run reaches a logged-in user, in the user's own manager.

@@ -3,9 +3,10 @@
 //! `history`, `stats` and `status` read it back, a `kill -9` of the
 //! recorder loses nothing, and a damaged database does not stop the run.
 
+mod common;
+
+use common::{boot, runner};
 use serde_json::Value;
-use std::path::Path;
-use std::process::Output;
 use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use testbed::{Testbed, RUNNER};
@@ -13,24 +14,9 @@ use testbed::{Testbed, RUNNER};
 const DB: &str = "/var/lib/update-all/stats.db";
 const RECORDER: &str = "update-all-recorder.service";
 
-fn boot() -> Option<Testbed> {
-    let tb = Testbed::require()?;
-    tb.install_update_all(
-        &testbed::target_binary("update-all-generator"),
-        Some(Path::new(env!("CARGO_BIN_EXE_update-all"))),
-    );
-    Some(tb)
-}
-
 /// A plugin script: applicable, then `body` as its update.
 fn script(body: &str) -> String {
     format!("#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 0\n{body}\n")
-}
-
-fn runner(tb: &Testbed, args: &[&str]) -> Output {
-    let mut all = vec![RUNNER];
-    all.extend_from_slice(args);
-    tb.exec(&all)
 }
 
 fn runner_json(tb: &Testbed, args: &[&str]) -> Value {
