@@ -3,7 +3,6 @@
 //! mmdebstrap, cached under `target/testbed-roots/`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// The repository's top directory.
@@ -28,16 +27,7 @@ pub fn binaries() -> PathBuf {
 /// handles its own: a panic, unless `UPDATE_ALL_SKIP_TESTBED=1` outside CI
 /// asks to skip (then `false`).
 pub fn have_tools(tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t} >/dev/null")])
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect();
+    let missing = testbed::missing_tools(tools);
     if missing.is_empty() {
         return true;
     }
@@ -52,25 +42,9 @@ pub fn have_tools(tools: &[&str]) -> bool {
     false
 }
 
-/// Runs `script` with `sh -c` on the host; returns stdout.
-///
-/// # Panics
-///
-/// If it fails; the message has its output.
-pub fn sh(script: &str) -> String {
-    let out = Command::new("sh")
-        .args(["-c", script])
-        .output()
-        .expect("cannot run sh");
-    assert!(
-        out.status.success(),
-        "`{script}` failed ({})\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+/// Runs `script` with `sh -c` on the host; returns stdout (panics, with
+/// its output, if it fails).
+pub use testbed::host_sh as sh;
 
 /// `packaging/deb/build.sh` on the workspace's binaries, once per test
 /// process; the path of the .deb.

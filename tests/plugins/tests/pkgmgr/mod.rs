@@ -13,16 +13,7 @@ use std::process::{Command, Output};
 /// and returns `false` — or panics under `CI=true`, where a missing tool
 /// means tests/plugins/REQUIREMENTS.apt was not installed.
 pub fn have_tools(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {t} >/dev/null")])
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect();
+    let missing = testbed::missing_tools(tools);
     if missing.is_empty() {
         return true;
     }
@@ -67,20 +58,7 @@ pub fn scratch(name: &str) -> tempfile::TempDir {
 }
 
 /// Runs a shell script; panics with its output unless it succeeds.
-pub fn sh(script: &str) -> String {
-    let out = Command::new("sh")
-        .args(["-c", script])
-        .output()
-        .expect("run sh");
-    assert!(
-        out.status.success(),
-        "`{script}` failed ({})\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use testbed::host_sh as sh;
 
 /// Panics with the plugin's output unless it exited successfully.
 pub fn ok(what: &str, out: Output) -> Output {
