@@ -14,6 +14,7 @@ use pkgmgr::{have_tools, is_root, ok, only_package, packages, progress_lines, sc
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use userscope::ByHand;
 
 fn s(p: &Path) -> String {
     p.display().to_string()
@@ -250,19 +251,9 @@ fn snap_lists_refreshes_with_sizes_and_refreshes_with_progress() {
             ),
         ],
     );
-    let bin = userscope::fake_bin("snap");
-    let d = s(dir.path());
-    let env = [("FAKE_SNAP_DIR", d.as_str())];
-    let run = |cmd: &str| {
-        ok(
-            &format!("snap {cmd}"),
-            userscope::run_with("snap", &[cmd], &bin, &env),
-        )
-    };
-    assert!(userscope::run_with("snap", &["is-applicable"], &bin, &env)
-        .status
-        .success());
-    let doc = plugin_tests::json(&run("estimate-update"));
+    let snap = ByHand::stand_in("snap", &userscope::fake_bin("snap"), dir.path());
+    assert!(snap.exec(&["is-applicable"]).status.success());
+    let doc = plugin_tests::json(&snap.run("estimate-update"));
     assert_eq!(
         packages(&doc),
         set(&[
@@ -277,7 +268,7 @@ fn snap_lists_refreshes_with_sizes_and_refreshes_with_progress() {
         doc["data"]["affects_applications"],
         serde_json::json!(["firefox"])
     );
-    let out = run("update");
+    let out = snap.run("update");
     let progress = progress_lines(&out);
     assert!(
         progress
@@ -286,7 +277,7 @@ fn snap_lists_refreshes_with_sizes_and_refreshes_with_progress() {
                 && p["message"] == "firefox 125.0.2 from Canonical** refreshed"),
         "{progress:?}"
     );
-    assert!(packages(&plugin_tests::json(&run("estimate-update"))).is_empty());
+    assert!(packages(&plugin_tests::json(&snap.run("estimate-update"))).is_empty());
     assert!(userscope::calls(dir.path()).contains(&"snap refresh".to_owned()));
 }
 
@@ -298,16 +289,8 @@ fn fwupd_reports_reboot_and_security_and_never_asks() {
         dir.path().join("updates.json"),
     )
     .unwrap();
-    let bin = userscope::fake_bin("fwupd");
-    let d = s(dir.path());
-    let env = [("FAKE_FWUPD_DIR", d.as_str())];
-    let run = |cmd: &str| {
-        ok(
-            &format!("fwupd {cmd}"),
-            userscope::run_with("fwupd", &[cmd], &bin, &env),
-        )
-    };
-    let doc = plugin_tests::json(&run("estimate-update"));
+    let fwupd = ByHand::stand_in("fwupd", &userscope::fake_bin("fwupd"), dir.path());
+    let doc = plugin_tests::json(&fwupd.run("estimate-update"));
     assert_eq!(
         packages(&doc),
         set(&[
@@ -326,11 +309,11 @@ fn fwupd_reports_reboot_and_security_and_never_asks() {
         "InstallDuration + 30 s each"
     );
 
-    let out = run("update");
+    let out = fwupd.run("update");
     assert!(progress_lines(&out).iter().any(|p| p["percent"] == 45));
-    assert!(packages(&plugin_tests::json(&run("estimate-update"))).is_empty());
+    assert!(packages(&plugin_tests::json(&fwupd.run("estimate-update"))).is_empty());
     // Nothing left: fwupdmgr's "nothing to do" (status 2) is a success.
-    run("update");
+    fwupd.run("update");
     let calls = userscope::calls(dir.path());
     let updates: Vec<&String> = calls
         .iter()
@@ -367,14 +350,8 @@ fn aur_uses_paru_or_else_yay_skipping_ignored_packages() {
         ("yay", plugin_tests::fixtures_dir().join("aur/yay-only")),
     ] {
         let dir = state("aur", &seed);
-        let d = s(dir.path());
-        let env = [("FAKE_AUR_DIR", d.as_str())];
-        let run = |cmd: &str| {
-            ok(
-                &format!("aur {cmd} with {helper}"),
-                userscope::run_with("aur", &[cmd], &bin, &env),
-            )
-        };
+        let aur = ByHand::stand_in("aur", &bin, dir.path());
+        let run = |cmd: &str| ok(&format!("aur {cmd} with {helper}"), aur.exec(&[cmd]));
         let doc = plugin_tests::json(&run("estimate-update"));
         assert_eq!(
             packages(&doc),
@@ -412,19 +389,9 @@ fn brew_fetches_then_upgrades_and_names_the_runtimes_it_changes() {
         dir.path().join("outdated.json"),
     )
     .unwrap();
-    let bin = userscope::fake_bin("brew");
-    let d = s(dir.path());
-    let env = [("FAKE_BREW_DIR", d.as_str())];
-    let run = |cmd: &str| {
-        ok(
-            &format!("brew {cmd}"),
-            userscope::run_with("brew", &[cmd], &bin, &env),
-        )
-    };
-    assert!(userscope::run_with("brew", &["is-applicable"], &bin, &env)
-        .status
-        .success());
-    let doc = plugin_tests::json(&run("estimate-update"));
+    let brew = ByHand::stand_in("brew", &userscope::fake_bin("brew"), dir.path());
+    assert!(brew.exec(&["is-applicable"]).status.success());
+    let doc = plugin_tests::json(&brew.run("estimate-update"));
     assert_eq!(
         packages(&doc),
         set(&[
@@ -439,24 +406,19 @@ fn brew_fetches_then_upgrades_and_names_the_runtimes_it_changes() {
         serde_json::json!(["node", "python"])
     );
     assert_eq!(
-        String::from_utf8_lossy(&run("update-mutexes").stdout),
+        String::from_utf8_lossy(&brew.run("update-mutexes").stdout),
         "runtime:node\nruntime:python\n"
     );
-    assert_eq!(
-        userscope::run_with("brew", &["can-separate-download"], &bin, &env)
-            .status
-            .code(),
-        Some(0)
-    );
+    assert_eq!(brew.exec(&["can-separate-download"]).status.code(), Some(0));
 
-    run("download");
+    brew.run("download");
     for name in ["node", "python@3.12", "font-fira-code"] {
         assert!(
             dir.path().join("cache").join(name).exists(),
             "{name} not fetched"
         );
     }
-    let out = run("update");
+    let out = brew.run("update");
     let upgraded: Vec<String> = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.ends_with("(not fetched before)"))
@@ -466,7 +428,7 @@ fn brew_fetches_then_upgrades_and_names_the_runtimes_it_changes() {
         upgraded.is_empty(),
         "the update downloaded again: {upgraded:?}"
     );
-    assert!(packages(&plugin_tests::json(&run("estimate-update"))).is_empty());
+    assert!(packages(&plugin_tests::json(&brew.run("estimate-update"))).is_empty());
     let calls = userscope::calls(dir.path());
     assert!(calls.contains(&"brew fetch --cask font-fira-code".to_owned()));
     assert!(calls.contains(&"brew upgrade".to_owned()), "{calls:?}");

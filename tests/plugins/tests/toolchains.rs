@@ -14,6 +14,7 @@ mod userscope;
 use pkgmgr::{have_tools, is_root, ok, only_package, packages, progress_lines, scratch, sh};
 use std::path::Path;
 use std::time::Instant;
+use userscope::ByHand;
 
 fn s(p: &Path) -> String {
     p.display().to_string()
@@ -48,17 +49,9 @@ fn pipx_upgrades_an_old_package_through_its_user_unit() {
         ("UPDATE_ALL_PIPX_MAN_DIR", s(&man)),
         ("XDG_CACHE_HOME", s(&cache)),
     ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = |command: &str| {
-        ok(
-            &format!("pipx {command}"),
-            plugin_tests::run("pipx", &[command], &env),
-        )
-    };
+    let pipx = ByHand::new("pipx", &env);
     assert!(
-        !plugin_tests::run("pipx", &["is-applicable"], &env)
-            .status
-            .success(),
+        !pipx.exec(&["is-applicable"]).status.success(),
         "nothing installed yet: not applicable"
     );
 
@@ -73,12 +66,10 @@ fn pipx_upgrades_an_old_package_through_its_user_unit() {
     ));
     let install_time = started.elapsed();
     assert_eq!(pipx_version(&home, "cowsay"), "5.0");
-    assert!(plugin_tests::run("pipx", &["is-applicable"], &env)
-        .status
-        .success());
+    assert!(pipx.exec(&["is-applicable"]).status.success());
 
     let started = Instant::now();
-    let doc = plugin_tests::json(&run("estimate-update"));
+    let doc = plugin_tests::json(&pipx.run("estimate-update"));
     let estimate_time = started.elapsed();
     let p = only_package(&doc);
     assert_eq!(p["name"], "cowsay", "{doc}");
@@ -114,7 +105,7 @@ fn pipx_upgrades_an_old_package_through_its_user_unit() {
         new,
         "the estimate's version is installed"
     );
-    assert!(packages(&plugin_tests::json(&run("estimate-update"))).is_empty());
+    assert!(packages(&plugin_tests::json(&pipx.run("estimate-update"))).is_empty());
     eprintln!(
         "pipx: install cowsay 5.0 {:.2}s, estimate {:.2}s, update unit {:.2}s",
         install_time.as_secs_f64(),
@@ -142,13 +133,7 @@ fn npm_upgrades_a_global_package_through_its_user_unit() {
         ("UPDATE_ALL_NPM_PREFIX", s(&prefix)),
         ("npm_config_cache", s(&cache)),
     ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = |command: &str| {
-        ok(
-            &format!("npm {command}"),
-            plugin_tests::run("npm", &[command], &env),
-        )
-    };
+    let npm = ByHand::new("npm", &env);
 
     let started = Instant::now();
     sh(&format!(
@@ -158,12 +143,10 @@ fn npm_upgrades_a_global_package_through_its_user_unit() {
     ));
     let install_time = started.elapsed();
     assert_eq!(npm_version(&prefix, "is-number"), "6.0.0");
-    assert!(plugin_tests::run("npm", &["is-applicable"], &env)
-        .status
-        .success());
+    assert!(npm.exec(&["is-applicable"]).status.success());
 
     let started = Instant::now();
-    let doc = plugin_tests::json(&run("estimate-update"));
+    let doc = plugin_tests::json(&npm.run("estimate-update"));
     let estimate_time = started.elapsed();
     let p = only_package(&doc);
     assert_eq!(p["name"], "is-number", "{doc}");
@@ -180,7 +163,7 @@ fn npm_upgrades_a_global_package_through_its_user_unit() {
     let journal = userscope::journal(&tb, "update-all-npm.service", "changed 1 package");
     assert!(journal.contains("changed 1 package"), "journal:\n{journal}");
     assert_eq!(npm_version(&prefix, "is-number"), new);
-    assert!(packages(&plugin_tests::json(&run("estimate-update"))).is_empty());
+    assert!(packages(&plugin_tests::json(&npm.run("estimate-update"))).is_empty());
     eprintln!(
         "npm: install is-number@6 {:.2}s, estimate {:.2}s, update unit {:.2}s",
         install_time.as_secs_f64(),
@@ -222,15 +205,9 @@ fn cargo_rebuilds_an_old_crate_with_its_features_through_its_user_unit() {
         ("UPDATE_ALL_CARGO_HOME", s(&home)),
         ("UPDATE_ALL_CARGO_ROOT", s(&root)),
     ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = |command: &str| {
-        ok(
-            &format!("cargo {command}"),
-            plugin_tests::run("cargo", &[command], &env),
-        )
-    };
+    let cargo = ByHand::new("cargo", &env);
     let started = Instant::now();
-    let doc = plugin_tests::json(&run("estimate-update"));
+    let doc = plugin_tests::json(&cargo.run("estimate-update"));
     let estimate_time = started.elapsed();
     let p = only_package(&doc);
     assert_eq!(
@@ -256,7 +233,7 @@ fn cargo_rebuilds_an_old_crate_with_its_features_through_its_user_unit() {
     );
     // Rebuilt with the feature it was installed with (.crates2.json).
     assert_eq!(sh(&s(&hello)).trim(), "UA-FIXTURE-HELLO 0.2.0");
-    assert!(packages(&plugin_tests::json(&run("estimate-update"))).is_empty());
+    assert!(packages(&plugin_tests::json(&cargo.run("estimate-update"))).is_empty());
     eprintln!(
         "cargo: registry + install 0.1.0 {:.2}s, estimate {:.2}s, update unit {:.2}s",
         install_time.as_secs_f64(),

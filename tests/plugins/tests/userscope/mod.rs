@@ -189,6 +189,51 @@ pub fn run_with(name: &str, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> 
     plugin_tests::run(name, args, &all)
 }
 
+/// A plugin run by hand (not through its unit) with its environment.
+/// Needs `mod pkgmgr;` next to `mod userscope;` (for [`ByHand::run`]).
+pub struct ByHand {
+    name: &'static str,
+    env: Vec<(String, String)>,
+}
+
+impl ByHand {
+    /// Plugin `name` with the variables `env`.
+    pub fn new(name: &'static str, env: &[(&str, String)]) -> Self {
+        ByHand {
+            name,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// Plugin `name` against the stand-in tools in `bin` (first on PATH),
+    /// which keep their state in `dir` (`FAKE_<NAME>_DIR`).
+    pub fn stand_in(name: &'static str, bin: &Path, dir: &Path) -> Self {
+        let var = format!("FAKE_{}_DIR", name.to_uppercase());
+        ByHand::new(
+            name,
+            &[("PATH", path_with(bin)), (&var, dir.display().to_string())],
+        )
+    }
+
+    /// The plugin with `args`, however it ends.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        plugin_tests::run(self.name, args, &env)
+    }
+
+    /// The plugin's `command`; panics with its output unless it succeeds.
+    pub fn run(&self, command: &str) -> Output {
+        crate::pkgmgr::ok(&format!("{} {command}", self.name), self.exec(&[command]))
+    }
+}
+
 /// A file's lines that were appended by a stand-in tool (its `calls` log).
 pub fn calls(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("calls"))
