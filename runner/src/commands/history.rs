@@ -15,16 +15,11 @@ use std::time::Duration;
 use update_all_generator::Scope;
 
 pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
-    let db = match stats::open_for_command(scope) {
-        Ok(db) => db,
+    let records = match stats::query_for_command(scope, |db| {
+        query::history(db, args.plugin.as_deref(), args.last)
+    }) {
+        Ok(records) => records,
         Err(code) => return code,
-    };
-    let records = match &db {
-        Some(db) => match query::history(db, args.plugin.as_deref(), args.last) {
-            Ok(r) => r,
-            Err(e) => return stats::report(&db.path, e),
-        },
-        None => Vec::new(),
     };
     let path = stats::db_path(scope);
     output::print_then_exit(0, |out| {

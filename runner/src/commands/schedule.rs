@@ -157,11 +157,7 @@ fn status(scope: Scope, args: &ScheduleStatusArgs) -> ExitCode {
             return ExitCode::from(FAILURE);
         }
     };
-    let db = match stats::open_for_command(scope) {
-        Ok(db) => db,
-        Err(code) => return code,
-    };
-    let history = db.as_ref().map(|db| {
+    let history = stats::query_for_command(scope, |db| {
         let run = query::last_run(db)?;
         let last_run = match run {
             Some(run) => {
@@ -170,12 +166,11 @@ fn status(scope: Scope, args: &ScheduleStatusArgs) -> ExitCode {
             }
             None => None,
         };
-        Ok::<_, rusqlite::Error>((last_run, db.last_skip()?))
+        Ok((last_run, db.last_skip()?))
     });
     let (last_run, last_skip) = match history {
-        Some(Ok(found)) => found,
-        Some(Err(e)) => return stats::report(&stats::db_path(scope), e),
-        None => (None, None),
+        Ok(found) => found,
+        Err(code) => return code,
     };
     let path = dropin::path(scope);
     let report = Report {

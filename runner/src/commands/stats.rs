@@ -17,16 +17,9 @@ use std::time::Duration;
 use update_all_generator::Scope;
 
 pub fn run(scope: Scope, args: &StatsArgs) -> ExitCode {
-    let db = match stats::open_for_command(scope) {
-        Ok(db) => db,
+    let phases = match stats::query_for_command(scope, query::phase_stats) {
+        Ok(phases) => phases,
         Err(code) => return code,
-    };
-    let phases = match &db {
-        Some(db) => match query::phase_stats(db) {
-            Ok(p) => p,
-            Err(e) => return stats::report(&db.path, e),
-        },
-        None => Vec::new(),
     };
     let path = stats::db_path(scope);
     output::print_then_exit(0, |out| {

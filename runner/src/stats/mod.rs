@@ -254,6 +254,20 @@ pub fn open_for_command(scope: Scope) -> Result<Option<Db>, ExitCode> {
     })
 }
 
+/// For `history`, `stats` and `schedule status`: `query` on the scope's
+/// database, or `T::default()` when nothing was recorded yet (there is no
+/// database). On failure, says which file and why on standard error and
+/// gives the exit status.
+pub fn query_for_command<T: Default>(
+    scope: Scope,
+    query: impl FnOnce(&Db) -> rusqlite::Result<T>,
+) -> Result<T, ExitCode> {
+    match open_for_command(scope)? {
+        Some(db) => query(&db).map_err(|e| report(&db.path, e)),
+        None => Ok(T::default()),
+    }
+}
+
 /// A query on an open database failed: says so, gives the exit status.
 pub fn report(path: &Path, e: rusqlite::Error) -> ExitCode {
     eprintln!("update-all: {}", DbError::new(path, DbErrorKind::Sqlite(e)));
