@@ -416,7 +416,10 @@ _ua_exit_code() { # STATUS: the command's exit code for that document
 
 _ua_finish() { # EXIT trap of the JSON commands: exactly one document
     _ua_rc=$?
-    trap - EXIT TERM INT HUP
+    # A stop sends TERM twice (systemd to the whole cgroup, plugin-exec to
+    # the group): a second one must not cut the document or the clean-up.
+    trap - EXIT
+    trap '' TERM INT HUP
     [ -n "$_UA_LAST_ERROR" ] || _UA_LAST_ERROR=$(cat "$_UA_STATE/last_error" 2>/dev/null)
     if [ -n "$UA_SIGNAL" ]; then
         _ua_rc=$((128 + UA_SIGNAL))
@@ -437,6 +440,7 @@ _ua_finish() { # EXIT trap of the JSON commands: exactly one document
     if [ -n "$UA_SIGNAL" ]; then
         # Die of the signal, as the plugin would without the trap: callers
         # (systemd, shells) tell a stop from a failure by that.
+        trap - TERM INT HUP
         kill -s "$_UA_SIGNAME" "$$"
     fi
     exit "$_ua_rc"
