@@ -257,11 +257,7 @@ impl Report {
                     "Skipped:     {}: {} ({}){}",
                     local_time(skip.at_us),
                     skip.reason,
-                    if skip.trigger == "timer" {
-                        "scheduled run"
-                    } else {
-                        "update-all run"
-                    },
+                    skip.what(),
                     if t.service_state == "activating/auto-restart" {
                         "; update-all.service tries again within the hour"
                     } else {

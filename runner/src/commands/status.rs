@@ -150,11 +150,7 @@ impl Report {
                 "Skipped {}: {} ({}; `update-all run --force` runs anyway)\n",
                 local_time(skip.at_us),
                 skip.reason,
-                if skip.trigger == "timer" {
-                    "the scheduled run"
-                } else {
-                    "update-all run"
-                }
+                skip.what()
             )?;
         }
         if self.units.is_empty() {

@@ -18,6 +18,17 @@ pub struct Skip {
     pub trigger: String,
 }
 
+impl Skip {
+    /// What was skipped, for people: "scheduled run" or "update-all run".
+    pub fn what(&self) -> &'static str {
+        if self.trigger == "timer" {
+            "scheduled run"
+        } else {
+            "update-all run"
+        }
+    }
+}
+
 impl Db {
     pub fn insert_skip(&self, skip: &Skip) -> rusqlite::Result<()> {
         self.conn.execute(
