@@ -4,6 +4,7 @@
 mod check;
 mod cli;
 mod commands;
+mod log;
 mod notify;
 mod output;
 mod plugin;
@@ -18,6 +19,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    log::init();
     let cli = cli::Cli::parse();
     let scope = cli.scope.resolve();
     match cli.command {

@@ -22,7 +22,7 @@ pub fn print_then_exit(
         Ok(()) => ExitCode::from(status),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(status),
         Err(e) => {
-            eprintln!("update-all: cannot write to standard output: {e}");
+            tracing::error!("cannot write to standard output: {e}");
             ExitCode::from(FAILURE)
         }
     }

@@ -24,7 +24,7 @@ pub fn run(scope: Scope, _args: &CancelArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("update-all: {e}");
+            tracing::error!("{e}");
             ExitCode::from(2)
         }
     }

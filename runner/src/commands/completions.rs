@@ -25,7 +25,7 @@ pub fn run(args: &CompletionsArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("update-all: cannot write the completion script: {e}");
+            tracing::error!("cannot write the completion script: {e}");
             ExitCode::FAILURE
         }
     }

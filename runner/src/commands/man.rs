@@ -67,10 +67,7 @@ pub fn run(args: &ManArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!(
-                "update-all: cannot write man pages to {}: {e}",
-                args.dir.display()
-            );
+            tracing::error!("cannot write man pages to {}: {e}", args.dir.display());
             ExitCode::FAILURE
         }
     }

@@ -36,7 +36,7 @@ pub fn run(scope: Scope, command: &ScheduleCommand) -> ExitCode {
     match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {
-            eprintln!("update-all: {why}");
+            tracing::error!("{why}");
             ExitCode::from(FAILURE)
         }
     }
@@ -153,7 +153,7 @@ fn status(scope: Scope, args: &ScheduleStatusArgs) -> ExitCode {
     let timer = match state {
         Ok(state) => state,
         Err(why) => {
-            eprintln!("update-all: {why}");
+            tracing::error!("{why}");
             return ExitCode::from(FAILURE);
         }
     };

@@ -26,7 +26,7 @@ pub fn run(scope: Scope, args: &StatusArgs) -> ExitCode {
     let live = match zbus::block_on(live_units(scope)) {
         Ok(live) => live,
         Err(e) => {
-            eprintln!("update-all: cannot see the units in progress: {e}");
+            tracing::warn!("cannot see the units in progress: {e}");
             Vec::new()
         }
     };
