@@ -10,7 +10,6 @@
 //! Senders run in parallel; whatever has not answered by [`DEADLINE`] is
 //! killed, since a stuck notification server must not hold up a run.
 
-use super::log;
 use super::message::{Message, APP_NAME, ICON};
 use nix::unistd::{self, Gid, Uid, User};
 use std::ffi::CString;
@@ -56,7 +55,7 @@ pub fn deliver_all(message: &Message, recipients: &[Recipient]) {
         let who = describe(recipient.uid);
         match spawn(message, recipient, euid) {
             Ok(child) => senders.push((who, recipient.address.clone(), child)),
-            Err(e) => log(format_args!("could not notify {who}: {e}")),
+            Err(e) => tracing::warn!("could not notify {who}: {e}"),
         }
     }
     let deadline = Instant::now() + DEADLINE;
@@ -68,7 +67,7 @@ pub fn deliver_all(message: &Message, recipients: &[Recipient]) {
             }
             Ok(None) => true,
             Err(e) => {
-                log(format_args!("could not notify {who}: lost the sender: {e}"));
+                tracing::warn!("could not notify {who}: lost the sender: {e}");
                 false
             }
         });
@@ -79,11 +78,11 @@ pub fn deliver_all(message: &Message, recipients: &[Recipient]) {
             for (who, _, mut child) in senders.drain(..) {
                 let _ = child.kill();
                 let _ = child.wait();
-                log(format_args!(
+                tracing::warn!(
                     "could not notify {who}: its notification server did not answer \
                      within {} s",
                     DEADLINE.as_secs()
-                ));
+                );
             }
             break;
         }
@@ -94,14 +93,16 @@ pub fn deliver_all(message: &Message, recipients: &[Recipient]) {
 fn report(who: &str, address: &str, status: ExitStatus, detail: &str) {
     let detail = detail.trim();
     match status.code().and_then(|c| u8::try_from(c).ok()) {
-        Some(0) => log(format_args!("notified {who}")),
-        Some(NO_BUS) => log(format_args!(
-            "could not notify {who}: no session bus at {address} ({detail})"
-        )),
-        Some(NO_SERVER) => log(format_args!(
+        Some(0) => tracing::info!("notified {who}"),
+        // Nobody has a desktop there (root over ssh): nobody to tell.
+        Some(NO_BUS) => {
+            tracing::debug!("could not notify {who}: no session bus at {address} ({detail})")
+        }
+        // A session without a notification server chose to have none.
+        Some(NO_SERVER) => tracing::info!(
             "could not notify {who}: no notification server is running on its session bus"
-        )),
-        _ => log(format_args!("could not notify {who}: {detail} ({status})")),
+        ),
+        _ => tracing::warn!("could not notify {who}: {detail} ({status})"),
     }
 }
 

@@ -11,7 +11,6 @@ mod message;
 mod session;
 
 use crate::summary::RunSummary;
-use std::fmt::Display;
 use update_all_generator::config;
 use update_all_generator::paths::Env;
 use update_all_generator::Scope;
@@ -38,10 +37,10 @@ pub fn announce(summary: &RunSummary, scope: Scope, audience: Audience) {
     let failed = summary.any_failed();
     let (config, _) = config::load(&Env::from_process(Some(scope)));
     if !config.notifications.wanted(failed) {
-        log(format_args!(
+        tracing::info!(
             "no notification: the configuration turns them off for {} runs",
             if failed { "failed" } else { "successful" }
-        ));
+        );
         return;
     }
     let recipients = match audience {
@@ -55,15 +54,13 @@ pub fn announce(summary: &RunSummary, scope: Scope, audience: Audience) {
                     .collect()
             }
             Err(e) => {
-                log(format_args!(
-                    "no notification: cannot list login sessions from logind: {e}"
-                ));
+                tracing::warn!("no notification: cannot list login sessions from logind: {e}");
                 return;
             }
         },
     };
     if recipients.is_empty() {
-        log("no notification: nobody is logged in graphically");
+        tracing::info!("no notification: nobody is logged in graphically");
         return;
     }
     deliver::deliver_all(&Message::new(summary, scope), &recipients);
@@ -83,9 +80,4 @@ pub fn announce_to_invoker(summary: &RunSummary, scope: Scope) {
 
 pub fn covered_by_graphical(uid: u32) -> bool {
     logind::graphical_uids().is_ok_and(|uids| uids.contains(&uid))
-}
-
-/// One line on standard error (the journal under systemd).
-fn log(message: impl Display) {
-    eprintln!("update-all: {message}");
 }

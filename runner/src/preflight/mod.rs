@@ -38,10 +38,10 @@ pub fn check(scope: Scope, conditions: &Conditions) -> Option<&'static str> {
         let bus = match zbus::Connection::system().await {
             Ok(bus) => bus,
             Err(e) => {
-                note(format_args!(
+                tracing::warn!(
                     "cannot reach the system bus to check the run's conditions ({e}); \
                      running anyway"
-                ));
+                );
                 return None;
             }
         };
@@ -56,9 +56,4 @@ pub fn check(scope: Scope, conditions: &Conditions) -> Option<&'static str> {
         }
         None
     })
-}
-
-/// One line on standard error (the journal under systemd).
-fn note(message: std::fmt::Arguments) {
-    eprintln!("update-all: {message}");
 }

@@ -37,10 +37,10 @@ pub async fn metered(bus: &zbus::Connection) -> bool {
         Ok(Some(m)) => m == METERED_YES || m == METERED_GUESS_YES,
         Ok(None) => false,
         Err(e) => {
-            super::note(format_args!(
+            tracing::warn!(
                 "cannot ask NetworkManager whether the network is metered ({e}); \
                  taking it as not metered"
-            ));
+            );
             false
         }
     }
@@ -55,9 +55,7 @@ pub async fn wait_online(bus: &zbus::Connection, scope: Scope, limit: Duration) 
     let manager = match ManagerProxy::new(bus).await {
         Ok(m) => m,
         Err(e) => {
-            super::note(format_args!(
-                "cannot reach systemd to wait for the network: {e}"
-            ));
+            tracing::warn!("cannot reach systemd to wait for the network: {e}");
             return;
         }
     };
@@ -78,14 +76,14 @@ pub async fn wait_online(bus: &zbus::Connection, scope: Scope, limit: Duration) 
             return;
         }
         if Instant::now() >= deadline {
-            super::note(format_args!(
+            tracing::warn!(
                 "the network is not online after {} s; running anyway",
                 limit.as_secs()
-            ));
+            );
             return;
         }
         if !said {
-            super::note(format_args!("waiting for the network ({ONLINE})"));
+            tracing::info!("waiting for the network ({ONLINE})");
             said = true;
         }
         sleep(Duration::from_millis(250)).await;

@@ -18,9 +18,7 @@ pub async fn on_battery(bus: &zbus::Connection) -> bool {
     match external.await {
         Ok(on_mains) => !on_mains,
         Err(e) => {
-            super::note(format_args!(
-                "cannot ask logind about the power supply ({e}); taking mains power"
-            ));
+            tracing::warn!("cannot ask logind about the power supply ({e}); taking mains power");
             false
         }
     }

@@ -75,10 +75,7 @@ fn parts_before_users(explicit: Option<Scope>, args: &RunArgs) -> Vec<Part> {
         }
         None if !root => {
             if std::io::stdout().is_terminal() && !args.json {
-                eprintln!(
-                    "update-all: your user plugins; `sudo update-all run` runs the system's \
-                     too"
-                );
+                tracing::info!("your user plugins; `sudo update-all run` runs the system's too");
             }
             vec![Part::Here(Scope::User)]
         }
@@ -92,15 +89,14 @@ fn parts_before_users(explicit: Option<Scope>, args: &RunArgs) -> Vec<Part> {
                     force: args.force,
                 });
             } else if user.uid == 0 {
-                eprintln!(
-                    "update-all: system plugins only: root has no user service manager \
-                     running (user-scope plugins run in each user's own: `update-all run` \
-                     as that user)"
+                tracing::info!(
+                    "system plugins only: root has no user service manager running \
+                     (user-scope plugins run in each user's own: `update-all run` as that user)"
                 );
             } else {
-                eprintln!(
-                    "update-all: system plugins only: {} has no user service manager \
-                     running (not logged in?)",
+                tracing::info!(
+                    "system plugins only: {} has no user service manager running \
+                     (not logged in?)",
                     user.label()
                 );
             }
@@ -126,7 +122,7 @@ fn logged_in_users() -> Vec<Part> {
             })
             .collect(),
         Err(e) => {
-            eprintln!("update-all: cannot list the logged-in users from logind: {e}");
+            tracing::warn!("cannot list the logged-in users from logind: {e}");
             Vec::new()
         }
     }
@@ -142,7 +138,7 @@ fn run_part(part: &Part, args: &RunArgs, announce: bool) -> u8 {
             if let Some(reason) = skip_reason(*scope, args) {
                 let trigger = if args.scheduled { "timer" } else { "manual" };
                 if let Err(e) = skips::record(*scope, reason, trigger) {
-                    eprintln!("update-all: cannot record the skipped run: {e}");
+                    tracing::warn!("cannot record the skipped run: {e}");
                 }
                 progress.note(
                     "skipped",
@@ -173,7 +169,7 @@ fn run_part(part: &Part, args: &RunArgs, announce: bool) -> u8 {
                 forwarded.push("--check");
             }
             users::run_as(user, &forwarded, *output).unwrap_or_else(|why| {
-                eprintln!("update-all: {why}");
+                tracing::error!("{why}");
                 CANNOT_START
             })
         }
