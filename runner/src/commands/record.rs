@@ -87,8 +87,20 @@ async fn record(scope: Scope) -> Result<RunSummary, String> {
         })
         .await;
         check = match wake {
+            Some(Some(systemd::Event::Resync(why))) => {
+                tracing::debug!("reading the plugin units again: {why:?}");
+                rec.reconcile(why, &mut events).await
+            }
             Some(Some(event)) => rec.handle(event).await.map_err(fail)?,
-            Some(None) => return Err("lost the connection to systemd".to_owned()),
+            Some(None) => {
+                // The bus restarted: back on the new one, then a Resync.
+                let (bus, watch) = Bus::reconnect(scope)
+                    .await
+                    .map_err(|e| format!("lost the connection to systemd: {e}"))?;
+                rec.reconnected(bus);
+                events = watch;
+                false
+            }
             None => break true,
         };
     };
@@ -102,10 +114,9 @@ async fn record(scope: Scope) -> Result<RunSummary, String> {
     while let Some(Some(event)) = events.next().now_or_never() {
         rec.handle(event).await.map_err(fail)?;
     }
-    if stopped {
-        // Units stopped mid-run (cancel) whose end was not told yet.
-        rec.catch_up().await.map_err(fail)?;
-    }
+    // Units stopped mid-run (cancel), or that ended while systemd was
+    // away, whose end was not told yet.
+    rec.catch_up().await.map_err(fail)?;
     let summary = rec.end();
     let (rss, cpu) = own_usage();
     eprintln!(

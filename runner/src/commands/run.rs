@@ -16,7 +16,7 @@
 use crate::cli::RunArgs;
 use crate::progress::{Progress, Row};
 use crate::summary::RunSummary;
-use crate::systemd::{Bus, Event, PluginUnit, State, UnitProps, TARGET};
+use crate::systemd::{Bus, Event, Job, PluginUnit, State, UnitProps, TARGET};
 use futures_util::{FutureExt, StreamExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::poll_fn;
@@ -80,7 +80,7 @@ async fn watch(scope: Scope, args: &RunArgs, progress: &mut Progress) -> Result<
     // Listening before anything starts: Ctrl-C during the start detaches too.
     let mut signals = Signals::new(&runtime, [Signal::Interrupt, Signal::Terminate])
         .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
-    let bus = Bus::connect(scope).await.map_err(|e| e.to_string())?;
+    let mut bus = Bus::connect(scope).await.map_err(|e| e.to_string())?;
     let mut events = bus.watch().await.map_err(|e| e.to_string())?;
     let units = bus.plugin_units().await.map_err(|e| e.to_string())?;
 
@@ -170,11 +170,28 @@ async fn watch(scope: Scope, args: &RunArgs, progress: &mut Progress) -> Result<
                 );
                 return Ok(Ended::Detached);
             }
+            Wake::Event(Some(Event::Resync(why))) => {
+                tracing::debug!("reading the run's jobs and units again: {why:?}");
+                // Whatever systemd sent before this answer is queued by
+                // then: handled first, so only what was missed is left.
+                let Ok(jobs) = bus.jobs().await else { continue };
+                while let Some(Some(event)) = events.next().now_or_never() {
+                    run.handle(&bus, event, progress).await;
+                }
+                run.reconcile(&bus, &jobs, progress).await;
+            }
             Wake::Event(Some(event)) => run.handle(&bus, event, progress).await,
             Wake::Event(None) => {
-                return Err("lost the connection to systemd; the updates go on \
-                            (update-all status shows how they went)"
-                    .to_owned())
+                // The bus restarted: back on the new one, then a Resync.
+                (bus, events) = Bus::reconnect(scope).await.map_err(|e| {
+                    format!(
+                        "lost the connection to systemd ({e}); the updates go on \
+                         (update-all status shows how they went)"
+                    )
+                })?;
+                for unit in &units {
+                    let _ = bus.pin(&unit.name).await;
+                }
             }
             Wake::Tick => progress.tick(&run.rows),
         }
@@ -260,6 +277,9 @@ struct Run<'a> {
     /// Jobs of the target and plugin units not yet removed: the run is
     /// over when none is left.
     pending: HashSet<u32>,
+    /// When watching began (CLOCK_REALTIME µs): a unit that has not left
+    /// `inactive` since did not run in this run.
+    since_us: u64,
 }
 
 impl<'a> Run<'a> {
@@ -271,6 +291,9 @@ impl<'a> Run<'a> {
             job: Vec::new(),
             props: Vec::new(),
             pending: HashSet::new(),
+            since_us: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
         }
     }
 
@@ -351,21 +374,7 @@ impl<'a> Run<'a> {
                 if self.job[i] != Some(id) || self.rows[i].state.is_final() {
                     return;
                 }
-                // Read now, or, if it was unloaded, as the signals left it.
-                let props = match bus.outcome(&unit).await {
-                    Ok(props) => props,
-                    Err(_) => self.props[i].clone(),
-                };
-                self.seen(i, &props);
-                let row = &mut self.rows[i];
-                row.state = State::of_finished(Some(&result), &props);
-                let ran = row.started.is_some()
-                    || !matches!(row.state, State::Cancelled)
-                        && result != "dependency"
-                        && result != "canceled";
-                row.took = if ran { props.duration() } else { None };
-                row.detail = detail(row.state, &result, &props);
-                progress.changed(&self.rows, i);
+                self.finish(bus, i, Some(&result), progress).await;
             }
             Event::Changed { unit, props } => {
                 let Some(i) = self.rows.iter().position(|r| r.unit == unit) else {
@@ -385,6 +394,70 @@ impl<'a> Run<'a> {
             }
             _ => {}
         }
+    }
+
+    /// Row `i`'s job is gone: how its unit ended, read now, or, if it was
+    /// unloaded, as the signals left it. `result`: the job's, unless its
+    /// removal was missed (systemd re-executed meanwhile).
+    async fn finish(&mut self, bus: &Bus, i: usize, result: Option<&str>, progress: &mut Progress) {
+        let props = match bus.outcome(&self.rows[i].unit).await {
+            Ok(props) => props,
+            Err(_) => self.props[i].clone(),
+        };
+        self.seen(i, &props);
+        let since_us = self.since_us;
+        let row = &mut self.rows[i];
+        // Without the job's result: a unit that did not start since the
+        // run began never ran (its job failed or was cancelled), unless it
+        // was skipped, which systemd resets as if it never started.
+        let started =
+            row.started.is_some() || props.inactive_exit_us.is_some_and(|us| us >= since_us);
+        let skipped = props.condition_result == Some(false)
+            || props.result.as_deref() == Some("exec-condition");
+        let result = result.or((!started && !skipped).then_some("dependency"));
+        row.state = State::of_finished(result, &props);
+        let ran = row.started.is_some()
+            || !matches!(row.state, State::Cancelled)
+                && !matches!(result, Some("dependency" | "canceled"));
+        row.took = if ran { props.duration() } else { None };
+        row.detail = detail(row.state, result.unwrap_or("done"), &props);
+        progress.changed(&self.rows, i);
+    }
+
+    /// After a [`Event::Resync`]: `jobs` as systemd has them now, once every
+    /// signal sent before was handled. A job of the run that is gone
+    /// without its removal being heard ended while systemd was away; a
+    /// unit still waiting may have started meanwhile.
+    async fn reconcile(&mut self, bus: &Bus, jobs: &[Job], progress: &mut Progress) {
+        let live: HashSet<u32> = jobs.iter().map(|job| job.id).collect();
+        // Jobs that came and went unseen are lost to the run; ones that
+        // came unseen are followed now.
+        let mut jobs: Vec<&Job> = jobs.iter().filter(|job| self.counts(&job.unit)).collect();
+        jobs.sort_by_key(|job| job.id);
+        for job in jobs {
+            if self.pending.insert(job.id) {
+                let event = Event::JobNew {
+                    id: job.id,
+                    unit: job.unit.clone(),
+                };
+                self.handle(bus, event, progress).await;
+            }
+        }
+        for i in 0..self.rows.len() {
+            let Some(id) = self.job[i] else { continue };
+            if self.rows[i].state.is_final() {
+                continue;
+            }
+            if !live.contains(&id) {
+                tracing::debug!("{}: its job ended unheard", self.rows[i].unit);
+                self.finish(bus, i, None, progress).await;
+            } else if let Ok(props) = bus.outcome(&self.rows[i].unit).await {
+                let unit = self.rows[i].unit.clone();
+                self.handle(bus, Event::Changed { unit, props }, progress)
+                    .await;
+            }
+        }
+        self.pending.retain(|id| live.contains(id));
     }
 }
 

@@ -16,7 +16,10 @@ use super::journal::{self, Skip};
 use super::outcome::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
 use super::{now_us, store, summarize, summary_of, Db, Outcome, Record, RunId};
 use crate::summary::RunSummary;
-use crate::systemd::{self, is_plugin_unit, Bus, Event, PluginUnit, UnitProps, TARGET};
+use crate::systemd::{
+    self, is_plugin_unit, Bus, Event, PluginUnit, Resync, UnitProps, Watch, TARGET,
+};
+use futures_util::{FutureExt, StreamExt};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use update_all_generator::Scope;
@@ -182,12 +185,41 @@ impl Recorder {
                 Ok(true)
             }
             Event::JobRemoved { unit, .. } => Ok(unit == TARGET),
-            Event::Reloading { finished: true } => {
-                self.refresh_units().await?;
-                Ok(false)
-            }
             _ => Ok(false),
         }
+    }
+
+    /// After an [`Event::Resync`]: a round trip, and the events systemd
+    /// sent before it. When systemd came back or reloaded, every plugin
+    /// unit is read again too, so that an invocation whose end was never
+    /// told is recorded now, once (by InvocationID); after the backstop,
+    /// the run's end is only looked for (its last catch-up records what
+    /// is left). Says whether the run may be over; a failure is logged
+    /// and left to the next resync.
+    pub async fn reconcile(&mut self, why: Resync, events: &mut Watch) -> bool {
+        let done = async {
+            self.bus.jobs().await?;
+            while let Some(Some(event)) = events.next().now_or_never() {
+                self.handle(event).await?;
+            }
+            if why == Resync::Backstop {
+                return Ok(());
+            }
+            self.refresh_units().await?;
+            self.catch_up().await
+        };
+        match done.await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("cannot read the plugin units again: {e}");
+                false
+            }
+        }
+    }
+
+    /// On the connection that replaced a lost one (see `Bus::reconnect`).
+    pub fn reconnected(&mut self, bus: Bus) {
+        self.bus = bus;
     }
 
     /// Records `unit`'s invocation once it has ended: when its job is

@@ -1,0 +1,339 @@
+//! Runs survive the service manager re-executing (`systemctl
+//! daemon-reexec`, which a systemd package upgrade does) and reloading, on
+//! a real systemd 252 (the namespace test bed): `update-all run` returns by
+//! itself with the exit status it would have had without the re-exec, and
+//! the recorder records every unit invocation exactly once.
+//!
+//! The plugins wait on a gate file, so each re-exec lands where it is
+//! meant to: before the plugin starts, while it runs, or as its very last
+//! step (the plugin re-executes the manager itself, as apt's postinst of
+//! systemd does).
+
+mod common;
+
+use common::{boot, runner, show, text};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+use testbed::{Testbed, RUNNER};
+
+const RECORDER: &str = "update-all-recorder.service";
+/// How long a run may take to return once its plugins are done: well past
+/// the backstop (10 s), so a run that only the backstop ends still passes,
+/// and one that never notices fails.
+const RETURNS_WITHIN: Duration = Duration::from_secs(40);
+
+/// A plugin that, once `/run/gate-NAME` exists, runs `then`; it marks its
+/// start in `/run/started-NAME` and gives up after 120 s.
+fn gated(then: &str) -> String {
+    format!(
+        "#!/bin/sh\n\
+         [ \"$1\" = is-applicable ] && exit 0\n\
+         touch /run/started-$UPDATE_ALL_PLUGIN-$UPDATE_ALL_PHASE\n\
+         n=0; while [ ! -e /run/gate-$UPDATE_ALL_PLUGIN ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done\n\
+         {then}\n"
+    )
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(50));
+    }
+}
+
+fn prop(tb: &Testbed, unit: &str, name: &str) -> String {
+    text(&tb.systemctl(&["show", "-P", name, unit]).stdout)
+        .trim()
+        .to_owned()
+}
+
+fn exists(tb: &Testbed, inside: &str) -> bool {
+    tb.host_path(inside).exists()
+}
+
+fn reexec(tb: &Testbed) {
+    tb.check(&["systemctl", "daemon-reexec"]);
+}
+
+/// `update-all run ARGS --json` in the background inside the instance.
+struct Background {
+    started: Instant,
+}
+
+impl Background {
+    fn start(tb: &Testbed, args: &str) -> Background {
+        tb.sh("rm -f /run/bg.out /run/bg.err /run/bg.rc /run/bg.end /run/gate-* /run/started-*");
+        tb.sh(&format!(
+            "(sh -c 'exec {RUNNER} run --json {args}' >/run/bg.out 2>/run/bg.err; \
+              echo $? >/run/bg.rc.new; date +%s.%N >/run/bg.end; mv /run/bg.rc.new /run/bg.rc) \
+             </dev/null >/dev/null 2>&1 &"
+        ));
+        Background {
+            started: Instant::now(),
+        }
+    }
+
+    /// The run's exit status and its events, once it returned by itself;
+    /// fails when it does not within [`RETURNS_WITHIN`] of `from`.
+    fn returns(self, tb: &Testbed, from: Instant) -> (i32, Vec<Value>) {
+        let rc = tb.host_path("/run/bg.rc");
+        let deadline = from + RETURNS_WITHIN;
+        while !rc.exists() {
+            if Instant::now() > deadline {
+                let out = tb.sh("cat /run/bg.out /run/bg.err; systemctl list-jobs");
+                panic!(
+                    "update-all run did not return {:?} after its plugins ended \
+                     ({:?} after it started):\n{}\n{}",
+                    RETURNS_WITHIN,
+                    self.started.elapsed(),
+                    show(&out),
+                    tb.journal(RECORDER)
+                );
+            }
+            sleep(Duration::from_millis(50));
+        }
+        let code = std::fs::read_to_string(&rc)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let stdout = std::fs::read_to_string(tb.host_path("/run/bg.out")).unwrap();
+        let events = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        (code, events)
+    }
+}
+
+/// The last state `run --json` reported for `plugin`'s `phase`.
+fn last_state(events: &[Value], plugin: &str, phase: &str) -> String {
+    events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "state" && e["plugin"] == plugin && e["phase"] == phase)
+        .and_then(|e| e["state"].as_str())
+        .unwrap_or_else(|| panic!("no state for {plugin} {phase}: {events:#?}"))
+        .to_owned()
+}
+
+/// Waits for the recorder to see the run end and exit successfully.
+fn wait_recorded(tb: &Testbed) {
+    wait_for("the recorder to exit", RETURNS_WITHIN, || {
+        let jobs = tb.check(&["systemctl", "list-jobs", "--no-legend"]);
+        jobs.trim().is_empty() && prop(tb, RECORDER, "ActiveState") == "inactive"
+    });
+    assert_eq!(
+        prop(tb, RECORDER, "Result"),
+        "success",
+        "{}",
+        tb.journal(RECORDER)
+    );
+}
+
+/// Every record, from `history --json`.
+fn records(tb: &Testbed) -> Vec<Value> {
+    let out = runner(tb, &["history", "--json", "--last", "1000"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    doc["records"].as_array().expect("records").clone()
+}
+
+/// Each invocation is recorded once, and each unit as often as `expected`
+/// says (units not named: never).
+fn assert_recorded(tb: &Testbed, expected: &[(&str, usize, &str)]) {
+    let all = records(tb);
+    let mut ids: Vec<&str> = all
+        .iter()
+        .map(|r| r["invocation_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "an invocation recorded twice: {all:#?}");
+    let mut by_unit: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for r in &all {
+        by_unit
+            .entry(r["unit"].as_str().unwrap())
+            .or_default()
+            .push(r);
+    }
+    for (unit, count, result) in expected {
+        let got = by_unit.remove(unit).unwrap_or_default();
+        assert_eq!(
+            got.len(),
+            *count,
+            "{unit} recorded {} times, not {count}: {all:#?}\n{}",
+            got.len(),
+            tb.journal(RECORDER)
+        );
+        let last = got.iter().max_by_key(|r| r["started_us"].as_i64());
+        if let Some(last) = last {
+            assert_eq!(last["result"], *result, "{last:#}");
+        }
+    }
+    assert!(by_unit.is_empty(), "unexpected records: {by_unit:#?}");
+}
+
+/// `--only` one plugin, the manager re-executed before it starts, while it
+/// runs, twice and with a reload, as its own last step; and a failing
+/// plugin re-executed mid-run still fails the run.
+#[test]
+fn one_plugin_run_survives_reexec_anywhere() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("gated", "scope: system", &gated("exit 0"));
+    tb.add_plugin("failing", "scope: system", &gated("exit 3"));
+    tb.add_plugin(
+        "reexecs",
+        "scope: system",
+        &gated("systemctl daemon-reexec && date +%s.%N >/run/reexeced"),
+    );
+    tb.daemon_reload();
+    const UNIT: &str = "update-all-gated.service";
+
+    // At the start: the job is queued, the plugin may not run yet.
+    let bg = Background::start(&tb, "--only gated");
+    wait_for("the start job", Duration::from_secs(30), || {
+        tb.check(&["systemctl", "list-jobs", "--no-legend"])
+            .contains(UNIT)
+    });
+    reexec(&tb);
+    tb.sh("touch /run/gate-gated");
+    let (code, events) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(last_state(&events, "gated", "update"), "done");
+    wait_recorded(&tb);
+    assert_recorded(&tb, &[(UNIT, 1, "success")]);
+
+    // Mid-run: the plugin runs when the manager goes.
+    let bg = Background::start(&tb, "--only gated");
+    wait_for("the plugin to run", Duration::from_secs(30), || {
+        exists(&tb, "/run/started-gated-update")
+    });
+    reexec(&tb);
+    tb.sh("touch /run/gate-gated");
+    let (code, events) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 0, "{events:#?}");
+    wait_recorded(&tb);
+    assert_recorded(&tb, &[(UNIT, 2, "success")]);
+
+    // Twice, and a reload between.
+    let bg = Background::start(&tb, "--only gated");
+    wait_for("the plugin to run", Duration::from_secs(30), || {
+        exists(&tb, "/run/started-gated-update")
+    });
+    reexec(&tb);
+    tb.check(&["systemctl", "daemon-reload"]);
+    reexec(&tb);
+    tb.sh("touch /run/gate-gated");
+    let (code, _) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 0);
+    wait_recorded(&tb);
+    assert_recorded(&tb, &[(UNIT, 3, "success")]);
+
+    // A failure stays a failure.
+    let bg = Background::start(&tb, "--only failing");
+    wait_for("the plugin to run", Duration::from_secs(30), || {
+        exists(&tb, "/run/started-failing-update")
+    });
+    reexec(&tb);
+    tb.sh("touch /run/gate-failing");
+    let (code, events) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 1, "{events:#?}");
+    assert_eq!(last_state(&events, "failing", "update"), "failed");
+    wait_recorded(&tb);
+
+    // At the very end: the plugin's last step re-executes the manager, as
+    // the postinst of a systemd package does.
+    let bg = Background::start(&tb, "--only reexecs");
+    tb.sh("touch /run/gate-reexecs");
+    wait_for("the plugin's re-exec", Duration::from_secs(60), || {
+        exists(&tb, "/run/reexeced")
+    });
+    let (code, events) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(last_state(&events, "reexecs", "update"), "done");
+    let secs = |path: &str| -> f64 {
+        std::fs::read_to_string(tb.host_path(path))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    eprintln!(
+        "FIGURE: run returned {:.3} s after the plugin's daemon-reexec returned",
+        secs("/run/bg.end") - secs("/run/reexeced")
+    );
+    wait_recorded(&tb);
+    assert_recorded(
+        &tb,
+        &[
+            (UNIT, 3, "success"),
+            ("update-all-failing.service", 1, "failed"),
+            ("update-all-reexecs.service", 1, "success"),
+        ],
+    );
+}
+
+/// The whole target, several plugins (a download and update, a failure, a
+/// skip): re-executed while the first runs and again as the last ends.
+#[test]
+fn several_plugins_run_survives_reexec() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin(
+        "both",
+        "scope: system\ncan_separate_download: true",
+        &gated("exit 0"),
+    );
+    tb.add_plugin(
+        "bad",
+        "scope: system\nruns_after: [both]",
+        "#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 0\nexit 4\n",
+    );
+    tb.add_plugin(
+        "inapplicable",
+        "scope: system",
+        "#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 1\nexit 0\n",
+    );
+    tb.add_plugin(
+        "last",
+        "scope: system\nruns_after: [bad]",
+        &gated("systemctl daemon-reexec && date +%s.%N >/run/reexeced"),
+    );
+    tb.daemon_reload();
+
+    let bg = Background::start(&tb, "");
+    wait_for("the download to run", Duration::from_secs(30), || {
+        exists(&tb, "/run/started-both-download")
+    });
+    reexec(&tb);
+    tb.sh("touch /run/gate-both /run/gate-last");
+    wait_for("the last plugin's re-exec", Duration::from_secs(60), || {
+        exists(&tb, "/run/reexeced")
+    });
+    let (code, events) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 1, "bad failed: {events:#?}");
+    for (plugin, phase, state) in [
+        ("both", "download", "done"),
+        ("both", "update", "done"),
+        ("bad", "update", "failed"),
+        ("inapplicable", "update", "skipped"),
+        ("last", "update", "done"),
+    ] {
+        assert_eq!(last_state(&events, plugin, phase), state, "{events:#?}");
+    }
+    wait_recorded(&tb);
+    assert_recorded(
+        &tb,
+        &[
+            ("update-all-both-download.service", 1, "success"),
+            ("update-all-both.service", 1, "success"),
+            ("update-all-bad.service", 1, "failed"),
+            ("update-all-inapplicable.service", 1, "skipped"),
+            ("update-all-last.service", 1, "success"),
+        ],
+    );
+}
