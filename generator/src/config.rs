@@ -5,6 +5,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::discovery::discover;
+use crate::locate;
 use crate::paths::Env;
 use crate::trust::Trust;
 use crate::values::{ByteSize, ExecPath, Percent, PluginName, Weight};
@@ -243,7 +244,7 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
         let main = fs::symlink_metadata(&main).is_ok().then_some(main);
         for path in main.into_iter().chain(dropins.files) {
             match read_file(&mut trust, &path) {
-                Ok(Some(file)) => {
+                Ok(Some((file, text))) => {
                     if file.plugins.enabled.is_some() {
                         config.enabled = file.plugins.enabled;
                     }
@@ -251,7 +252,15 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
                     config.slice.overlay(file.slice);
                     config.notifications.overlay(file.notifications);
                     if let Some(runner) = file.paths.runner {
-                        config.paths.runner = runner.as_str().to_owned();
+                        match trusted_runner(env, &mut trust, &runner, &config.paths.runner) {
+                            Ok(()) => config.paths.runner = runner.as_str().to_owned(),
+                            Err(why) => diagnostics.push(locate::error_at(
+                                &path,
+                                &text,
+                                &["paths", "runner"],
+                                why,
+                            )),
+                        }
                     }
                     config.conditions.overlay(file.conditions);
                     if let Some(users) = file.schedule.update_logged_in_users {
@@ -270,8 +279,26 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
     (config, diagnostics)
 }
 
-/// One file, or `None` when it is empty or masked (a link to /dev/null).
-fn read_file(trust: &mut Trust, path: &Path) -> Result<Option<ConfigFile>, Diagnostic> {
+/// Every root unit runs `paths.runner`: it gets the checks of a plugin's
+/// executable. On refusal, why, and that `current` stays in use.
+fn trusted_runner(
+    env: &Env,
+    trust: &mut Trust,
+    runner: &ExecPath,
+    current: &str,
+) -> Result<(), String> {
+    let path = env.resolve(Path::new(runner.as_str()));
+    trust.check_file(&path, true).map(|_| ()).map_err(|why| {
+        format!(
+            "paths.runner: {runner} is not used, since the units would run it: {why}. \
+             They run {current} instead."
+        )
+    })
+}
+
+/// One file and its text, or `None` when it is empty or masked (a link
+/// to /dev/null).
+fn read_file(trust: &mut Trust, path: &Path) -> Result<Option<(ConfigFile, String)>, Diagnostic> {
     if fs::read_link(path).is_ok_and(|t| t == Path::new("/dev/null")) {
         return Ok(None);
     }
@@ -284,7 +311,7 @@ fn read_file(trust: &mut Trust, path: &Path) -> Result<Option<ConfigFile>, Diagn
         return Ok(None);
     }
     serde_norway::from_str(&text)
-        .map(Some)
+        .map(|file| Some((file, text)))
         .map_err(|e| Diagnostic::from_yaml(path, &e))
 }
 

@@ -4,8 +4,10 @@
 use crate::config::{self, Config};
 use crate::diagnostic::Diagnostic;
 use crate::discovery::discover;
-use crate::manifest::{Manifest, ManifestFile};
+use crate::locate;
+use crate::manifest::{Manifest, ManifestFile, Phase};
 use crate::paths::Env;
+use crate::plan::unit_name;
 use crate::trust::Trust;
 use crate::values::PluginName;
 use serde::Serialize;
@@ -29,21 +31,29 @@ impl Plugin {
     }
 }
 
-/// A plugin left out, and why.
+/// A plugin left out, and why. Nothing of it is ever run: not by its
+/// units, which are not written, nor by the runner.
 #[derive(Clone, Debug, Serialize)]
 pub struct Refusal {
     /// The plugin's name, when the manifest got far enough to tell it.
     pub name: Option<String>,
     pub file: PathBuf,
     pub reasons: Vec<Diagnostic>,
+    /// The manifest, when it parsed: what `update-all plugins` shows of
+    /// the plugin (this is the only reader of manifests).
+    #[serde(skip)]
+    pub manifest: Option<Box<Manifest>>,
 }
 
-/// A plugin turned off on purpose.
+/// A plugin turned off on purpose. It passed every check, so the runner
+/// may still run it by hand (`update-all plugins validate`).
 #[derive(Clone, Debug, Serialize)]
 pub struct Disabled {
     pub name: String,
     pub file: PathBuf,
     pub why: &'static str,
+    #[serde(skip)]
+    pub plugin: Plugin,
 }
 
 #[derive(Debug, Default)]
@@ -127,6 +137,7 @@ pub fn load(env: &Env) -> Inventory {
                         ),
                     )],
                     file: p.path,
+                    manifest: Some(Box::new(p.manifest)),
                 });
             }
             continue;
@@ -141,6 +152,7 @@ pub fn load(env: &Env) -> Inventory {
                 name: name.to_string(),
                 file: plugin.path.clone(),
                 why,
+                plugin,
             }),
             None => inv.plugins.push(plugin),
         }
@@ -159,6 +171,7 @@ fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Option<Plu
         name,
         file: path.to_path_buf(),
         reasons: vec![reason],
+        manifest: None,
     };
     let source = env.unresolve(path);
     if let Some(bad) = source
@@ -204,25 +217,55 @@ fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Option<Plu
         .map_err(|e| refuse(None, Diagnostic::from_yaml(path, &e)))?
         .plugin;
     if manifest.scope() == env.scope {
-        let exe = env.resolve(Path::new(manifest.executable.as_str()));
-        trust.check_file(&exe, true).map_err(|why| {
-            refuse(
-                Some(manifest.name.to_string()),
-                Diagnostic::error(
-                    Some(path),
-                    format!(
-                        "executable {} not usable: {why}",
-                        manifest.executable.as_str()
-                    ),
+        let refused = reserved(&manifest, path, &text).or_else(|| {
+            let exe = env.resolve(Path::new(manifest.executable.as_str()));
+            let why = trust.check_file(&exe, true).err()?;
+            Some(Diagnostic::error(
+                Some(path),
+                format!(
+                    "executable {} not usable: {why}",
+                    manifest.executable.as_str()
                 ),
-            )
-        })?;
+            ))
+        });
+        if let Some(reason) = refused {
+            return Err(Refusal {
+                name: Some(manifest.name.to_string()),
+                manifest: Some(Box::new(manifest)),
+                ..refuse(None, reason)
+            });
+        }
     }
     Ok(Some(Plugin {
         manifest,
         source,
         path: path.to_path_buf(),
     }))
+}
+
+/// Why `manifest`'s name may not be used, when it is reserved: its unit
+/// would replace one that update-all ships, or will.
+fn reserved(manifest: &Manifest, path: &Path, text: &str) -> Option<Diagnostic> {
+    let name = &manifest.name;
+    let (reserved, purpose) = name.reserved()?;
+    let unit = unit_name(name.as_str(), Phase::Update);
+    let whose = if name.as_str() == reserved {
+        format!("its unit would replace update-all's own {unit}, {purpose}")
+    } else {
+        format!(
+            "its unit {unit} would take a name of update-all-{reserved}-*.service, kept for \
+             {purpose}"
+        )
+    };
+    Some(locate::error_at(
+        path,
+        text,
+        &["plugin", "name"],
+        format!(
+            "the plugin name `{name}` is reserved: {whose}; rename the plugin \
+             (see \"Reserved names\" in docs/manifest.md)"
+        ),
+    ))
 }
 
 /// Reads a file whose size `lstat` just gave, usually in one `read`

@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod discovery;
 pub mod escape;
 pub mod inventory;
+pub mod locate;
 pub mod manifest;
 mod parallel;
 pub mod paths;

@@ -255,6 +255,7 @@ pub fn plan(inv: Inventory) -> Plan {
                          Remove one runs_after or static_dependencies entry to break it"
                     ),
                 )],
+                manifest: Some(Box::new(plugin.manifest.clone())),
             });
         }
         let removed: Vec<_> = out.iter().map(|&p| plugins[p].name().clone()).collect();

@@ -102,6 +102,34 @@ impl CheckedStr for PluginName {
 }
 checked_str_serde!(PluginName);
 
+/// Plugin names whose units update-all ships or will ship, and what those
+/// units are for: each name, and every name that starts with it and `-`
+/// (docs/manifest.md, "Reserved names"). A plugin unit
+/// `update-all-<name>.service` in the generator's directory would replace
+/// update-all's own unit of that name, which lives in /usr/lib/systemd.
+pub const RESERVED_NAMES: [(&str, &str); 5] = [
+    ("recorder", "the recorder of runs"),
+    (
+        "snapshot",
+        "the snapshots taken before and after a run (snapshot-pre, snapshot-post)",
+    ),
+    ("health", "the health checks after a run"),
+    ("rollback", "rolling a run back"),
+    ("boot-check", "the check at the boot after a run"),
+];
+
+impl PluginName {
+    /// When the name is reserved: the reserved name it falls under and
+    /// what update-all keeps it for.
+    pub fn reserved(&self) -> Option<(&'static str, &'static str)> {
+        RESERVED_NAMES.iter().copied().find(|(reserved, _)| {
+            self.0
+                .strip_prefix(reserved)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+        })
+    }
+}
+
 impl TryFrom<&str> for PluginName {
     type Error = String;
     fn try_from(s: &str) -> Result<Self, String> {
@@ -479,6 +507,28 @@ mod tests {
             assert!(PluginName::check(bad).is_err(), "{bad}");
         }
         assert!(PluginName::check(&"a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn reserved_names_and_their_namespaces() {
+        let reserved = |s: &str| PluginName::check(s).unwrap().reserved().map(|r| r.0);
+        assert_eq!(reserved("recorder"), Some("recorder"));
+        assert_eq!(reserved("snapshot-pre"), Some("snapshot"));
+        assert_eq!(reserved("snapshot-post"), Some("snapshot"));
+        assert_eq!(reserved("health"), Some("health"));
+        assert_eq!(reserved("rollback"), Some("rollback"));
+        assert_eq!(reserved("boot-check"), Some("boot-check"));
+        assert_eq!(reserved("boot-check-x"), Some("boot-check"));
+        for free in [
+            "recorders",
+            "snapshots",
+            "healthy",
+            "boot",
+            "apt",
+            "my-recorder",
+        ] {
+            assert_eq!(reserved(free), None, "{free}");
+        }
     }
 
     #[test]

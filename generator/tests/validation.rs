@@ -595,6 +595,7 @@ fn the_runner_path_is_configurable_and_checked() {
         "paths:\n  runner: /opt/ua/update-all\n",
         0o644,
     );
+    root.write("opt/ua/update-all", "#!/bin/sh\n", 0o755);
     let (config, diags) = update_all_generator::config::load(&root.env(Scope::System));
     assert!(diags.is_empty(), "{diags:?}");
     assert_eq!(config.paths.runner, "/opt/ua/update-all");
@@ -616,4 +617,157 @@ fn the_runner_path_is_configurable_and_checked() {
         // The broken file is skipped; the valid one still applies.
         assert_eq!(config.paths.runner, "/opt/ua/update-all");
     }
+}
+
+#[test]
+fn a_runner_others_could_change_is_refused_with_its_line_and_the_fallback_named() {
+    let root = Root::new();
+    let runner = root.write("opt/ua/update-all", "#!/bin/sh\n", 0o755);
+    let conf = "etc/update-all/config.d/50-runner.yaml";
+    root.write(
+        conf,
+        "# the runner\nslice:\n  memory_max: 1G\npaths:\n  runner: /opt/ua/update-all\n",
+        0o644,
+    );
+    let load = || update_all_generator::config::load(&root.env(Scope::System));
+    let (config, diags) = load();
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(config.paths.runner, "/opt/ua/update-all");
+    let refused = |why: &str| {
+        let (config, diags) = load();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let msg = diags[0].to_string();
+        assert!(
+            msg.contains(&format!(
+                "{conf}:5:11: error: paths.runner: /opt/ua/update-all is not used"
+            )) && msg.contains(why)
+                && msg.contains("They run /usr/bin/update-all instead."),
+            "{msg}"
+        );
+        // Only the runner is refused: the rest of the file applies.
+        assert_eq!(config.paths.runner, "/usr/bin/update-all");
+        assert_eq!(config.slice.memory_max.as_ref().unwrap().as_str(), "1G");
+    };
+    chown(&runner, Some(4001), None).unwrap();
+    refused("update-all is owned by uid 4001, not root");
+    chown(&runner, Some(0), None).unwrap();
+    std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o775)).unwrap();
+    refused("writable by its group");
+    std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        root.path().join("opt"),
+        std::fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
+    refused("opt is a sticky directory");
+    std::fs::set_permissions(
+        root.path().join("opt"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::remove_file(&runner).unwrap();
+    refused("No such file");
+}
+
+#[test]
+fn reserved_names_are_refused_naming_the_unit_they_would_replace() {
+    let root = Root::new();
+    root.plugin("good", "");
+    for name in [
+        "recorder",
+        "snapshot-pre",
+        "health",
+        "rollback",
+        "boot-check",
+    ] {
+        root.plugin(name, "");
+    }
+    let plan = root.plan();
+    assert_eq!(unit_names(&plan), ["update-all-good.service"]);
+    let msg = messages(&plan).replace(&root.path().display().to_string(), "ROOT");
+    assert!(
+        msg.contains(
+            "ROOT/usr/lib/update-all/plugins.d/recorder.yaml:2:9: error: the plugin name \
+             `recorder` is reserved: its unit would replace update-all's own \
+             update-all-recorder.service, the recorder of runs; rename the plugin"
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(
+            "snapshot-pre.yaml:2:9: error: the plugin name `snapshot-pre` is reserved: its \
+             unit update-all-snapshot-pre.service would take a name of \
+             update-all-snapshot-*.service, kept for the snapshots"
+        ),
+        "{msg}"
+    );
+    let mut refused = refused_names(&plan);
+    refused.sort();
+    assert_eq!(
+        refused,
+        [
+            "boot-check",
+            "health",
+            "recorder",
+            "rollback",
+            "snapshot-pre"
+        ]
+    );
+    // The refusal keeps the manifest, for `update-all plugins`.
+    assert!(plan.refused.iter().all(|r| r.manifest.is_some()));
+}
+
+/// Every unit update-all ships whose name a plugin could produce
+/// (`update-all-NAME.service`) has its NAME reserved.
+#[test]
+fn every_shipped_unit_a_plugin_could_shadow_is_reserved() {
+    let units = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../units");
+    let mut checked = 0;
+    for dir in [units.clone(), units.join("user")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let file = entry.unwrap().file_name().into_string().unwrap();
+            let Some(name) = file
+                .strip_prefix("update-all-")
+                .and_then(|n| n.strip_suffix(".service"))
+            else {
+                continue;
+            };
+            let name = update_all_generator::values::PluginName::try_from(name).unwrap();
+            assert!(name.reserved().is_some(), "{file} can be shadowed");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "{checked}");
+}
+
+#[test]
+fn an_executable_in_a_sticky_directory_or_behind_a_users_link_is_refused() {
+    let root = Root::new();
+    let tmp = root.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    root.write("tmp/evil", "#!/bin/sh\n", 0o755);
+    root.write(
+        &format!("{VENDOR}/sticky.yaml"),
+        "plugin:\n  name: sticky\n  executable: /tmp/evil\n  scope: system\n",
+        0o644,
+    );
+    root.plugin("linked", "");
+    let exe = root.path().join("usr/lib/update-all/plugins/linked");
+    std::fs::remove_file(&exe).unwrap();
+    root.executable("real");
+    symlink("real", &exe).unwrap();
+    std::os::unix::fs::lchown(&exe, Some(4001), None).unwrap();
+    let plan = root.plan();
+    assert!(plan.units.is_empty(), "{}", messages(&plan));
+    let msg = messages(&plan);
+    assert!(
+        msg.contains("executable /tmp/evil not usable: ")
+            && msg.contains("tmp is a sticky directory"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("the symlink ") && msg.contains("plugins/linked is owned by uid 4001"),
+        "{msg}"
+    );
 }
