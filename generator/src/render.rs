@@ -88,6 +88,9 @@ pub fn unit_text(plan: &Plan, unit: &PlannedUnit, runner: &str) -> String {
         command_line(runner, &["plugin-exec", "--", exe, phase])
     );
     s.push_str("NotifyAccess=main\n");
+    // When the plugin has ended, whatever it left behind (a daemon restarted
+    // by a package script) ends with it instead of holding the unit.
+    s.push_str("KillMode=control-group\n");
     let timeout = m.timeouts.is_applicable.get() + m.timeouts.for_phase(unit.phase).get();
     let _ = writeln!(s, "TimeoutStartSec={timeout}");
 

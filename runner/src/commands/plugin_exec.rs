@@ -8,21 +8,38 @@
 //! `systemctl status` and `update-all run` show; every other line is passed
 //! on unchanged. Without `$NOTIFY_SOCKET` (run by hand) every line is passed
 //! on. SIGTERM, SIGINT and SIGHUP are forwarded to the plugin's process
-//! group. The exit status is the plugin's; a plugin killed by a signal
+//! group.
+//!
+//! The relay runs while the plugin does, and ends once the plugin has
+//! exited and its stderr reaches end-of-file, or at the latest [`DRAIN`]
+//! after the exit: a child the plugin left behind (a daemon restarted by a
+//! package script) may hold stderr open for as long as it lives, and must
+//! not hold the unit with it. What the plugin wrote before it exited is in
+//! the pipe by then and still passed on; systemd then ends what is left
+//! (`KillMode=control-group`).
+//!
+//! The exit status is the plugin's; a plugin killed by a signal
 //! (SIGKILL of the OOM killer, SIGTERM of a stop) kills this process with the
 //! same signal, so systemd judges the unit as if it ran the plugin itself
 //! (128 + signal instead for signals that would dump core).
 
 use clap::Args;
-use nix::libc;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::{pipe2, Pid};
 use std::ffi::{OsStr, OsString};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
 pub struct PluginExecArgs {
@@ -39,24 +56,49 @@ pub struct PluginExecArgs {
 /// Longest status text sent, in characters.
 const STATUS_MAX: usize = 200;
 
+/// How long the plugin's stderr is still read once the plugin has exited,
+/// at most, while something it left behind keeps the pipe open.
+const DRAIN: Drain = Drain {
+    quiet: Duration::from_millis(200),
+    most: Duration::from_secs(2),
+};
+
+/// The end of the relay after the plugin has exited: at end-of-file, after
+/// `quiet` without output, or `most` after the exit, whichever comes first.
+#[derive(Clone, Copy, Debug)]
+struct Drain {
+    quiet: Duration,
+    most: Duration,
+}
+
+/// A line longer than this is passed on in pieces.
+const LINE_MAX: usize = 64 * 1024;
+
 /// The plugin's process group, once it runs; 0 before.
 static GROUP: AtomicI32 = AtomicI32::new(0);
 /// The last signal received (forwarded by whoever sees both it and GROUP).
 static PENDING: AtomicI32 = AtomicI32::new(0);
 
-extern "C" fn forward(signal: libc::c_int) {
+/// Sends `signal` (a number) to the plugin's process group.
+fn signal_group(group: i32, signal: i32) {
+    // Async-signal-safe: plain conversions and kill(2).
+    if let Ok(signal) = Signal::try_from(signal) {
+        let _ = killpg(Pid::from_raw(group), signal);
+    }
+}
+
+extern "C" fn forward(signal: nix::libc::c_int) {
     // Only async-signal-safe calls here: atomics and kill(2).
     PENDING.store(signal, Ordering::SeqCst);
     let group = GROUP.load(Ordering::SeqCst);
     if group > 0 {
-        // SAFETY: kill(2) is async-signal-safe and takes plain integers.
-        unsafe { libc::kill(-group, signal) };
+        signal_group(group, signal);
     }
 }
 
 fn install_forwarding() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    // SA_RESTART: the stderr read goes on after the handler.
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    // SA_RESTART: reads and waits go on after the handler.
     let action = SigAction::new(
         SigHandler::Handler(forward),
         SaFlags::SA_RESTART,
@@ -65,17 +107,17 @@ fn install_forwarding() {
     for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
         // SAFETY: the handler above only touches atomics and calls kill(2).
         if let Err(e) = unsafe { sigaction(signal, &action) } {
-            eprintln!("update-all plugin-exec: cannot forward {signal}: {e}");
+            tracing::warn!("plugin-exec: cannot forward {signal}: {e}");
         }
     }
 }
 
 pub fn run(args: &PluginExecArgs) -> ExitCode {
     let Some((program, rest)) = args.command.split_first() else {
-        eprintln!("update-all plugin-exec: no command given");
+        tracing::error!("plugin-exec: no command given");
         return ExitCode::from(2);
     };
-    let mut notifier = Notifier::from_env();
+    let notifier = Notifier::from_env();
     install_forwarding();
     let spawned = Command::new(program)
         .args(rest)
@@ -85,13 +127,10 @@ pub fn run(args: &PluginExecArgs) -> ExitCode {
         // NotifyAccess=main would drop the plugin's own messages anyway.
         .env_remove("NOTIFY_SOCKET")
         .spawn();
-    let mut child = match spawned {
+    let child = match spawned {
         Ok(child) => child,
         Err(e) => {
-            eprintln!(
-                "update-all plugin-exec: cannot run {}: {e}",
-                program.to_string_lossy()
-            );
+            tracing::error!("plugin-exec: cannot run {}: {e}", program.to_string_lossy());
             return ExitCode::from(if e.kind() == io::ErrorKind::NotFound {
                 127
             } else {
@@ -104,29 +143,114 @@ pub fn run(args: &PluginExecArgs) -> ExitCode {
     let early = PENDING.load(Ordering::SeqCst);
     if early != 0 && pid > 0 {
         // A signal that came before the group existed.
-        // SAFETY: plain kill(2).
-        unsafe { libc::kill(-pid, early) };
+        signal_group(pid, early);
     }
-    if let Some(stderr) = child.stderr.take() {
-        relay(stderr, io::stderr(), notifier.as_mut());
-    }
-    let status = loop {
-        match child.wait() {
-            Ok(status) => break status,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                eprintln!("update-all plugin-exec: cannot wait for the plugin: {e}");
-                return ExitCode::from(1);
-            }
+    let mut relay = Relay::new(io::stderr(), notifier);
+    let status = match supervise(child, &mut relay, DRAIN) {
+        Ok(status) => status,
+        Err(e) => {
+            tracing::error!("plugin-exec: cannot wait for the plugin: {e}");
+            return ExitCode::from(1);
         }
     };
-    if let Some(n) = notifier.as_mut() {
+    if let Some(n) = relay.notifier.as_mut() {
         n.status(&final_status(rest.last().map(OsString::as_os_str), status));
     }
     if let Some(signal) = status.signal().filter(|_| !status.core_dumped()) {
         die_like(signal);
     }
     ExitCode::from(exit_code(status))
+}
+
+/// Waits for `child` while relaying its stderr (if piped) through `relay`.
+/// Returns once it has exited and its stderr has reached end-of-file or
+/// been drained as `drain` allows: whatever the plugin left running may
+/// hold the pipe open for as long as it lives.
+fn supervise<W: Write>(
+    mut child: Child,
+    relay: &mut Relay<W>,
+    drain: Drain,
+) -> io::Result<ExitStatus> {
+    let stderr = child.stderr.take();
+    // Closed when the child has been reaped: poll(2) sees the hangup.
+    let (exited, exiting) = pipe2(OFlag::O_CLOEXEC)?;
+    let waiter = thread::spawn(move || {
+        let status = child.wait();
+        drop(exiting);
+        status
+    });
+    if let Some(stderr) = stderr {
+        pump(stderr, exited.as_fd(), drain, relay);
+    }
+    waiter
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the waiting thread panicked")))
+}
+
+/// Relays `from` until end-of-file, or, once `exited` is readable or hung
+/// up, until `drain` ends it; `from` is closed on return, so whatever still
+/// writes to it gets EPIPE rather than blocking on a full pipe.
+fn pump<R: Read + AsFd, W: Write>(
+    mut from: R,
+    exited: BorrowedFd,
+    drain: Drain,
+    relay: &mut Relay<W>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    // Once the plugin has exited: when the drain ends at the latest.
+    let mut last_call: Option<Instant> = None;
+    let mut quiet_until: Option<Instant> = None;
+    loop {
+        let timeout = match (last_call, quiet_until) {
+            (Some(last), Some(quiet)) => {
+                let left = last.min(quiet).saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                // Rounded up, so the deadline has passed when poll returns.
+                let ms = left.as_millis().saturating_add(1);
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+            _ => PollTimeout::NONE,
+        };
+        let mut fds = vec![PollFd::new(from.as_fd(), PollFlags::POLLIN)];
+        if last_call.is_none() {
+            fds.push(PollFd::new(exited, PollFlags::POLLIN));
+        }
+        match poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => {
+                tracing::warn!("plugin-exec: cannot wait for the plugin's stderr: {e}");
+                break;
+            }
+        }
+        let ready = fds[0].any().unwrap_or(true);
+        if fds.get(1).is_some_and(|f| f.any().unwrap_or(true)) {
+            let now = Instant::now();
+            last_call = Some(now + drain.most);
+            quiet_until = Some(now + drain.quiet);
+        }
+        if !ready {
+            continue;
+        }
+        // poll said readable: this read does not block.
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                relay.feed(&buf[..n]);
+                if last_call.is_some() {
+                    quiet_until = Some(Instant::now() + drain.quiet);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::warn!("plugin-exec: cannot read the plugin's stderr: {e}");
+                break;
+            }
+        }
+    }
+    relay.finish();
 }
 
 /// Ends this process with `signal` unless its default action dumps core
@@ -180,30 +304,56 @@ fn final_status(phase: Option<&OsStr>, status: ExitStatus) -> String {
     }
 }
 
-/// Copies `from` to `to` line by line, turning progress lines into status
-/// text when there is a notifier. Bytes that are not UTF-8 pass unchanged.
-fn relay(from: impl Read, mut to: impl Write, mut notifier: Option<&mut Notifier>) {
-    let mut reader = BufReader::new(from);
-    let mut line = Vec::with_capacity(256);
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("update-all plugin-exec: cannot read the plugin's stderr: {e}");
-                // Keep the plugin from blocking on a full pipe.
-                let _ = io::copy(&mut reader, &mut io::sink());
-                return;
-            }
+/// Passes the plugin's stderr on line by line, turning progress lines into
+/// status text when there is a notifier. Bytes that are not UTF-8 pass
+/// unchanged.
+struct Relay<W: Write> {
+    to: W,
+    notifier: Option<Notifier>,
+    /// The start of a line whose end has not come yet.
+    line: Vec<u8>,
+}
+
+impl<W: Write> Relay<W> {
+    fn new(to: W, notifier: Option<Notifier>) -> Self {
+        Relay {
+            to,
+            notifier,
+            line: Vec::with_capacity(256),
         }
-        if let Some(n) = notifier.as_deref_mut() {
-            if let Some(text) = progress_status(&line) {
-                n.status(&text);
-                continue;
-            }
+    }
+
+    /// Passes on every line `bytes` completes; keeps the rest.
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+            self.line.extend_from_slice(&bytes[..=end]);
+            self.emit();
+            bytes = &bytes[end + 1..];
         }
-        let _ = to.write_all(&line).and_then(|()| to.flush());
+        self.line.extend_from_slice(bytes);
+        if self.line.len() >= LINE_MAX {
+            self.emit();
+        }
+    }
+
+    /// Passes on what is left of the last line.
+    fn finish(&mut self) {
+        if !self.line.is_empty() {
+            self.emit();
+        }
+    }
+
+    fn emit(&mut self) {
+        let progress = self
+            .notifier
+            .as_mut()
+            .and_then(|n| Some((n, progress_status(&self.line)?)));
+        if let Some((n, text)) = progress {
+            n.status(&text);
+        } else {
+            let _ = self.to.write_all(&self.line).and_then(|()| self.to.flush());
+        }
+        self.line.clear();
     }
 }
 
@@ -272,7 +422,7 @@ impl Notifier {
         }
         let message = format!("STATUS={text}");
         if let Err(e) = self.socket.send_to_addr(message.as_bytes(), &self.address) {
-            eprintln!("update-all plugin-exec: cannot set the status text: {e}");
+            tracing::warn!("plugin-exec: cannot set the status text: {e}");
         }
         text.clone_into(&mut self.last);
     }
@@ -324,11 +474,20 @@ mod tests {
 
     const INPUT: &[u8] = b"one\n{\"type\":\"progress\",\"percent\":45,\"message\":\"Get 3/10\"}\nnot \xff utf-8\n{\"type\":\"progress\",\"percent\":45,\"message\":\"Get 3/10\"}\nlast, no newline";
 
+    /// `INPUT` through a relay, in pieces that split lines anywhere.
+    fn relayed(notifier: Option<Notifier>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut relay = Relay::new(&mut out, notifier);
+        for piece in INPUT.chunks(7) {
+            relay.feed(piece);
+        }
+        relay.finish();
+        out
+    }
+
     #[test]
     fn without_a_socket_every_line_passes() {
-        let mut out = Vec::new();
-        relay(INPUT, &mut out, None);
-        assert_eq!(out, INPUT);
+        assert_eq!(relayed(None), INPUT);
     }
 
     #[test]
@@ -337,15 +496,105 @@ mod tests {
         let path = dir.path().join("notify");
         let systemd = UnixDatagram::bind(&path).unwrap();
         systemd.set_nonblocking(true).unwrap();
-        let mut notifier = Notifier::new(path.as_os_str()).unwrap();
-        let mut out = Vec::new();
-        relay(INPUT, &mut out, Some(&mut notifier));
-        assert_eq!(out, b"one\nnot \xff utf-8\nlast, no newline");
+        let notifier = Notifier::new(path.as_os_str()).unwrap();
+        assert_eq!(
+            relayed(Some(notifier)),
+            b"one\nnot \xff utf-8\nlast, no newline"
+        );
         let mut buf = [0u8; 512];
         let n = systemd.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"STATUS=45% Get 3/10");
         // The same text twice is sent once.
         assert!(systemd.recv(&mut buf).is_err());
         assert!(Notifier::new(OsStr::new("relative")).is_none());
+    }
+
+    /// A pipe as files: (read end, write end).
+    fn pipe() -> (std::fs::File, std::fs::File) {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        (r.into(), w.into())
+    }
+
+    const LONG: Drain = Drain {
+        quiet: Duration::from_secs(600),
+        most: Duration::from_secs(600),
+    };
+
+    #[test]
+    fn the_relay_ends_at_end_of_file_while_the_plugin_runs() {
+        let (from, mut plugin) = pipe();
+        let (exited, _running) = pipe();
+        plugin.write_all(b"x\ny").unwrap();
+        drop(plugin);
+        let mut out = Vec::new();
+        pump(from, exited.as_fd(), LONG, &mut Relay::new(&mut out, None));
+        assert_eq!(out, b"x\ny");
+    }
+
+    #[test]
+    fn after_the_exit_what_was_written_is_passed_on_and_quiet_ends_the_relay() {
+        let (from, mut leftover) = pipe();
+        let (exited, exiting) = pipe();
+        leftover.write_all(b"last words\nno newline").unwrap();
+        drop(exiting);
+        let drain = Drain {
+            quiet: Duration::from_millis(50),
+            most: Duration::from_secs(600),
+        };
+        let mut out = Vec::new();
+        pump(from, exited.as_fd(), drain, &mut Relay::new(&mut out, None));
+        assert_eq!(out, b"last words\nno newline");
+        // The relay closed its end: the leftover writer is not held.
+        assert_eq!(
+            leftover.write_all(b"more").unwrap_err().kind(),
+            io::ErrorKind::BrokenPipe
+        );
+    }
+
+    /// Runs `script` as a plugin whose stderr is relayed; kills its process
+    /// group afterwards. The exit status, the output and how long it took.
+    fn supervised(script: &str, drain: Drain) -> (ExitStatus, String, Duration) {
+        let child = Command::new("sh")
+            .args(["-c", script])
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let group = Pid::from_raw(i32::try_from(child.id()).unwrap());
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let status = supervise(child, &mut Relay::new(&mut out, None), drain).unwrap();
+        let took = started.elapsed();
+        let _ = killpg(group, Signal::SIGKILL);
+        (status, String::from_utf8(out).unwrap(), took)
+    }
+
+    #[test]
+    fn a_leftover_child_holding_stderr_does_not_hold_the_plugin() {
+        // `sleep` keeps the pipe open for a minute; the quiet ends the relay.
+        let (status, out, took) = supervised(
+            "echo first >&2; (sleep 60) & printf 'last, no newline' >&2; exit 3",
+            Drain {
+                quiet: Duration::from_millis(200),
+                most: Duration::from_secs(600),
+            },
+        );
+        assert_eq!(status.code(), Some(3));
+        assert_eq!(out, "first\nlast, no newline");
+        assert!(took < Duration::from_secs(30), "took {took:?}");
+    }
+
+    #[test]
+    fn a_leftover_child_that_keeps_talking_is_cut_off() {
+        let (status, out, took) = supervised(
+            "(while :; do echo chatter >&2; sleep 0.01; done) & echo done >&2; exit 0",
+            Drain {
+                quiet: Duration::from_secs(600),
+                most: Duration::from_millis(300),
+            },
+        );
+        assert_eq!(status.code(), Some(0));
+        assert!(out.lines().any(|l| l == "done"), "{out}");
+        assert!(took < Duration::from_secs(30), "took {took:?}");
     }
 }
