@@ -195,6 +195,13 @@ struct PrivateRoot {
 
 impl PrivateRoot {
     fn new() -> PrivateRoot {
+        PrivateRoot::with_postinst(None)
+    }
+
+    /// Like [`PrivateRoot::new`], with `postinst` as the maintainer script
+    /// of ua-fixture 2.0, which dpkg runs outside the private root
+    /// (`--force-script-chrootless`): on the system itself.
+    fn with_postinst(postinst: Option<&str>) -> PrivateRoot {
         let dir = scratch("apt");
         let base = dir.path().to_owned();
         let (root, repo, debs) = (base.join("root"), base.join("repo"), base.join("debs"));
@@ -205,6 +212,10 @@ impl PrivateRoot {
             let control = read(pkgmgr::fixture("apt", "control.in")).replace("@VERSION@", v);
             std::fs::write(pkg.join("DEBIAN/control"), control).unwrap();
             std::fs::write(pkg.join("usr/share/ua-fixture/version"), format!("{v}\n")).unwrap();
+            if let (Some(script), "2.0") = (postinst, v) {
+                std::fs::write(pkg.join("DEBIAN/postinst"), script).unwrap();
+                sh(&format!("chmod 755 '{}/DEBIAN/postinst'", pkg.display()));
+            }
             std::fs::create_dir_all(&debs).unwrap();
             sh(&format!(
                 "dpkg-deb --root-owner-group -Zgzip -b '{}' '{}' >/dev/null",
@@ -228,11 +239,11 @@ impl PrivateRoot {
         std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
         let r = root.display().to_string();
         let conf = base.join("apt.conf");
-        std::fs::write(
-            &conf,
-            read(pkgmgr::fixture("apt", "apt.conf.in")).replace("@ROOT@", &r),
-        )
-        .unwrap();
+        let mut apt_conf = read(pkgmgr::fixture("apt", "apt.conf.in")).replace("@ROOT@", &r);
+        if postinst.is_some() {
+            apt_conf.push_str("DPkg::Options:: \"--force-script-chrootless\";\n");
+        }
+        std::fs::write(&conf, apt_conf).unwrap();
         std::fs::write(
             root.join("etc/apt/sources.list"),
             read(pkgmgr::fixture("apt", "sources.list.in"))
@@ -470,5 +481,87 @@ fn private_root_through_update_all_units() {
     eprintln!(
         "apt through update-all: download + update units in {:.2}s",
         took.as_secs_f64()
+    );
+}
+
+/// The cause of issue 8: a package whose postinst re-executes systemd (as
+/// Debian's systemd package does), upgraded by the apt plugin through
+/// `update-all run` with the recorder on. The run returns by itself, and
+/// both apt units are in the history, once.
+#[test]
+fn postinst_reexec_through_update_all_run() {
+    if !have_tools(
+        "apt re-exec through update-all run",
+        &["apt-get", "dpkg", "dpkg-deb", "dpkg-scanpackages"],
+    ) {
+        return;
+    }
+    let Some(tb) = testbed::Testbed::require() else {
+        return;
+    };
+    let pr = PrivateRoot::with_postinst(Some(
+        "#!/bin/sh\nset -e\n[ \"$1\" = configure ] || exit 0\n\
+         systemctl daemon-reexec\ndate +%s.%N > /run/ua-fixture-reexeced\n",
+    ));
+    pr.publish("2.0");
+    let host_before = host_dpkg_status();
+    tb.install_update_all(
+        &testbed::target_binary("update-all-generator"),
+        Some(&testbed::target_binary("update-all")),
+    );
+    pkgmgr::install_with_settings(&tb, "apt", &[("config", &pr.conf.display().to_string())]);
+
+    // A run that never returns is cut at 180 s (exit 124).
+    let out = tb.sh(&format!(
+        "timeout 180 {} run --only apt; echo \"rc=$?\"; date +%s.%N",
+        testbed::RUNNER
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("\nrc=0\n"),
+        "update-all run did not succeed by itself:\n{stdout}\n{stderr}\n{}",
+        tb.journal("update-all-apt.service")
+    );
+    assert!(
+        tb.host_path("/run/ua-fixture-reexeced").exists(),
+        "the postinst did not re-execute systemd:\n{}",
+        tb.journal("update-all-apt.service")
+    );
+    let manager = tb.check(&["journalctl", "-b", "_PID=1", "-o", "cat", "--no-pager"]);
+    assert!(
+        manager.contains("Reexecuting"),
+        "systemd did not re-execute:\n{manager}"
+    );
+    assert_eq!(pr.installed(), "2.0");
+    let secs = |s: &str| s.trim().parse::<f64>().unwrap();
+    let reexeced = std::fs::read_to_string(tb.host_path("/run/ua-fixture-reexeced")).unwrap();
+    eprintln!(
+        "FIGURE: update-all run returned {:.2} s after the postinst's daemon-reexec",
+        secs(stdout.lines().last().unwrap()) - secs(&reexeced)
+    );
+
+    // The recorder ends its run once no plugin unit has a job left.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let recorder = "update-all-recorder.service";
+    while tb
+        .check(&["systemctl", "show", "-P", "ActiveState", recorder])
+        .trim()
+        != "inactive"
+    {
+        assert!(Instant::now() < deadline, "{}", tb.journal(recorder));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let history = tb.check(&[testbed::RUNNER, "history", "--json", "--last", "100"]);
+    let doc: serde_json::Value = serde_json::from_str(&history).expect("history JSON");
+    let records = doc["records"].as_array().expect("records");
+    for unit in ["update-all-apt-download.service", "update-all-apt.service"] {
+        let of: Vec<_> = records.iter().filter(|r| r["unit"] == unit).collect();
+        assert_eq!(of.len(), 1, "{unit}: {history}\n{}", tb.journal(recorder));
+        assert_eq!(of[0]["result"], "success", "{unit}: {history}");
+    }
+    assert!(
+        host_dpkg_status() == host_before,
+        "the host's dpkg status changed"
     );
 }
