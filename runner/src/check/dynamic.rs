@@ -171,11 +171,45 @@ fn claim(unit: usize, mutex: &MutexName, origin: Option<String>) -> Claim<'_> {
     }
 }
 
-/// `plan`'s plugins, or those of them named in `only`.
+/// `plan`'s plugins, or those of them named in `only`. Only plugins that
+/// passed the generator's checks are in a plan: no other is ever run.
 pub fn selected<'p>(plan: &'p Plan, only: &[String]) -> Vec<&'p Plugin> {
     plan.plugins
         .iter()
         .filter(|p| only.is_empty() || only.iter().any(|o| o == p.name().as_str()))
+        .collect()
+}
+
+/// Why each name of `only` that is not a plugin of `plan` is missing:
+/// refused (and why), or unknown. Empty when all are there.
+pub fn missing(plan: &Plan, only: &[String]) -> Vec<String> {
+    only.iter()
+        .filter(|o| !plan.plugins.iter().any(|p| p.name().as_str() == o.as_str()))
+        .map(|o| {
+            let refused = not_checked(plan, std::slice::from_ref(o));
+            if refused.is_empty() {
+                format!("unknown plugin {o}; see `update-all plan`")
+            } else {
+                refused.join("\n")
+            }
+        })
+        .collect()
+}
+
+/// One line per plugin of `plan` that was refused (of those named in
+/// `only`, else all), and why: they are not checked, nor run.
+pub fn not_checked(plan: &Plan, only: &[String]) -> Vec<String> {
+    plan.refused
+        .iter()
+        .filter(|r| only.is_empty() || r.name.as_ref().is_some_and(|n| only.iter().any(|o| o == n)))
+        .map(|r| {
+            let what = match &r.name {
+                Some(name) => format!("plugin `{name}`"),
+                None => format!("the manifest {}", r.file.display()),
+            };
+            let why: Vec<String> = r.reasons.iter().map(ToString::to_string).collect();
+            format!("{what} was refused and is not run: {}", why.join("; "))
+        })
         .collect()
 }
 
@@ -207,7 +241,13 @@ pub async fn prepare(
             }
         }
         let ordering = ordering(&plan, &report);
-        for w in ordering.warnings.iter().chain(&report.warnings) {
+        let refused = not_checked(&plan, only);
+        for w in ordering
+            .warnings
+            .iter()
+            .chain(&report.warnings)
+            .chain(&refused)
+        {
             note("warning", w);
         }
         for (unit, befores) in &ordering.after {

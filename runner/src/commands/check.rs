@@ -43,12 +43,7 @@ fn checked(scope: Scope, plan: &Plan, only: &[String]) -> Result<Report, ExitCod
             eprintln!("update-all: {e}");
             ExitCode::from(output::FAILURE)
         })?;
-    for refusal in &plan.refused {
-        report.warnings.push(format!(
-            "the manifest {} was refused and is not checked (see `update-all plan`)",
-            refusal.file.display()
-        ));
-    }
+    report.warnings.extend(dynamic::not_checked(plan, only));
     Ok(report)
 }
 
@@ -59,17 +54,11 @@ pub fn dry_run(scope: Scope, args: &RunArgs) -> ExitCode {
     let env = Env::from_process(Some(scope));
     let plan_report = crate::commands::plan::Report::build(&env);
     let (plan, _) = update_all_generator::plan(&env);
-    let unknown: Vec<&str> = args
-        .only
-        .iter()
-        .map(String::as_str)
-        .filter(|o| !plan.plugins.iter().any(|p| p.name().as_str() == *o))
-        .collect();
-    if !unknown.is_empty() {
-        eprintln!(
-            "update-all: unknown plugin {}; see `update-all plan`",
-            unknown.join(", ")
-        );
+    let missing = dynamic::missing(&plan, &args.only);
+    if !missing.is_empty() {
+        for why in missing {
+            eprintln!("update-all: {why}");
+        }
         return ExitCode::from(2);
     }
     let report = match checked(scope, &plan, &args.only) {

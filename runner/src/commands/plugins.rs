@@ -10,7 +10,7 @@
 //! checked is valid, 1 otherwise.
 
 use crate::output::{self, section};
-use crate::plugin::catalog::{Catalog, Entry, State};
+use crate::plugin::catalog::{Catalog, Entry};
 use crate::plugin::validate::{self, Verdict};
 use crate::plugin::{Command, Invoker, ProtocolError};
 use crate::stats::format::table;
@@ -129,7 +129,7 @@ fn list(env: &Env, catalog: &Catalog, args: &ListArgs) -> ExitCode {
         .entries
         .iter()
         .map(|e| {
-            let m = e.manifest.as_ref();
+            let m = e.manifest();
             Listed {
                 name: e.name.clone(),
                 status: e.state.as_str(),
@@ -151,10 +151,7 @@ fn list(env: &Env, catalog: &Catalog, args: &ListArgs) -> ExitCode {
         other_scope: catalog.other_scope.clone(),
         warnings: catalog.warnings.clone(),
     };
-    let refused = catalog
-        .entries
-        .iter()
-        .any(|e| matches!(e.state, State::Refused(_)));
+    let refused = catalog.entries.iter().any(Entry::is_refused);
     output::print_then_exit(if refused { output::FAILURE } else { 0 }, |out| {
         if args.json {
             output::json(out, &report)
@@ -316,8 +313,11 @@ fn answer<T>(r: Result<T, ProtocolError>) -> Answer<T> {
 
 impl Info {
     fn build(entry: &Entry, env: &Env) -> Self {
-        let m = entry.manifest.as_ref();
-        let units = m
+        let m = entry.manifest();
+        // A refused plugin has no units, and is never run.
+        let units = entry
+            .runnable()
+            .map(|p| &p.manifest)
             .map(|m| {
                 m.unit_phases()
                     .iter()
@@ -328,8 +328,8 @@ impl Info {
                     .collect()
             })
             .unwrap_or_default();
-        let answers = m.map(|m| {
-            let invoker = Invoker::new(m, env);
+        let answers = entry.runnable().map(|plugin| {
+            let invoker = Invoker::new(plugin, env);
             Answers {
                 version: answer(invoker.run(Command::Version).version()),
                 can_separate_download: answer(invoker.run(Command::CanSeparateDownload).yes_no()),
@@ -373,7 +373,12 @@ impl Info {
         field(out, "manifest", &self.source.display().to_string())?;
         field(out, "executable", &m.executable)?;
         let units: Vec<String> = self.units.iter().map(|u| u.unit.clone()).collect();
-        field(out, "units", &units.join(", "))?;
+        let units = if units.is_empty() {
+            "(none: refused)".to_owned()
+        } else {
+            units.join(", ")
+        };
+        field(out, "units", &units)?;
         let flags = format!(
             "requires_sudo: {}, can_separate_download: {}, supports_self_update: {}, \
              supports_dynamic_mutexes: {}",
@@ -415,6 +420,8 @@ impl Info {
                 yes_no,
             )?;
             write_answer(out, "does-require-sudo", &a.does_require_sudo, yes_no)?;
+        } else {
+            writeln!(out, "\nThe plugin is not asked: {}", validate::NOT_RUN)?;
         }
         Ok(())
     }
@@ -513,7 +520,7 @@ fn info(env: &Env, catalog: &Catalog, args: &InfoArgs) -> ExitCode {
         Err(code) => return code,
     };
     let infos: Vec<Info> = entries.iter().map(|e| Info::build(e, env)).collect();
-    let refused = entries.iter().any(|e| matches!(e.state, State::Refused(_)));
+    let refused = entries.iter().any(|e| e.is_refused());
     output::print_then_exit(if refused { output::FAILURE } else { 0 }, |out| {
         if args.json {
             // One document; an array only when two manifests claim the name.

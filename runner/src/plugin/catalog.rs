@@ -1,37 +1,39 @@
 //! Every plugin manifest of one scope and what became of it — enabled,
-//! disabled (with its manifest, read again, since the inventory keeps only
-//! the reason) or refused — for `update-all plugins`.
+//! disabled or refused — for `update-all plugins`, all from the
+//! generator's inventory: it is the one reader of manifests, and only
+//! plugins that passed its trust checks are ever run.
 
 use std::path::PathBuf;
-use update_all_generator::inventory;
-use update_all_generator::manifest::{Manifest, ManifestFile};
+use update_all_generator::inventory::{self, Plugin};
+use update_all_generator::manifest::Manifest;
 use update_all_generator::{Diagnostic, Env};
 
 /// What the inventory made of a manifest.
 #[derive(Clone, Debug)]
 pub enum State {
-    Enabled,
+    Enabled(Plugin),
     /// Turned off by its manifest or the configuration; why.
-    Disabled(&'static str),
-    /// Not usable; the reasons.
-    Refused(Vec<Diagnostic>),
+    Disabled(Plugin, &'static str),
+    /// Not usable, and never run; the reasons, and the manifest when it
+    /// parsed.
+    Refused(Vec<Diagnostic>, Option<Box<Manifest>>),
 }
 
 impl State {
     pub fn as_str(&self) -> &'static str {
         match self {
-            State::Enabled => "enabled",
-            State::Disabled(_) => "disabled",
-            State::Refused(_) => "refused",
+            State::Enabled(_) => "enabled",
+            State::Disabled(..) => "disabled",
+            State::Refused(..) => "refused",
         }
     }
 
     /// Why it is not enabled, in one line.
     pub fn why(&self) -> Option<String> {
         match self {
-            State::Enabled => None,
-            State::Disabled(why) => Some((*why).to_owned()),
-            State::Refused(reasons) => Some(
+            State::Enabled(_) => None,
+            State::Disabled(_, why) => Some((*why).to_owned()),
+            State::Refused(reasons, _) => Some(
                 reasons
                     .iter()
                     .map(|d| d.to_string())
@@ -48,10 +50,32 @@ pub struct Entry {
     /// it was refused before its name could be read.
     pub name: String,
     pub state: State,
-    /// `None` only for a refused manifest that did not parse.
-    pub manifest: Option<Manifest>,
     /// The manifest as the real system sees it.
     pub source: PathBuf,
+}
+
+impl Entry {
+    /// What the manifest says; `None` only for a refused manifest that did
+    /// not parse.
+    pub fn manifest(&self) -> Option<&Manifest> {
+        match &self.state {
+            State::Enabled(p) | State::Disabled(p, _) => Some(&p.manifest),
+            State::Refused(_, m) => m.as_deref(),
+        }
+    }
+
+    /// The plugin, when it passed every check of the generator and so may
+    /// be run by hand; `None` for a refused one, which never is.
+    pub fn runnable(&self) -> Option<&Plugin> {
+        match &self.state {
+            State::Enabled(p) | State::Disabled(p, _) => Some(p),
+            State::Refused(..) => None,
+        }
+    }
+
+    pub fn is_refused(&self) -> bool {
+        matches!(self.state, State::Refused(..))
+    }
 }
 
 #[derive(Debug)]
@@ -72,26 +96,21 @@ impl Catalog {
             .into_iter()
             .map(|p| Entry {
                 name: p.name().to_string(),
-                state: State::Enabled,
-                manifest: Some(p.manifest),
-                source: p.source,
+                source: p.source.clone(),
+                state: State::Enabled(p),
             })
             .collect();
         entries.extend(inv.disabled.into_iter().map(|d| Entry {
-            manifest: reread(&d.file),
             name: d.name,
-            state: State::Disabled(d.why),
-            source: env.unresolve(&d.file),
+            source: d.plugin.source.clone(),
+            state: State::Disabled(d.plugin, d.why),
         }));
         entries.extend(inv.refused.into_iter().map(|r| {
             let file_name = r.file.file_stem().map(|f| f.to_string_lossy().into_owned());
             Entry {
                 name: r.name.or(file_name).unwrap_or_default(),
-                // Refused for its executable or a duplicate name, a
-                // manifest may still parse; show what it says.
-                manifest: reread(&r.file),
-                state: State::Refused(r.reasons),
                 source: env.unresolve(&r.file),
+                state: State::Refused(r.reasons, r.manifest),
             }
         }));
         entries.sort_by(|a, b| a.name.cmp(&b.name).then(a.source.cmp(&b.source)));
@@ -126,12 +145,4 @@ impl Catalog {
             "no plugin `{name}` in the {scope} scope; `update-all plugins list` shows them all"
         ))
     }
-}
-
-/// The manifest in `file` (as read under the root), if it parses.
-fn reread(file: &std::path::Path) -> Option<Manifest> {
-    let text = std::fs::read_to_string(file).ok()?;
-    serde_norway::from_str::<ManifestFile>(&text)
-        .ok()
-        .map(|f| f.plugin)
 }

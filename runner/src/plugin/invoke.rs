@@ -14,7 +14,8 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-use update_all_generator::manifest::{Manifest, Timeouts};
+use update_all_generator::inventory::Plugin;
+use update_all_generator::manifest::Timeouts;
 use update_all_generator::render::setting_variable;
 use update_all_generator::Env;
 
@@ -74,9 +75,12 @@ pub struct Run {
 }
 
 impl Invoker {
-    /// The invoker for `manifest`'s plugin, its executable resolved under
-    /// `env`'s root.
-    pub fn new(manifest: &Manifest, env: &Env) -> Self {
+    /// The invoker for `plugin`, its executable resolved under `env`'s
+    /// root. Only the generator's inventory makes a [`Plugin`], and only
+    /// of a manifest and an executable that passed its trust checks: a
+    /// refused plugin has none, and so cannot be run.
+    pub fn new(plugin: &Plugin, env: &Env) -> Self {
+        let manifest = &plugin.manifest;
         let name = manifest.name.as_str();
         Invoker {
             plugin: name.to_owned(),

@@ -8,7 +8,7 @@
 //! command, says what is wrong and what to do, and quotes the output:
 //!
 //! ```ignore
-//! let invoker = Invoker::new(&plugin.manifest, &env);
+//! let invoker = Invoker::new(&plugin, &env); // an inventory::Plugin: trusted
 //! match invoker.run(Command::EstimateUpdate).estimate() {
 //!     Ok(EstimateAnswer::Updates(e)) => …,
 //!     Ok(EstimateAnswer::NotApplicable(_)) => …,

@@ -16,7 +16,7 @@ use super::protocol::{Command, EstimateAnswer, Health, Problem, ProtocolError};
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use update_all_generator::manifest::Manifest;
+use update_all_generator::inventory::Plugin;
 use update_all_generator::Env;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -57,19 +57,22 @@ pub struct Report {
     pub checks: Vec<Check>,
 }
 
-/// Validates one catalog entry, running its plugin as this user.
+/// Validates one catalog entry, running its plugin as this user; a
+/// refused plugin is never run, its report says why it was refused.
 pub fn validate(entry: &Entry, env: &Env) -> Report {
     let mut v = Validation::default();
-    if let State::Refused(reasons) = &entry.state {
-        for reason in reasons {
-            v.push("manifest", Verdict::Fail, reason.to_string());
-        }
-    }
-    if let Some(manifest) = &entry.manifest {
-        if !matches!(entry.state, State::Refused(_)) {
+    match (&entry.state, entry.runnable()) {
+        (_, Some(plugin)) => {
             v.push("manifest", Verdict::Pass, "accepted".into());
+            check_plugin(&mut v, plugin, env);
         }
-        check_plugin(&mut v, manifest, env);
+        (State::Refused(reasons, _), None) => {
+            for reason in reasons {
+                v.push("manifest", Verdict::Fail, reason.to_string());
+            }
+            v.push("executable", Verdict::Skip, NOT_RUN.into());
+        }
+        (_, None) => unreachable!("only a refused plugin is not runnable"),
     }
     Report {
         plugin: entry.name.clone(),
@@ -79,6 +82,10 @@ pub fn validate(entry: &Entry, env: &Env) -> Report {
         checks: v.checks,
     }
 }
+
+/// What `validate` and `info` say instead of running a refused plugin.
+pub const NOT_RUN: &str = "not run: update-all never runs a plugin that the generator \
+                           refused (see why above)";
 
 #[derive(Default)]
 struct Validation {
@@ -164,8 +171,9 @@ impl Validation {
     }
 }
 
-fn check_plugin(v: &mut Validation, m: &Manifest, env: &Env) {
-    let invoker = Invoker::new(m, env);
+fn check_plugin(v: &mut Validation, plugin: &Plugin, env: &Env) {
+    let m = &plugin.manifest;
+    let invoker = Invoker::new(plugin, env);
     if !check_executable(v, &invoker.executable, m.executable.as_str()) {
         return;
     }
