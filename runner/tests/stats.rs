@@ -407,3 +407,329 @@ fn figures() {
         );
     }
 }
+
+/// `MESSAGE_ID`s systemd's own unit messages carry (sd-messages.h).
+const UNIT_STARTING: &str = "7d4958e842da4a758f6c1cdc7b36dcc5";
+const UNIT_SUCCESS: &str = "7ad2d189f7e94e70a38c781354912448";
+const UNIT_SKIPPED: &str = "0e4284a0caca4bfc81c0bb6786972673";
+const UNIT_PROCESS_EXIT: &str = "98e322203f7a4ed290d09fe03c09fe15";
+const UNIT_FAILURE_RESULT: &str = "d9b373ed55a64feb8242e02dbe79a49c";
+
+/// The journal entries of `unit` as JSON lines, for failure messages.
+fn unit_journal(tb: &Testbed, unit: &str) -> String {
+    let out = tb.exec(&[
+        "journalctl",
+        "--no-pager",
+        "-o",
+        "json",
+        &format!("UNIT={unit}"),
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A plugin's invocations as recorded: (invocation, result), in order.
+fn invocations(tb: &Testbed, plugin: &str) -> Vec<(String, String)> {
+    of(&records(tb, &[]), plugin)
+        .iter()
+        .map(|r| {
+            (
+                r["invocation_id"].as_str().unwrap().to_owned(),
+                r["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// An ordinary user (nobody) logs the journal entries `entries` (each a
+/// list of FIELD=value lines) through the journal's native protocol, as
+/// `logger --journald` does.
+fn forge(tb: &Testbed, entries: &[Vec<String>]) {
+    for fields in entries {
+        let script = format!(
+            "setpriv --reuid=nobody --regid=nogroup --clear-groups logger --journald <<'EOF'\n{}\nEOF\n",
+            fields.join("\n")
+        );
+        let out = tb.sh(&script);
+        assert!(out.status.success(), "{}", common::show(&out));
+    }
+}
+
+/// What `systemd` logs of one invocation of `unit` that ends with `end`
+/// (its extra fields), as a forger would write it.
+fn forged_invocation(unit: &str, invocation: &str, end: &[(&str, &str)]) -> Vec<Vec<String>> {
+    let entry = |id: &str, message: &str, extra: &[(&str, &str)]| {
+        let mut v = vec![
+            format!("MESSAGE_ID={id}"),
+            format!("MESSAGE={unit}: {message}"),
+            format!("UNIT={unit}"),
+            format!("INVOCATION_ID={invocation}"),
+            "SYSLOG_IDENTIFIER=systemd".to_owned(),
+        ];
+        v.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
+        v
+    };
+    vec![
+        entry(UNIT_STARTING, "Starting", &[]),
+        entry(UNIT_PROCESS_EXIT, "Main process exited", end),
+        entry(UNIT_FAILURE_RESULT, "Failed", end),
+        entry(UNIT_SUCCESS, "Deactivated successfully.", &[]),
+        entry(UNIT_SKIPPED, "Skipped due to 'exec-condition'.", &[]),
+    ]
+}
+
+#[test]
+fn a_forged_journal_entry_changes_nothing() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("ok", "scope: system", &script("true"));
+    tb.add_plugin("bad", "scope: system", &script("exit 3"));
+    tb.add_plugin(
+        "skip",
+        "scope: system",
+        "#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 1\ntrue\n",
+    );
+    // Holds the run open until the forger is done.
+    tb.add_plugin(
+        "hold",
+        "scope: system",
+        &script("i=0; while [ ! -e /run/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"),
+    );
+    tb.daemon_reload();
+    tb.check(&["systemctl", "start", "--no-block", "update-all.target"]);
+    wait_for(30, "the run to hold", || {
+        show(&tb, "update-all-hold.service", "ActiveState") == "activating"
+            && show(&tb, "update-all-ok.service", "Result") == "success"
+    });
+
+    // A full invocation of each plugin's unit, ending every way there is,
+    // with made-up invocation ids; for the skipped one a newer skip.
+    let forged = |i: usize| format!("{i:032x}");
+    let mut entries = Vec::new();
+    for (i, plugin) in ["ok", "bad", "skip", "hold"].iter().enumerate() {
+        let unit = format!("update-all-{plugin}.service");
+        let end = [
+            ("EXIT_CODE", "exited"),
+            ("EXIT_STATUS", "1"),
+            ("UNIT_RESULT", "exit-code"),
+        ];
+        entries.extend(forged_invocation(&unit, &forged(i + 1), &end));
+    }
+    forge(&tb, &entries);
+    // They are in the journal, under the forger's own credentials.
+    let mine = tb.check(&[
+        "journalctl",
+        "--no-pager",
+        "-o",
+        "json",
+        &format!("INVOCATION_ID={}", forged(1)),
+    ]);
+    let mine: Vec<Value> = mine
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(mine.len(), 5, "{mine:#?}");
+    assert!(mine.iter().all(|e| e["_UID"] == "65534"), "{mine:#?}");
+    tb.write("/run/go", "", 0o644);
+    wait_recorded(&tb);
+
+    // A second run: its recorder catches up on what the journal has.
+    tb.check(&["systemctl", "start", "update-all.target"]);
+    wait_recorded(&tb);
+    // And a recorder started on its own, with nothing to run.
+    tb.check(&["systemctl", "start", RECORDER]);
+    wait_recorded(&tb);
+
+    let all = records(&tb, &[]);
+    let log = || recorder_log(&tb);
+    assert_eq!(
+        all.len(),
+        8,
+        "two runs of four plugins: {all:#?}\n{}",
+        log()
+    );
+    let forged_ids: Vec<String> = (1..=4).map(forged).collect();
+    for r in &all {
+        let id = r["invocation_id"].as_str().unwrap();
+        assert!(!forged_ids.iter().any(|f| f == id), "forged: {r:#}");
+    }
+    let stats = runner_json(&tb, &["stats", "--json"]);
+    let phase = |p: &str| {
+        let s = stats["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["plugin"] == p)
+            .unwrap_or_else(|| panic!("{p}: {stats:#}"))
+            .clone();
+        (
+            s["runs"].clone(),
+            s["succeeded"].clone(),
+            s["failed"].clone(),
+            s["skipped"].clone(),
+        )
+    };
+    let counts = |r: i32, s: i32, f: i32, k: i32| (r.into(), s.into(), f.into(), k.into());
+    assert_eq!(phase("ok"), counts(2, 2, 0, 0), "{stats:#}");
+    assert_eq!(phase("bad"), counts(2, 0, 2, 0), "{stats:#}");
+    assert_eq!(phase("skip"), counts(2, 0, 0, 2), "{stats:#}");
+    assert_eq!(phase("hold"), counts(2, 2, 0, 0), "{stats:#}");
+}
+
+/// Runs `sql` on the system's statistics database inside the instance
+/// (the recorder is not running).
+fn sql(tb: &Testbed, sql: &str) {
+    let program = format!(
+        "import sqlite3, sys\nc = sqlite3.connect('{DB}')\nc.executescript(sys.argv[1])\nc.commit()\nc.close()\n"
+    );
+    tb.check(&["python3", "-c", &program, sql]);
+}
+
+#[test]
+fn a_recorder_that_starts_hours_later_begins_a_new_run() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("a", "scope: system", &script("true"));
+    tb.daemon_reload();
+    tb.check(&["systemctl", "start", "update-all.target"]);
+    wait_recorded(&tb);
+    let first = records(&tb, &[]);
+    assert_eq!(first.len(), 1, "{first:#?}");
+    // As if its recorder had died at the end of that run, three hours ago,
+    // and no recorder had come back since.
+    let hours = 3 * 3600 * 1_000_000_i64;
+    sql(
+        &tb,
+        &format!(
+            "UPDATE runs SET ended_us = NULL, started_us = started_us - {hours};
+             UPDATE records SET started_us = started_us - {hours}, ended_us = ended_us - {hours};"
+        ),
+    );
+    let status = runner_json(&tb, &["status", "--json"]);
+    assert!(status["run"]["ended_us"].is_null(), "{status:#}");
+
+    tb.check(&["systemctl", "start", "update-all.target"]);
+    wait_recorded(&tb);
+    let all = records(&tb, &[]);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_ne!(
+        all[0]["run_id"],
+        all[1]["run_id"],
+        "two runs: {all:#?}\n{}",
+        recorder_log(&tb)
+    );
+    // The dead run is closed at its last record, the new one at its end.
+    let status = runner_json(&tb, &["status", "--json"]);
+    assert_eq!(status["run"]["id"], all[1]["run_id"], "{status:#}");
+    assert!(status["run"]["ended_us"].is_i64(), "{status:#}");
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(tb.host_path(DB), copy.path().join("stats.db")).unwrap();
+    let conn = rusqlite::Connection::open(copy.path().join("stats.db")).unwrap();
+    let open: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM runs WHERE ended_us IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(open, 0);
+    let first_end: i64 = conn
+        .query_row(
+            "SELECT ended_us FROM runs WHERE id = ?1",
+            [all[0]["run_id"].as_i64()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(Some(first_end), all[0]["ended_us"].as_i64());
+}
+
+#[test]
+fn catch_up_records_every_invocation_that_ended_without_a_recorder() {
+    let Some(tb) = boot() else { return };
+    // Succeeds on its first run, fails on its second.
+    tb.add_plugin(
+        "twice",
+        "scope: system",
+        &script(
+            "n=$(cat /run/twice 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /run/twice\n\
+             [ $n -ne 2 ] || exit 3",
+        ),
+    );
+    tb.add_plugin(
+        "skip",
+        "scope: system",
+        "#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 1\ntrue\n",
+    );
+    tb.daemon_reload();
+    // No recorder: started without their dependencies, which include it.
+    for round in 0..2 {
+        let out = tb.systemctl(&[
+            "start",
+            "--job-mode=ignore-dependencies",
+            "update-all-twice.service",
+        ]);
+        assert_eq!(out.status.success(), round == 0, "{}", common::show(&out));
+        tb.check(&[
+            "systemctl",
+            "start",
+            "--job-mode=ignore-dependencies",
+            "update-all-skip.service",
+        ]);
+    }
+    // Each run's invocation as systemd itself logged it ("Starting …").
+    let started = tb.check(&[
+        "journalctl",
+        "--no-pager",
+        "-o",
+        "json",
+        "_PID=1",
+        &format!("MESSAGE_ID={UNIT_STARTING}"),
+        "UNIT=update-all-twice.service",
+    ]);
+    let ids: Vec<String> = started
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["INVOCATION_ID"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2, "{started}");
+    assert_ne!(ids[0], ids[1]);
+    let expected: Vec<(String, String)> = ids
+        .into_iter()
+        .zip(["success", "failed"])
+        .map(|(id, result)| (id, result.to_owned()))
+        .collect();
+    assert_eq!(show(&tb, RECORDER, "ActiveState"), "inactive");
+    assert!(records(&tb, &[]).is_empty());
+
+    tb.check(&["systemctl", "start", RECORDER]);
+    wait_recorded(&tb);
+    let twice = invocations(&tb, "twice");
+    assert_eq!(
+        twice,
+        expected,
+        "both invocations: {}\n{}",
+        recorder_log(&tb),
+        unit_journal(&tb, "update-all-twice.service")
+    );
+    let all = records(&tb, &[]);
+    let second = of(&all, "twice")[1];
+    assert_eq!(second["exit_code"], "exited", "{second:#}");
+    assert_eq!(second["exit_status"], 3, "{second:#}");
+    let skips = invocations(&tb, "skip");
+    assert_eq!(
+        skips.len(),
+        2,
+        "{skips:?}\n{}",
+        unit_journal(&tb, "update-all-skip.service")
+    );
+    assert!(skips.iter().all(|(_, r)| r == "skipped"), "{skips:?}");
+    assert_ne!(skips[0].0, skips[1].0);
+    // Into one run of their own, found by catching up.
+    let run = &all[0]["run_id"];
+    assert!(all.iter().all(|r| &r["run_id"] == run), "{all:#?}");
+    // Nothing twice, however often a recorder starts.
+    tb.check(&["systemctl", "start", RECORDER]);
+    wait_recorded(&tb);
+    assert_eq!(records(&tb, &[]).len(), 4);
+}

@@ -70,6 +70,7 @@ async fn record(scope: Scope) -> Result<RunSummary, String> {
     };
     let mut rec = Recorder::new(scope, bus, db);
     rec.refresh_units().await.map_err(|e| e.to_string())?;
+    rec.pick_run().await;
     rec.catch_up().await.map_err(|e| e.to_string())?;
     rec.run_id();
     notify_systemd(&format!("READY=1\nSTATUS=Recording {}", rec.run_label()));

@@ -7,11 +7,18 @@
 //! `~/.local/state/update-all/stats.db`) in user scope, or `stats.db` in
 //! `$UPDATE_ALL_STATE_DIR` when that is set (tests).
 //!
-//! A *run* is one recorder lifetime: the recorder starts with the first
-//! plugin unit (they all want it and start after it) and exits when no
-//! plugin unit is active or queued any more. A recorder restarted after a
-//! crash continues the unfinished run of the same boot, so a run survives
-//! `kill -9`.
+//! A *run* is one recorder lifetime: one start of `update-all.target` or
+//! one `run --only`. The recorder starts with the first plugin unit (they
+//! all want it and start after it) and exits when no plugin unit is active
+//! or queued any more. Only systemd's automatic restart of a recorder that
+//! failed continues that recorder's run (so a run survives `kill -9`);
+//! any other start of the recorder begins a new run, and a run whose
+//! recorder died and never came back is closed then (`store::pick_up`).
+//!
+//! Every record is one invocation of a unit, keyed by systemd's
+//! InvocationID, and comes from what its service manager said: its D-Bus
+//! properties and signals, and its own journal entries (see `journal`),
+//! never from what anyone else could have logged.
 
 pub mod cgroup;
 pub mod format;

@@ -61,26 +61,41 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(scope: Scope, bus: Bus, db: Option<Db>) -> Recorder {
-        let boot_id = store::boot_id();
-        let unfinished = db.as_ref().and_then(|db| {
-            db.unfinished_run(&boot_id)
-                .map_err(|e| warn_db(db, "cannot look up an unfinished run", &e))
-                .ok()
-                .flatten()
-        });
         Recorder {
             scope,
             bus,
             db,
-            boot_id,
-            run: unfinished,
-            continued: unfinished.is_some(),
+            boot_id: store::boot_id(),
+            run: None,
+            continued: false,
             units: HashMap::new(),
             activations: HashMap::new(),
             settled: HashSet::new(),
             sampler: Sampler::start(),
             recorded: HashSet::new(),
             records: Vec::new(),
+        }
+    }
+
+    /// Picks the run to record into, before anything is recorded (see
+    /// `Db::pick_up`): systemd's automatic restart of a recorder that
+    /// failed (its `NRestarts`, which any other start resets) continues
+    /// that recorder's run; any other start begins a new run, however
+    /// recent an unfinished one is.
+    pub async fn pick_run(&mut self) {
+        let Some(db) = &self.db else { return };
+        let restarted = match self.bus.load(systemd::RECORDER).await {
+            Ok(path) => self.bus.raw_properties(&path).await.ok(),
+            Err(_) => None,
+        }
+        .and_then(|[_, service]| u32::try_from(service.get("NRestarts")?).ok())
+        .is_some_and(|n| n > 0);
+        match db.pick_up(&self.boot_id, restarted) {
+            Ok(run) => {
+                self.run = run;
+                self.continued = run.is_some();
+            }
+            Err(e) => warn_db(db, "cannot look up an unfinished run", &e),
         }
     }
 
@@ -141,6 +156,8 @@ impl Recorder {
             let skip = skips.remove(&unit.name);
             late.extend(self.finished_record(unit, None, props, service, skip));
         }
+        late.extend(self.earlier_invocations(&late));
+        late.sort_by_key(|r| r.ended_us);
         if late.is_empty() {
             return Ok(());
         }
@@ -167,6 +184,31 @@ impl Recorder {
             }
         }
         Ok(())
+    }
+
+    /// The invocations before each unit's latest that ended unrecorded
+    /// (a unit that ran twice while no recorder ran): only the manager's
+    /// journal has them. Read from a day before the last run began (a
+    /// recorder caught up then), or from the boot's start; `late` and the
+    /// database's records are left out.
+    fn earlier_invocations(&self, late: &[Record]) -> Vec<Record> {
+        const DAY_US: i64 = 86_400_000_000;
+        let since = self.db.as_ref().and_then(|db| {
+            db.last_run_start()
+                .map_err(|e| warn_db(db, "cannot read when the last run began", &e))
+                .ok()
+                .flatten()
+        });
+        let names: Vec<&str> = self.units.keys().map(String::as_str).collect();
+        journal::invocations(self.scope, &names, since.map(|us| us - DAY_US))
+            .into_iter()
+            .filter(|i| !late.iter().any(|r| r.invocation_id == i.invocation_id))
+            .filter(|i| !self.is_recorded(&i.invocation_id))
+            .filter_map(|i| {
+                let unit = self.units.get(&i.unit)?;
+                i.record(&unit.plugin, unit.phase.as_str())
+            })
+            .collect()
     }
 
     /// Handles one event; says whether the run may be over now.

@@ -27,6 +27,35 @@ impl Db {
             .optional()
     }
 
+    /// The run a recorder starting now records into, if it continues one:
+    /// a recorder that systemd restarted after it failed (`restarted`)
+    /// continues the newest unfinished run of this boot, the one its
+    /// predecessor was recording. Every other unfinished run is closed, at
+    /// its last record's end (else at its start): its recorder died and
+    /// none came back, and no later run continues it, however soon it
+    /// starts.
+    pub fn pick_up(&self, boot_id: &str, restarted: bool) -> rusqlite::Result<Option<RunId>> {
+        let continued = if restarted {
+            self.unfinished_run(boot_id)?
+        } else {
+            None
+        };
+        self.conn.execute(
+            "UPDATE runs SET ended_us = max(started_us, coalesce(
+                 (SELECT max(ended_us) FROM records WHERE run_id = runs.id), started_us))
+             WHERE ended_us IS NULL AND id IS NOT ?1",
+            [continued],
+        )?;
+        Ok(continued)
+    }
+
+    /// When the newest run began: a recorder had caught up then on every
+    /// invocation that ended before.
+    pub fn last_run_start(&self) -> rusqlite::Result<Option<i64>> {
+        self.conn
+            .query_row("SELECT max(started_us) FROM runs", [], |r| r.get(0))
+    }
+
     pub fn new_run(&self, boot_id: &str, now_us: i64, catch_up: bool) -> rusqlite::Result<RunId> {
         self.conn.execute(
             "INSERT INTO runs (boot_id, started_us, catch_up) VALUES (?1, ?2, ?3)",
@@ -149,6 +178,37 @@ mod tests {
         assert_eq!(apt.p90_s, Some(5.0));
         assert_eq!(apt.max_memory_peak_bytes, Some(5 << 20));
         assert_eq!(stats[1].success_rate, None, "snap never ran");
+    }
+
+    #[test]
+    fn only_a_restarted_recorder_continues_a_run_and_others_are_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_for_writing(&dir.path().join("stats.db")).unwrap();
+        assert_eq!(db.last_run_start().unwrap(), None);
+        assert_eq!(db.pick_up("boot", true).unwrap(), None);
+        // A run whose recorder died after one record, one of an earlier
+        // boot, and one that ended.
+        let old_boot = db.new_run("old boot", 5, false).unwrap();
+        let done = db.new_run("boot", 10, false).unwrap();
+        db.end_run(done, 20).unwrap();
+        let died = db.new_run("boot", 100, false).unwrap();
+        db.insert(&record(died, "apt", "i1", Outcome::Success, 3))
+            .unwrap();
+        assert_eq!(db.last_run_start().unwrap(), Some(100));
+
+        // systemd restarted the recorder: it goes on with the run of this
+        // boot; the earlier boot's is closed at its start.
+        assert_eq!(db.pick_up("boot", true).unwrap(), Some(died));
+        assert_eq!(db.unfinished_run("boot").unwrap(), Some(died));
+        assert_eq!(db.unfinished_run("old boot").unwrap(), None);
+        let ended = |run| query::run(&db, run).unwrap().unwrap().ended_us;
+        assert_eq!(ended(old_boot), Some(5));
+        assert_eq!(ended(done), Some(20));
+
+        // Any other start: a new run; the dead one ends at its last record.
+        assert_eq!(db.pick_up("boot", false).unwrap(), None);
+        assert_eq!(db.unfinished_run("boot").unwrap(), None);
+        assert_eq!(ended(died), Some(4_000_000));
     }
 
     #[test]
