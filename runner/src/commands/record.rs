@@ -3,10 +3,11 @@
 //! starts after it, so every run is recorded however it was started.
 //!
 //! 1. Subscribe to systemd's signals, open the database, and pick the run
-//!    (see `stats`): the unfinished run of this boot when a previous
-//!    recorder died, else a new one.
-//! 2. Catch up: every plugin unit whose latest invocation finished but is
-//!    not recorded (by InvocationID) is recorded now. With
+//!    (see `stats`): the unfinished run of this boot when systemd
+//!    restarted this recorder after it failed, else a new one.
+//! 2. Catch up: every plugin unit invocation that finished but is not
+//!    recorded (by InvocationID) is recorded now: the latest from the
+//!    unit, earlier ones from the manager's own journal entries. With
 //!    `Restart=on-failure` this is what makes `kill -9` lose nothing.
 //! 3. Tell systemd it is ready (plugin units wait for that), then record
 //!    each plugin unit as its job ends, sampling the cgroups of running
