@@ -4,6 +4,7 @@
 mod check;
 mod cli;
 mod commands;
+mod config;
 mod log;
 mod notify;
 mod output;
@@ -22,6 +23,17 @@ fn main() -> ExitCode {
     log::init();
     let cli = cli::Cli::parse();
     let scope = cli.scope.resolve();
+    // A broken configuration is said before anything runs on it.
+    if matches!(
+        cli.command,
+        cli::Command::Run(_)
+            | cli::Command::Check(_)
+            | cli::Command::Status(_)
+            | cli::Command::Schedule(_)
+            | cli::Command::Record(_)
+    ) {
+        config::warn_if_broken(scope);
+    }
     match cli.command {
         cli::Command::Schedule(command) => commands::schedule::run(scope, &command),
         cli::Command::Plan(args) => commands::plan::run(scope, &args),

@@ -11,8 +11,6 @@ mod message;
 mod session;
 
 use crate::summary::RunSummary;
-use update_all_generator::config;
-use update_all_generator::paths::Env;
 use update_all_generator::Scope;
 
 pub use deliver::send;
@@ -35,7 +33,7 @@ pub enum Audience {
 /// logind) are logged and never fail the run.
 pub fn announce(summary: &RunSummary, scope: Scope, audience: Audience) {
     let failed = summary.any_failed();
-    let (config, _) = config::load(&Env::from_process(Some(scope)));
+    let config = crate::config::load(scope);
     if !config.notifications.wanted(failed) {
         tracing::info!(
             "no notification: the configuration turns them off for {} runs",

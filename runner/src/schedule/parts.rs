@@ -23,8 +23,6 @@ use crate::preflight;
 use crate::progress::Progress;
 use crate::stats::skips;
 use std::io::IsTerminal;
-use update_all_generator::config;
-use update_all_generator::paths::Env;
 use update_all_generator::Scope;
 
 /// A run that a pre-flight condition skipped (EX_TEMPFAIL):
@@ -107,7 +105,7 @@ fn parts_before_users(explicit: Option<Scope>, args: &RunArgs) -> Vec<Part> {
 
 /// The timer's runs for logged-in users, when the configuration asks.
 fn logged_in_users() -> Vec<Part> {
-    let (config, _) = config::load(&Env::from_process(Some(Scope::System)));
+    let config = crate::config::load(Scope::System);
     if !config.schedule.update_logged_in_users {
         return Vec::new();
     }
@@ -181,7 +179,7 @@ fn skip_reason(scope: Scope, args: &RunArgs) -> Option<&'static str> {
     if args.force {
         return None;
     }
-    let (config, _) = config::load(&Env::from_process(Some(scope)));
+    let config = crate::config::load(scope);
     preflight::check(scope, &config.conditions)
 }
 
