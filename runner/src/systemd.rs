@@ -741,9 +741,9 @@ impl Follow {
                         return Some(Event::Resync(Resync::ManagerBack));
                     }
                 }
-                // The connection closed: the signals end too.
-                Heard::Owner(_) | Heard::Signal(Some(Err(_))) => {}
-                Heard::Signal(None) => return None,
+                Heard::Owner(Some(Err(_))) | Heard::Signal(Some(Err(_))) => {}
+                // The connection closed.
+                Heard::Owner(None) | Heard::Signal(None) => return None,
                 Heard::Signal(Some(Ok(msg))) => {
                     // Its change of owner may have come in just after the
                     // poll of the owners above.

@@ -337,3 +337,79 @@ fn several_plugins_run_survives_reexec() {
         ],
     );
 }
+
+/// Started by systemd alone (as the timer does), only the recorder
+/// watches: it records the unit the re-exec interrupted, and ends its run.
+#[test]
+fn the_recorder_alone_survives_reexec() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("gated", "scope: system", &gated("exit 0"));
+    tb.add_plugin("quick", "scope: system", &gated("exit 0"));
+    tb.daemon_reload();
+    tb.sh("rm -f /run/gate-* /run/started-*");
+    tb.check(&["systemctl", "start", "--no-block", "update-all.target"]);
+    wait_for("the plugins to run", Duration::from_secs(30), || {
+        exists(&tb, "/run/started-gated-update") && exists(&tb, "/run/started-quick-update")
+    });
+    // One ends just before the manager goes, one while it is away.
+    tb.sh("touch /run/gate-quick");
+    wait_for("quick to end", Duration::from_secs(30), || {
+        prop(&tb, "update-all-quick.service", "ActiveState") == "inactive"
+    });
+    tb.sh("touch /run/gate-gated; systemctl daemon-reexec");
+    wait_recorded(&tb);
+    assert_recorded(
+        &tb,
+        &[
+            ("update-all-gated.service", 1, "success"),
+            ("update-all-quick.service", 1, "success"),
+        ],
+    );
+}
+
+/// `systemctl restart dbus`: the connection itself goes; the run and the
+/// recorder connect again, and nothing is lost.
+#[test]
+fn run_survives_a_restart_of_the_bus() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("gated", "scope: system", &gated("exit 0"));
+    tb.daemon_reload();
+    const UNIT: &str = "update-all-gated.service";
+    let bg = Background::start(&tb, "--only gated");
+    wait_for("the plugin to run", Duration::from_secs(30), || {
+        exists(&tb, "/run/started-gated-update")
+    });
+    tb.check(&["systemctl", "restart", "dbus.service"]);
+    tb.sh("touch /run/gate-gated");
+    let (code, events) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(last_state(&events, "gated", "update"), "done");
+    wait_recorded(&tb);
+    assert_recorded(&tb, &[(UNIT, 1, "success")]);
+}
+
+/// The recorder restarted in the middle of a run (`systemctl restart`):
+/// the run goes on unaffected, and each invocation is recorded once.
+#[test]
+fn run_survives_a_restart_of_the_recorder() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("gated", "scope: system", &gated("exit 0"));
+    tb.add_plugin("other", "scope: system", "#!/bin/sh\nexit 0\n");
+    tb.daemon_reload();
+    let bg = Background::start(&tb, "");
+    wait_for("the plugin to run", Duration::from_secs(30), || {
+        exists(&tb, "/run/started-gated-update")
+    });
+    tb.check(&["systemctl", "restart", RECORDER]);
+    tb.sh("touch /run/gate-gated");
+    let (code, events) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 0, "{events:#?}");
+    wait_recorded(&tb);
+    assert_recorded(
+        &tb,
+        &[
+            ("update-all-gated.service", 1, "success"),
+            ("update-all-other.service", 1, "success"),
+        ],
+    );
+}
