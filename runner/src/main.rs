@@ -15,6 +15,7 @@ mod schedule;
 mod stats;
 mod summary;
 mod systemd;
+mod user_manager;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ fn main() -> ExitCode {
     log::init();
     let cli = cli::Cli::parse();
     let scope = cli.scope.resolve();
+    if scope == update_all_generator::Scope::User {
+        user_manager::find_own();
+    }
     // A broken configuration is said before anything runs on it.
     if matches!(
         cli.command,

@@ -5,6 +5,7 @@
 use serde::Serialize;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
+use update_all_generator::Scope;
 
 /// The exit status of a command that could not do its job.
 pub const FAILURE: u8 = 1;
@@ -58,6 +59,21 @@ pub fn section(out: &mut dyn Write, title: &str, n: usize) -> io::Result<bool> {
     Ok(true)
 }
 
+/// The `journalctl` command line that shows what the manager of `scope`
+/// logged, with `args` (`-u UNIT`, `-f -u 'update-all-*'`): a user unit's
+/// log is only in the user's journal (`journalctl --user`).
+pub fn journalctl(scope: Scope, args: &str) -> String {
+    match scope {
+        Scope::System => format!("journalctl {args}"),
+        Scope::User => format!("journalctl --user {args}"),
+    }
+}
+
+/// Where a unit's log is: `journalctl [--user] -u UNIT`.
+pub fn unit_log(scope: Scope, unit: &str) -> String {
+    journalctl(scope, &format!("-u {unit}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +84,17 @@ mod tests {
         assert_eq!(count(0, "unit", "units"), "0 units");
         assert_eq!(width(["ab", "äbcd", ""]), 4);
         assert_eq!(width([]), 0);
+    }
+
+    #[test]
+    fn journal_hints_follow_the_scope() {
+        assert_eq!(
+            unit_log(Scope::System, "update-all-apt.service"),
+            "journalctl -u update-all-apt.service"
+        );
+        assert_eq!(
+            unit_log(Scope::User, "update-all-gcloud.service"),
+            "journalctl --user -u update-all-gcloud.service"
+        );
     }
 }

@@ -1,16 +1,23 @@
 //! How `update-all run` shows a run: a live table with a bar per unit on a
 //! terminal, one plain line per event otherwise, or JSON lines (`--json`).
 //!
+//! The live table lists the units in plan order (wave by wave, as `update-all
+//! plan` shows them) and never outgrows the terminal: when it would, the
+//! finished rows fold into a count, so the running and failed ones and the
+//! totals stay on screen (see [`layout`]).
+//!
 //! Write errors are ignored: a reader that went away (`| head`) must not
 //! stop the watcher, whose exit status still tells how the run went.
 
+use crate::output;
 use crate::stats::format::duration as human;
 use crate::summary::RunSummary;
 use crate::systemd::State;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use update_all_generator::Phase;
+use update_all_generator::{inventory, plan, Env, Phase, Scope};
 
 /// One plugin unit of the run, as far as it is known.
 #[derive(Clone, Debug)]
@@ -113,12 +120,16 @@ struct SummaryEvent<'a> {
 pub struct Progress {
     mode: Mode,
     out: io::Stdout,
+    /// The manager whose units these are (for the hints that name them).
+    scope: Scope,
+    /// Each unit's place in the plan, read when first needed.
+    order: Option<HashMap<String, usize>>,
     /// Lines of the live table now on screen, below the notes.
     drawn: usize,
 }
 
 impl Progress {
-    pub fn new(json: bool) -> Progress {
+    pub fn new(scope: Scope, json: bool) -> Progress {
         let out = io::stdout();
         let mode = if json {
             Mode::Json
@@ -130,6 +141,8 @@ impl Progress {
         Progress {
             mode,
             out,
+            scope,
+            order: None,
             drawn: 0,
         }
     }
@@ -213,13 +226,15 @@ impl Progress {
             text = "update-all: nothing to run".to_owned();
         }
         self.line(&text);
-        for row in rows.iter().filter(|r| r.state.is_failure()) {
-            self.line(&format!(
-                "  {}: {} — journalctl -u {}",
-                row.label(),
-                row.detail.as_deref().unwrap_or(row.state.as_str()),
-                row.unit
-            ));
+        for row in self.in_plan_order(rows) {
+            if row.state.is_failure() {
+                self.line(&format!(
+                    "  {}: {} — {}",
+                    row.label(),
+                    row.detail.as_deref().unwrap_or(row.state.as_str()),
+                    output::unit_log(self.scope, &row.unit)
+                ));
+            }
         }
     }
 
@@ -252,28 +267,169 @@ impl Progress {
         }
     }
 
-    /// The table, and while the run goes on a line to say how far it is.
+    /// `rows` as the plan orders their units: wave by wave; units the plan
+    /// does not know (it changed since systemd loaded it) last.
+    fn in_plan_order<'a>(&mut self, rows: &'a [Row]) -> Vec<&'a Row> {
+        let scope = self.scope;
+        let order = self.order.get_or_insert_with(|| plan_order(scope));
+        let mut sorted: Vec<&Row> = rows.iter().collect();
+        // Stable: rows the plan does not know keep their own (name) order.
+        sorted.sort_by_key(|r| order.get(&r.unit).copied().unwrap_or(usize::MAX));
+        sorted
+    }
+
+    /// The table while the run goes on (`footer`: with the totals, within
+    /// the terminal's height), or whole at its end.
     fn draw(&mut self, rows: &[Row], footer: bool) {
         let now = SystemTime::now();
-        let columns = terminal_columns();
+        let (columns, lines) = terminal_size();
+        let rows = self.in_plan_order(rows);
+        let height = if footer { lines } else { usize::MAX };
+        let table = layout(&rows, height, footer);
         let label = rows.iter().map(|r| r.label().len()).max().unwrap_or(0);
         let mut text = String::new();
-        for row in rows {
-            text.push_str(&live_line(row, now, label, columns));
+        let mut drawn = 0;
+        let mut push = |line: String| {
+            text.push_str(&line);
             text.push('\n');
+            drawn += 1;
+        };
+        if let Some(folded) = table.folded.text() {
+            push(dim(&folded, columns));
+        }
+        for row in &table.rows {
+            push(live_line(row, now, label, columns));
         }
         if footer {
-            let finished = rows.iter().filter(|r| r.state.is_final()).count();
-            text.push_str(&format!(
-                "\x1b[2m{finished}/{} finished · Ctrl-C leaves them running\x1b[0m\n",
-                rows.len()
-            ));
+            push(dim(&totals(&rows), columns));
         }
         let mut out = self.out.lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
-        self.drawn = rows.len() + usize::from(footer);
+        self.drawn = drawn;
     }
+}
+
+/// Each unit's place in the plan of `scope`, wave by wave: the order of
+/// `update-all plan`.
+fn plan_order(scope: Scope) -> HashMap<String, usize> {
+    let plan = plan::plan(inventory::load(&Env::from_process(Some(scope))));
+    plan.waves
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(place, &unit)| (plan.unit_name(&plan.units[unit]), place))
+        .collect()
+}
+
+/// What the live table shows of the rows: the rows that fit, in the order
+/// given, and how many of each kind were left out.
+#[derive(Debug, Default)]
+struct Table<'a> {
+    rows: Vec<&'a Row>,
+    folded: Folded,
+}
+
+/// Rows left out of the live table, by kind.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Folded {
+    /// Done or skipped.
+    finished: usize,
+    failed: usize,
+    waiting: usize,
+    running: usize,
+}
+
+impl Folded {
+    /// "12 finished, 3 waiting"; none when nothing was left out.
+    fn text(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            (self.finished, "finished"),
+            (self.failed, "more failed"),
+            (self.running, "more running"),
+            (self.waiting, "waiting"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
+/// Which `rows` (in display order) the live table shows on a terminal of
+/// `height` lines, with a line for the totals below them when `footer`.
+///
+/// The table stays below the terminal's height, so that the cursor can
+/// go back over it: rows that would not fit are left out and counted on
+/// a line of their own. Running rows are kept first, then failed ones,
+/// then waiting ones; done and skipped rows are the first to go.
+fn layout<'a>(rows: &[&'a Row], height: usize, footer: bool) -> Table<'a> {
+    // One line stays free for the cursor below the table.
+    let room = height.saturating_sub(1 + usize::from(footer));
+    if rows.len() <= room {
+        return Table {
+            rows: rows.to_vec(),
+            folded: Folded::default(),
+        };
+    }
+    if room == 0 {
+        // Not even the count fits: the totals say it all.
+        return Table::default();
+    }
+    let rank = |row: &Row| match row.state {
+        State::Running => 0,
+        s if s.is_failure() => 1,
+        State::Waiting => 2,
+        _ => 3,
+    };
+    let mut by_rank: Vec<usize> = (0..rows.len()).collect();
+    by_rank.sort_by_key(|&i| rank(rows[i]));
+    // The rows left out take a line to count them.
+    let mut shown = vec![false; rows.len()];
+    for &i in by_rank.iter().take(room - 1) {
+        shown[i] = true;
+    }
+    let mut table = Table::default();
+    for (row, shown) in rows.iter().zip(shown) {
+        if shown {
+            table.rows.push(row);
+            continue;
+        }
+        let count = match row.state {
+            State::Running => &mut table.folded.running,
+            State::Waiting => &mut table.folded.waiting,
+            s if s.is_failure() => &mut table.folded.failed,
+            _ => &mut table.folded.finished,
+        };
+        *count += 1;
+    }
+    table
+}
+
+/// "3/50 finished, 1 failed · Ctrl-C leaves them running".
+fn totals(rows: &[&Row]) -> String {
+    let finished = rows.iter().filter(|r| r.state.is_final()).count();
+    let failed = rows.iter().filter(|r| r.state.is_failure()).count();
+    let failed = if failed > 0 {
+        format!(", {failed} failed")
+    } else {
+        String::new()
+    };
+    format!(
+        "{finished}/{} finished{failed} · Ctrl-C leaves them running",
+        rows.len()
+    )
+}
+
+/// A line of the table's own (not a row), faint, cut to the width.
+fn dim(text: &str, columns: usize) -> String {
+    format!("\x1b[2m{}\x1b[0m", cut(text, columns))
+}
+
+/// `text` cut to the terminal's width: a wrapped line would break the redraw.
+fn cut(text: &str, columns: usize) -> String {
+    text.chars().take(columns.max(20) - 1).collect()
 }
 
 /// "apt download: running", "apt download: done in 12.3s", "apt update:
@@ -336,28 +492,19 @@ fn live_line(row: &Row, now: SystemTime, label: usize, columns: usize) -> String
         elapsed,
         eta
     );
-    // Cut to the terminal's width: a wrapped line would break the redraw.
-    let visible: String = format!("{head}{text}")
-        .chars()
-        .take(columns.max(20) - 1)
-        .collect();
-    format!("\x1b[{colour}m{visible}\x1b[0m")
+    format!(
+        "\x1b[{colour}m{}\x1b[0m",
+        cut(&format!("{head}{text}"), columns)
+    )
 }
 
-/// The width of the terminal on stdout; 80 if unknown.
-fn terminal_columns() -> usize {
-    let mut size = nix::libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ only writes a winsize into the pointer given.
-    let ok = unsafe { nix::libc::ioctl(1, nix::libc::TIOCGWINSZ, &mut size) } == 0;
-    if ok && size.ws_col > 0 {
-        size.ws_col as usize
-    } else {
-        80
+/// The columns and lines of the terminal on stdout; 80 by 24 if unknown.
+fn terminal_size() -> (usize, usize) {
+    match terminal_size::terminal_size_of(io::stdout()) {
+        Some((width, height)) if width.0 > 0 && height.0 > 0 => {
+            (usize::from(width.0), usize::from(height.0))
+        }
+        _ => (80, 24),
     }
 }
 
@@ -395,6 +542,88 @@ mod tests {
         assert_eq!(r.fraction(now), Some(0.99));
         assert_eq!(r.eta(now), Some(Duration::ZERO));
         assert_eq!(row(State::Done).fraction(now), Some(1.0));
+    }
+
+    /// A row of plugin `name` in `state`.
+    fn named(name: &str, state: State) -> Row {
+        Row {
+            unit: format!("update-all-{name}.service"),
+            plugin: name.into(),
+            phase: Phase::Update,
+            ..row(state)
+        }
+    }
+
+    fn plugins(table: &Table) -> Vec<String> {
+        table.rows.iter().map(|r| r.plugin.clone()).collect()
+    }
+
+    #[test]
+    fn the_table_fits_the_terminal_with_what_matters_on_screen() {
+        // 12 done, 1 skipped, 2 failed, 3 running, 4 waiting: 22 rows, as the
+        // plan orders them.
+        let mut rows = Vec::new();
+        for i in 0..12 {
+            rows.push(named(&format!("done{i:02}"), State::Done));
+        }
+        rows.push(named("skipped", State::Skipped));
+        rows.push(named("failed1", State::Failed));
+        rows.push(named("timeout", State::Timeout));
+        for i in 0..3 {
+            rows.push(named(&format!("running{i}"), State::Running));
+        }
+        for i in 0..4 {
+            rows.push(named(&format!("waiting{i}"), State::Waiting));
+        }
+        let rows: Vec<&Row> = rows.iter().collect();
+
+        // Room for everything: every row, in the order given.
+        let all = layout(&rows, 40, true);
+        assert_eq!(all.rows.len(), 22);
+        assert_eq!(all.folded, Folded::default());
+        assert_eq!(all.folded.text(), None);
+        // 22 rows and the totals need 23 lines and one more for the cursor.
+        assert_eq!(layout(&rows, 24, true).rows.len(), 22);
+        assert_eq!(layout(&rows, 23, true).rows.len(), 20);
+
+        // 12 lines: 10 for rows and the count of those left out, the
+        // totals, the cursor's line. Running, failed, then waiting rows
+        // stay, in the plan's order; the finished ones fold.
+        let small = layout(&rows, 12, true);
+        assert_eq!(
+            plugins(&small),
+            [
+                "failed1", "timeout", "running0", "running1", "running2", "waiting0", "waiting1",
+                "waiting2", "waiting3"
+            ]
+        );
+        assert_eq!(small.folded.text().as_deref(), Some("13 finished"));
+
+        // Smaller still: the waiting rows go next, the running ones last.
+        let smaller = layout(&rows, 8, true);
+        assert_eq!(
+            plugins(&smaller),
+            ["failed1", "timeout", "running0", "running1", "running2"]
+        );
+        assert_eq!(
+            smaller.folded.text().as_deref(),
+            Some("13 finished, 4 waiting")
+        );
+        let tiny = layout(&rows, 5, true);
+        assert_eq!(plugins(&tiny), ["running0", "running1"]);
+        assert_eq!(
+            tiny.folded.text().as_deref(),
+            Some("13 finished, 2 more failed, 1 more running, 4 waiting")
+        );
+        // No room at all: only the totals.
+        assert!(layout(&rows, 2, true).rows.is_empty());
+
+        // Without the totals (the end of the run) everything is shown.
+        assert_eq!(layout(&rows, usize::MAX, false).rows.len(), 22);
+        assert_eq!(
+            totals(&rows),
+            "15/22 finished, 2 failed · Ctrl-C leaves them running"
+        );
     }
 
     #[test]

@@ -553,10 +553,7 @@ fn failure(e: &ProtocolError, journal: &str) -> Failure {
 
 /// Where the unit's stderr went.
 fn journal_hint(scope: Scope, unit: &str) -> String {
-    match scope {
-        Scope::System => format!("its stderr: journalctl -u {unit}"),
-        Scope::User => format!("its stderr: journalctl --user -u {unit}"),
-    }
+    format!("its stderr: {}", crate::output::unit_log(scope, unit))
 }
 
 /// How long the plugin's phases will take: from recorded runs when there

@@ -45,7 +45,7 @@ pub fn run(scope: Scope, explicit: Option<Scope>, args: &RunArgs) -> ExitCode {
 
 /// One service manager's run: starts and watches it; the exit status.
 pub fn watch_scope(scope: Scope, args: &RunArgs) -> u8 {
-    let mut progress = Progress::new(args.json);
+    let mut progress = Progress::new(scope, args.json);
     let watched = zbus::block_on(watch(scope, args, &mut progress));
     // The dynamic-mutex drop-ins of `--check` end with the run.
     let mut note = |kind: &str, text: &str| progress.note(kind, text, &[]);
@@ -165,8 +165,9 @@ async fn watch(scope: Scope, args: &RunArgs, progress: &mut Progress) -> Result<
                 progress.detached();
                 eprintln!(
                     "\nupdate-all: stopped watching; the updates go on in the background.\n  \
-                     follow them: update-all status, or journalctl -f -u 'update-all-*'\n  \
-                     stop them:   update-all cancel"
+                     follow them: update-all status, or {}\n  \
+                     stop them:   update-all cancel",
+                    crate::output::journalctl(scope, "-f -u 'update-all-*'")
                 );
                 return Ok(Ended::Detached);
             }

@@ -30,7 +30,7 @@ pub fn run(scope: Scope, args: &StatusArgs) -> ExitCode {
             Vec::new()
         }
     };
-    let report = match Report::build(db.as_ref(), live, stats::db_path(scope)) {
+    let report = match Report::build(scope, db.as_ref(), live, stats::db_path(scope)) {
         Ok(r) => r,
         Err(e) => return stats::report(&stats::db_path(scope), e),
     };
@@ -46,6 +46,9 @@ pub fn run(scope: Scope, args: &StatusArgs) -> ExitCode {
 /// Everything `status` shows; `--json` prints it as it is.
 #[derive(Debug, Serialize)]
 struct Report {
+    /// Whose units: where their logs are.
+    #[serde(skip)]
+    scope: Scope,
     database: PathBuf,
     /// Some plugin unit runs or waits to.
     in_progress: bool,
@@ -96,7 +99,12 @@ async fn live_units(scope: Scope) -> systemd::Result<Vec<Live>> {
 }
 
 impl Report {
-    fn build(db: Option<&Db>, live: Vec<Live>, database: PathBuf) -> rusqlite::Result<Report> {
+    fn build(
+        scope: Scope,
+        db: Option<&Db>,
+        live: Vec<Live>,
+        database: PathBuf,
+    ) -> rusqlite::Result<Report> {
         let in_progress = !live.is_empty();
         let run = match db {
             // The run being recorded: the unfinished one of this boot.
@@ -135,6 +143,7 @@ impl Report {
             _ => None,
         };
         Ok(Report {
+            scope,
             database,
             in_progress,
             run,
@@ -182,19 +191,29 @@ impl Report {
             })
             .collect();
         table(out, &header, &rows)?;
+        let failed = |u: &&UnitStatus| {
+            !matches!(
+                u.state.as_str(),
+                "success" | "skipped" | "running" | "waiting"
+            )
+        };
         let count = |f: &dyn Fn(&str) -> bool| self.units.iter().filter(|u| f(&u.state)).count();
         let (ok, skipped) = (count(&|s| s == "success"), count(&|s| s == "skipped"));
         let pending = count(&|s| s == "running" || s == "waiting");
-        let failed = self.units.len() - ok - skipped - pending;
         writeln!(
             out,
-            "\n{ok} succeeded, {failed} failed, {skipped} skipped{}",
+            "\n{ok} succeeded, {} failed, {skipped} skipped{}",
+            self.units.iter().filter(failed).count(),
             if pending > 0 {
                 format!(", {pending} running or waiting")
             } else {
                 String::new()
             }
-        )
+        )?;
+        for unit in self.units.iter().filter(failed) {
+            writeln!(out, "See why: {}", output::unit_log(self.scope, &unit.unit))?;
+        }
+        Ok(())
     }
 }
 

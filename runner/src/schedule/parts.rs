@@ -127,7 +127,11 @@ fn logged_in_users() -> Vec<Part> {
 }
 
 fn run_part(part: &Part, args: &RunArgs, announce: bool) -> u8 {
-    let mut progress = Progress::new(args.json);
+    let scope = match part {
+        Part::Here(scope) => *scope,
+        Part::User { .. } => Scope::User,
+    };
+    let mut progress = Progress::new(scope, args.json);
     match part {
         Part::Here(scope) => {
             if announce {

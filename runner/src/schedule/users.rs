@@ -10,7 +10,6 @@
 use nix::unistd::{geteuid, Uid, User};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use zbus::proxy::CacheProperties;
 use zbus_systemd::login1::{ManagerProxy, UserProxy};
@@ -39,7 +38,7 @@ impl Account {
     /// The user's service manager runs and has its bus (`update-all
     /// --user` talks to it there).
     pub fn has_manager(&self) -> bool {
-        Path::new(&format!("/run/user/{}/bus", self.uid)).exists()
+        crate::user_manager::runs(self.uid)
     }
 }
 
@@ -96,12 +95,9 @@ pub fn run_as(user: &Account, args: &[&str], output: Output) -> Result<u8, Strin
         .args(args)
         .current_dir("/")
         .stdin(Stdio::null());
-    let runtime_dir = format!("/run/user/{}", user.uid);
     let euid = geteuid();
     if user.uid == euid.as_raw() {
-        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-            cmd.env("XDG_RUNTIME_DIR", &runtime_dir);
-        }
+        // `--user` finds the caller's own manager (user_manager::find_own).
     } else if euid.is_root() {
         let account = User::from_uid(Uid::from_raw(user.uid))
             .map_err(|e| format!("cannot look up {}: {e}", user.label()))?
@@ -111,7 +107,10 @@ pub fn run_as(user: &Account, args: &[&str], output: Output) -> Result<u8, Strin
             .env("HOME", &account.dir)
             .env("USER", &account.name)
             .env("LOGNAME", &account.name)
-            .env("XDG_RUNTIME_DIR", &runtime_dir);
+            .env(
+                "XDG_RUNTIME_DIR",
+                crate::user_manager::runtime_dir(user.uid),
+            );
         for key in ["LANG", "LC_ALL", "TERM"] {
             if let Some(value) = std::env::var_os(key) {
                 cmd.env(key, value);
