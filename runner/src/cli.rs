@@ -117,6 +117,10 @@ pub enum Command {
     #[command(display_order = 7)]
     Plugins(crate::commands::plugins::PluginsArgs),
     /// Send the end-of-run notification for a made-up run (for tests)
+    ///
+    /// Test scaffolding: only in debug builds (what `cargo test` runs),
+    /// never in a release build.
+    #[cfg(debug_assertions)]
     #[command(hide = true)]
     NotifyTest(NotifyTestArgs),
     /// Internal: the sender that notify starts as the recipient user
@@ -281,6 +285,7 @@ pub struct ManArgs {
     pub dir: std::path::PathBuf,
 }
 
+#[cfg(debug_assertions)]
 #[derive(Debug, Args)]
 pub struct NotifyTestArgs {
     /// Plugins that succeeded, comma-separated.
@@ -329,5 +334,11 @@ mod tests {
         let cli = Cli::try_parse_from(["update-all", "plan", "--system", "--json"]).unwrap();
         assert_eq!(cli.scope.resolve(), Scope::System);
         assert!(Cli::try_parse_from(["update-all", "plan", "--user", "--system"]).is_err());
+    }
+
+    #[test]
+    fn test_scaffolding_is_left_out_of_release_builds() {
+        let parsed = Cli::try_parse_from(["update-all", "notify-test", "--covered", "0"]);
+        assert_eq!(parsed.is_ok(), cfg!(debug_assertions), "{parsed:?}");
     }
 }

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         cli::Command::Check(args) => commands::check::run(scope, &args),
         cli::Command::Completions(args) => commands::completions::run(&args),
         cli::Command::Man(args) => commands::man::run(&args),
+        #[cfg(debug_assertions)]
         cli::Command::NotifyTest(args) => commands::notify_test::run(scope, &args),
         cli::Command::NotifyDeliver(args) => notify::send(&args.summary, &args.body, args.critical),
         cli::Command::PluginExec(args) => commands::plugin_exec::run(&args),

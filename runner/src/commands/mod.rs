@@ -5,6 +5,8 @@ pub mod check;
 pub mod completions;
 pub mod history;
 pub mod man;
+// Test scaffolding, left out of release builds (see cli::Command).
+#[cfg(debug_assertions)]
 pub mod notify_test;
 pub mod plan;
 pub mod plugin_exec;
