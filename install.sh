@@ -227,6 +227,9 @@ install_all() {
     for lib in "$src"/plugins/lib/*.sh; do
         put 644 "$libdir/lib/${lib##*/}" <"$lib"
     done
+    # The administrator's (or the user's) manifest directory, where the
+    # documentation sends them to add a plugin: there even when empty.
+    mkdirs "$configdir/plugins.d"
     for manifest in "$src"/plugins/*/*.yaml; do
         name=$(basename "$manifest" .yaml)
         [ "$scope" = system ] || [ "$(manifest_scope "$manifest")" = user ] || continue

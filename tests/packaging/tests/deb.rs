@@ -46,6 +46,8 @@ fn deb_contents() {
         "/usr/lib/update-all/plugins.d/apt.yaml",
         "/usr/lib/update-all/lib/plugin.sh",
         "/etc/update-all/config.yaml",
+        // Empty, for the administrator's manifests.
+        "/etc/update-all/plugins.d/",
         "/usr/share/man/man8/update-all.8.gz",
         "/usr/share/man/man8/update-all-run.8.gz",
         "/usr/share/man/man8/update-all-generator.8.gz",

@@ -150,6 +150,8 @@ fn system_install_under_usr_is_the_packages_layout() {
             .is_file());
     }
     assert!(!root.join("etc/update-all/config.d").exists());
+    // The administrator's manifest directory, empty (gone with --uninstall).
+    assert!(root.join("etc/update-all/plugins.d").is_dir());
     assert_eq!(
         std::fs::read_link(root.join("usr/lib/systemd/user-generators/update-all-generator"))
             .unwrap(),

@@ -26,6 +26,10 @@ fn install_tree() -> BTreeSet<String> {
     .collect()
 }
 
+/// The directory for the administrator's manifests, which every package
+/// ships empty (the documentation sends admins there).
+const ADMIN_MANIFESTS: &str = "/etc/update-all/plugins.d";
+
 fn assert_same_files(package: &str, got: BTreeSet<String>) {
     let want = install_tree();
     let missing: Vec<_> = want.difference(&got).collect();
@@ -78,6 +82,12 @@ fn rpm_spec_parses_and_packages_the_install_tree() {
     ));
     // rpmbuild adds links by build id to the binaries (rpm's
     // _build_id_links), beyond what install.sh lays out.
+    assert!(
+        listing
+            .lines()
+            .any(|l| l == format!("drwxr-xr-x {ADMIN_MANIFESTS}")),
+        "no {ADMIN_MANIFESTS} in the RPM:\n{listing}"
+    );
     let files = listing
         .lines()
         .filter(|l| !l.starts_with('d') && !l.contains(" /usr/lib/.build-id/"))
@@ -131,7 +141,15 @@ fn pkgbuild_prints_srcinfo_and_packages_the_install_tree() {
 
     makepkg("--repackage --nodeps --noextract --nocheck --noconfirm");
     let package = sh(&format!("ls '{w}'/update-all-{version}-1-*.pkg.tar.gz"));
-    let files = sh(&format!("tar -tzvf '{}'", package.trim()))
+    let listing = sh(&format!("tar -tzvf '{}'", package.trim()));
+    let admin = format!("{}/", ADMIN_MANIFESTS.trim_start_matches('/'));
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("drwxr-xr-x") && l.ends_with(&format!(" {admin}"))),
+        "no {ADMIN_MANIFESTS} in the Arch package:\n{listing}"
+    );
+    let files = listing
         .lines()
         .filter(|l| !l.starts_with('d'))
         .filter_map(|l| l.split_whitespace().nth(5))
