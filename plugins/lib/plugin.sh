@@ -414,6 +414,12 @@ _ua_exit_code() { # STATUS: the command's exit code for that document
     esac
 }
 
+_ua_on_signal() { # NUMBER NAME: the TERM/INT/HUP trap of the JSON commands
+    trap '' TERM INT HUP
+    UA_SIGNAL=$1 _UA_SIGNAME=$2
+    exit
+}
+
 _ua_finish() { # EXIT trap of the JSON commands: exactly one document
     _ua_rc=$?
     # A stop sends TERM twice (systemd to the whole cgroup, plugin-exec to
@@ -471,9 +477,15 @@ _ua_json_command() { # the commands that print one JSON document
     # Tools' stray stdout goes to stderr: stdout carries the document only.
     exec 3>&1 >&2 </dev/null
     trap _ua_finish EXIT
-    trap 'UA_SIGNAL=15 _UA_SIGNAME=TERM; exit' TERM
-    trap 'UA_SIGNAL=2 _UA_SIGNAME=INT; exit' INT
-    trap 'UA_SIGNAL=1 _UA_SIGNAME=HUP; exit' HUP
+    # A stop sends TERM twice within microseconds (systemd to the whole
+    # cgroup, plugin-exec to the group). The first thing a signal's trap
+    # does is ignore the others: a second one that lands before
+    # _ua_finish's own `trap ''` would run this trap again, and its `exit`
+    # inside the EXIT trap would end the shell without the document or
+    # the clean-up.
+    trap '_ua_on_signal 15 TERM' TERM
+    trap '_ua_on_signal 2 INT' INT
+    trap '_ua_on_signal 1 HUP' HUP
     case $UA_COMMAND in
     estimate-update | download | update)
         _ua_is_applicable >/dev/null || {

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -406,6 +406,77 @@ fn progress_lines_go_to_stderr_with_the_tools_output() {
 }
 
 /// Runs the library's helpers in `shell`.
+/// A stop sends TERM twice within microseconds: systemd signals the whole
+/// cgroup and plugin-exec forwards its own to the plugin's group. However
+/// the two land, the plugin prints its one INTERRUPTED document, runs its
+/// clean-up and dies of the signal. Many rounds, with the second TERM at
+/// varying distances from the first, under every shell: one round in ten
+/// used to lose the clean-up when the second TERM ran the trap again
+/// inside the EXIT trap.
+#[test]
+fn a_second_term_never_cuts_the_clean_up() {
+    const ROUNDS: u32 = 60;
+    let example = Example::new();
+    let dir = tempfile::tempdir().unwrap();
+    for shell in shells() {
+        for round in 0..ROUNDS {
+            let marker = dir.path().join(format!("marker-{shell}-{round}"));
+            let mut child = example
+                .command(
+                    &shell,
+                    &["update"],
+                    &[("pause", b"30"), ("marker", marker.as_os_str().as_bytes())],
+                )
+                .process_group(0)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // In its pause: the shell waits for the pause's sleep, where a
+            // TERM wakes it at once.
+            let mut stderr = child.stderr.take().unwrap();
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            wait_for_child_named(child.id(), "sleep");
+            let group = nix::unistd::Pid::from_raw(-i32::try_from(child.id()).unwrap());
+            nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGTERM).unwrap();
+            // 0 to 95 µs apart: the second lands before, in or after the trap.
+            let apart = Instant::now() + Duration::from_micros(u64::from(round % 20) * 5);
+            while Instant::now() < apart {
+                std::hint::spin_loop();
+            }
+            let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGTERM);
+            let out = child.wait_with_output().unwrap();
+            let what = format!("{shell}, round {round}: {}", show(&out));
+            assert_eq!(out.status.signal(), Some(15), "{what}");
+            assert_eq!(
+                std::fs::read_to_string(&marker).ok().as_deref(),
+                Some("exit 15\n"),
+                "{what}"
+            );
+            let doc: Value = serde_json::from_slice(&out.stdout).expect(&what);
+            assert_eq!(doc["error"]["code"], "INTERRUPTED", "{what}");
+        }
+    }
+}
+
+/// Waits (up to 10 s) until the process `pid` has a child running `name`.
+fn wait_for_child_named(pid: u32, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default();
+        let found = children.split_whitespace().any(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        });
+        if found {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{pid} never ran {name}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 fn lib_sh(shell: &Shell, script: &str) -> String {
     let lib = plugin_tests::plugins_dir().join("lib/plugin.sh");
     let out = shell
