@@ -463,8 +463,8 @@ fn a_second_term_never_cuts_the_clean_up() {
 fn wait_for_child_named(pid: u32, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default();
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
         let found = children.split_whitespace().any(|child| {
             std::fs::read_to_string(format!("/proc/{child}/comm"))
                 .is_ok_and(|comm| comm.trim_end() == name)
