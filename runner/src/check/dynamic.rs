@@ -196,6 +196,14 @@ pub fn missing(plan: &Plan, only: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Why those of `names` that the generator refused were refused, from
+/// the scope's inventory as it is now; nothing for the others.
+pub fn refused_among(scope: Scope, names: &[&str]) -> Vec<String> {
+    let (plan, _) = update_all_generator::plan(&Env::from_process(Some(scope)));
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    not_checked(&plan, &names)
+}
+
 /// One line per plugin of `plan` that was refused (of those named in
 /// `only`, else all), and why: they are not checked, nor run.
 pub fn not_checked(plan: &Plan, only: &[String]) -> Vec<String> {
