@@ -106,12 +106,21 @@ fn pkgbuild_prints_srcinfo_and_packages_the_install_tree() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path().display();
     // makepkg refuses root: it runs as nobody, with its build, source and
-    // package directories in `work`; the repository stays read-only.
-    // build() would leave the binaries in $srcdir/target/release.
+    // package directories in `work`. nobody may not reach the repository
+    // (a clone under a 0700 directory, as `mktemp -d` makes), so the PKGBUILD
+    // runs from a copy of the tree in `work`, and the binaries that build()
+    // would leave in $srcdir/target/release are copies too.
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    sh(&format!(
+        "tar -C '{}' --exclude=./target --exclude=./.git -cf - . | tar -C '{}' -xf -",
+        repo().display(),
+        tree.display()
+    ));
     let release = work.path().join("update-all/src/target/release");
     std::fs::create_dir_all(&release).unwrap();
     for bin in ["update-all", "update-all-generator"] {
-        std::os::unix::fs::symlink(binaries().join(bin), release.join(bin)).unwrap();
+        std::fs::copy(binaries().join(bin), release.join(bin)).unwrap();
     }
     sh(&format!(
         "chown -R nobody:nogroup '{w}' && mknod -m 666 '{w}/.null' c 1 3"
@@ -122,7 +131,7 @@ fn pkgbuild_prints_srcinfo_and_packages_the_install_tree() {
                {null} && exec setpriv --reuid=nobody --regid=nogroup --clear-groups \
                env -i PATH=/usr/bin:/bin LANG=C.UTF-8 HOME={w} BUILDDIR={w} PKGDEST={w} \
                SRCDEST={w} LOGDEST={w} PKGEXT=.pkg.tar.gz makepkg {args}' 2>&1",
-            repo().display(),
+            tree.display(),
             null = bind_null(work.path()),
         ))
     };

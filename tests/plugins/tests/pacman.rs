@@ -51,7 +51,13 @@ fn pacman_upgrades_a_throw_away_root() {
     }
     let dir = scratch("pacman");
     let base = dir.path();
-    let (build, repo, root) = (base.join("build"), base.join("repo"), base.join("root"));
+    // makepkg runs as nobody, who may not reach the scratch directory (it
+    // is in the target directory, under the clone, which may be below a
+    // 0700 directory such as `mktemp -d` makes): it builds in a directory
+    // of its own under the host's /tmp.
+    let build_dir = tempfile::tempdir().expect("makepkg's build directory");
+    let build = build_dir.path().join("build");
+    let (repo, root) = (base.join("repo"), base.join("root"));
     let tmp = base.join("tmp");
     for d in [&build, &repo, &tmp] {
         std::fs::create_dir_all(d).unwrap();
@@ -64,7 +70,7 @@ fn pacman_upgrades_a_throw_away_root() {
         build.join("PKGBUILD"),
     )
     .unwrap();
-    sh(&format!("chown -R nobody '{}'", build.display()));
+    sh(&format!("chown -R nobody '{}'", build_dir.path().display()));
     let started = Instant::now();
     for v in ["1.0", "2.0"] {
         makepkg(&build, v);
