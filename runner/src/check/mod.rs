@@ -359,7 +359,7 @@ impl Checker<'_, '_> {
     fn spec(&self, i: usize, command: Command) -> Spec {
         let name = self.plugins[i].name().as_str();
         Spec::for_plugin(
-            &self.plugins[i].manifest,
+            self.plugins[i],
             unit_name(name, command),
             command.as_str(),
             self.stdout_path(i, command),

@@ -13,6 +13,7 @@ use crate::systemd::{self, Bus, Event, State, UnitProps};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
+use update_all_generator::inventory::Plugin;
 use update_all_generator::manifest::Manifest;
 use update_all_generator::render::{setting_variable, SLICE};
 use zbus::{OwnedVariant, Variant};
@@ -47,9 +48,12 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// The parts every unit of `manifest`'s plugin shares: the settings as
-    /// environment, the resource limits, the journal identity.
-    pub fn for_plugin(manifest: &Manifest, unit: String, command: &str, stdout: PathBuf) -> Spec {
+    /// The parts every unit of `plugin` shares: the settings as
+    /// environment, the resource limits, the journal identity. It takes an
+    /// inventory [`Plugin`], which only a plugin that passed the
+    /// generator's trust checks has: nothing else is run.
+    pub fn for_plugin(plugin: &Plugin, unit: String, command: &str, stdout: PathBuf) -> Spec {
+        let manifest = &plugin.manifest;
         let name = manifest.name.as_str();
         let exe = manifest.executable.as_str().to_owned();
         Spec {
