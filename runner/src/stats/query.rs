@@ -47,7 +47,8 @@ fn records(
 pub struct Run {
     pub id: RunId,
     pub started_us: i64,
-    /// None while going on, or when its recorder died and none came back.
+    /// None while going on, or when its recorder died and no recorder has
+    /// started since (the next one closes it, see `Db::pick_up`).
     pub ended_us: Option<i64>,
     /// Units found finished but unrecorded when a recorder started.
     pub catch_up: bool,
