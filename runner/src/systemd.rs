@@ -475,7 +475,18 @@ impl Bus {
                 let watch = bus.watch().await?;
                 Ok::<_, Error>((bus, watch))
             };
-            match attempt.await {
+            // An attempt that hangs (a bus that accepts and never answers)
+            // ends at the deadline too.
+            let attempt = runtime
+                .timeout_at(deadline, attempt)
+                .await
+                .unwrap_or_else(|e| {
+                    Err(Error::Unreachable {
+                        scope,
+                        source: zbus::Error::Failure(e.to_string()),
+                    })
+                });
+            match attempt {
                 Ok((bus, mut watch)) => {
                     watch.resync();
                     return Ok((bus, watch));

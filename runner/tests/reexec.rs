@@ -373,6 +373,7 @@ fn the_recorder_alone_survives_reexec() {
 fn run_survives_a_restart_of_the_bus() {
     let Some(tb) = boot() else { return };
     tb.add_plugin("gated", "scope: system", &gated("exit 0"));
+    tb.add_plugin("failing", "scope: system", &gated("exit 3"));
     tb.daemon_reload();
     const UNIT: &str = "update-all-gated.service";
     let bg = Background::start(&tb, "--only gated");
@@ -386,6 +387,30 @@ fn run_survives_a_restart_of_the_bus() {
     assert_eq!(last_state(&events, "gated", "update"), "done");
     wait_recorded(&tb);
     assert_recorded(&tb, &[(UNIT, 1, "success")]);
+
+    // The plugin ends while there is no bus at all: systemd tells no one,
+    // and the run learns it from the unit once both are back.
+    let bg = Background::start(&tb, "--only failing");
+    wait_for("the plugin to run", Duration::from_secs(30), || {
+        exists(&tb, "/run/started-failing-update")
+    });
+    tb.check(&["systemctl", "stop", "dbus.socket", "dbus.service"]);
+    tb.sh("touch /run/gate-failing");
+    wait_for("the plugin to end", Duration::from_secs(30), || {
+        prop(&tb, "update-all-failing.service", "ActiveState") != "activating"
+    });
+    tb.check(&["systemctl", "start", "dbus.socket", "dbus.service"]);
+    let (code, events) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 1, "{events:#?}");
+    assert_eq!(last_state(&events, "failing", "update"), "failed");
+    wait_recorded(&tb);
+    assert_recorded(
+        &tb,
+        &[
+            (UNIT, 1, "success"),
+            ("update-all-failing.service", 1, "failed"),
+        ],
+    );
 }
 
 /// The recorder restarted in the middle of a run (`systemctl restart`):
