@@ -131,6 +131,9 @@ fn no_subcommand_runs_a_refused_plugin_and_each_says_why() {
         (vec!["check"], None, every.clone()),
         (vec!["run", "--dry-run"], None, every.clone()),
         (vec!["run", "--check"], Some(0), every.clone()),
+        // The refused do not get in the way of the others.
+        (vec!["run", "--only", "fine"], Some(0), vec![]),
+        (vec!["run", "--dry-run", "--only", "fine"], None, vec![]),
     ];
     for name in &every {
         commands.extend([

@@ -199,6 +199,9 @@ pub fn missing(plan: &Plan, only: &[String]) -> Vec<String> {
 /// Why those of `names` that the generator refused were refused, from
 /// the scope's inventory as it is now; nothing for the others.
 pub fn refused_among(scope: Scope, names: &[&str]) -> Vec<String> {
+    if names.is_empty() {
+        return Vec::new();
+    }
     let (plan, _) = update_all_generator::plan(&Env::from_process(Some(scope)));
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     not_checked(&plan, &names)
