@@ -65,7 +65,13 @@ struct Background {
 
 impl Background {
     fn start(tb: &Testbed, args: &str) -> Background {
-        tb.sh("rm -f /run/bg.out /run/bg.err /run/bg.rc /run/bg.end /run/gate-* /run/started-*");
+        tb.sh("rm -f /run/gate-* /run/started-*");
+        Background::start_keeping_gates(tb, args)
+    }
+
+    /// [`Background::start`] for a run whose plugins already started.
+    fn start_keeping_gates(tb: &Testbed, args: &str) -> Background {
+        tb.sh("rm -f /run/bg.out /run/bg.err /run/bg.rc /run/bg.end");
         tb.sh(&format!(
             "(sh -c 'exec {RUNNER} run --json {args}' >/run/bg.out 2>/run/bg.err; \
               echo $? >/run/bg.rc.new; date +%s.%N >/run/bg.end; mv /run/bg.rc.new /run/bg.rc) \
@@ -437,4 +443,31 @@ fn run_survives_a_restart_of_the_recorder() {
             ("update-all-other.service", 1, "success"),
         ],
     );
+}
+
+/// `update-all run` attached to a run already in progress follows it
+/// through a re-exec too.
+#[test]
+fn attached_run_survives_reexec() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("gated", "scope: system", &gated("exit 0"));
+    tb.daemon_reload();
+    tb.sh("rm -f /run/gate-* /run/started-*");
+    tb.check(&["systemctl", "start", "--no-block", "update-all.target"]);
+    wait_for("the plugin to run", Duration::from_secs(30), || {
+        exists(&tb, "/run/started-gated-update")
+    });
+    let bg = Background::start_keeping_gates(&tb, "");
+    wait_for("run to attach", Duration::from_secs(30), || {
+        std::fs::read_to_string(tb.host_path("/run/bg.out"))
+            .is_ok_and(|out| out.contains("\"attached\""))
+    });
+    reexec(&tb);
+    tb.sh("touch /run/gate-gated");
+    let (code, events) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(last_state(&events, "gated", "update"), "done");
+    assert_eq!(events.last().unwrap()["attached"], true, "{events:#?}");
+    wait_recorded(&tb);
+    assert_recorded(&tb, &[("update-all-gated.service", 1, "success")]);
 }

@@ -14,6 +14,12 @@
 //!    ones for peak memory.
 //! 4. Exit 0 when no plugin unit and not update-all.target has a job left.
 //!
+//! systemd re-executing or reloading, and the bus restarting, lose
+//! nothing: the watch follows the manager (`systemd::Watch`), every plugin
+//! unit is read again when it is back (`Recorder::reconcile`), the run's
+//! end is looked for every `systemd::BACKSTOP`, and a last catch-up
+//! records whatever ended unheard.
+//!
 //! How each unit is recorded: `stats::recorder`.
 //!
 //! An unusable database does not stop the run: the recorder says which

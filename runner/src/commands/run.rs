@@ -7,9 +7,16 @@
 //! instead of started again. Ctrl-C (or SIGTERM) stops watching and leaves
 //! the updates running.
 //!
+//! systemd re-executing (a systemd package upgrade does) or reloading, and
+//! the bus restarting, do not lose the run: the watch follows the manager
+//! (`systemd::Watch`), and after each [`Event::Resync`] the run's jobs and
+//! units are read again, so a unit that ended unheard ends its row with
+//! the state its properties give. Every `systemd::BACKSTOP` that is done
+//! too, against any missed signal.
+//!
 //! Exit status: 0 every unit succeeded or was skipped; 1 something failed,
 //! timed out, ran out of memory or was cancelled; 2 the run could not start
-//! (or the bus was lost), with the reason on stderr; 75 a pre-flight
+//! (or the bus was gone for 90 s), with the reason on stderr; 75 a pre-flight
 //! condition skipped it (`schedule::parts`); 130 detached by Ctrl-C or
 //! SIGTERM while the updates go on.
 
