@@ -546,3 +546,61 @@ fn the_apt_plugin_is_valid_on_this_machine() {
         .unwrap()
         .contains("pkgmgr:dpkg"));
 }
+
+/// A refused plugin is listed, described and validated from what the
+/// generator read, and never run: its executable (owned by uid 4001)
+/// would leave a marker.
+#[test]
+fn a_refused_plugin_is_shown_but_never_run() {
+    let tree = Tree::new();
+    let marker = tree.root().join("ran");
+    let script = format!("#!/bin/sh\necho \"$*\" >> {}\n", marker.display());
+    tree.plugin("theirs", "version: \"2.0\"\nscope: system\n", &script);
+    std::os::unix::fs::chown(tree.root().join(PLUGINS).join("theirs"), Some(4001), None).unwrap();
+    tree.plugin("recorder", "scope: system\n", &script);
+    let owned = "/usr/lib/update-all/plugins/theirs is owned by uid 4001, not root";
+    let reserved = "the plugin name `recorder` is reserved: its unit would replace update-all's \
+                    own update-all-recorder.service";
+
+    let run = tree.run(&["plugins", "list", "--json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let doc = run.json();
+    let theirs = &doc["plugins"][1];
+    assert_eq!(theirs["name"], "theirs", "{doc:#}");
+    assert_eq!(theirs["status"], "refused");
+    // What the manifest says, as the generator read it.
+    assert_eq!(theirs["version"], "2.0");
+    assert!(theirs["why"].as_str().unwrap().contains(owned), "{doc:#}");
+    assert!(doc["plugins"][0]["why"]
+        .as_str()
+        .unwrap()
+        .contains(reserved));
+
+    let run = tree.run(&["plugins", "info", "theirs", "--json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let doc = run.json();
+    assert_eq!(doc["answers"], Value::Null);
+    assert_eq!(doc["units"], serde_json::json!([]));
+    assert_eq!(doc["manifest"]["version"], "2.0");
+    let text = tree.run(&["plugins", "info", "recorder"]).stdout;
+    assert!(text.contains(reserved), "{text}");
+    assert!(
+        text.contains("The plugin is not asked: not run: update-all never runs a plugin"),
+        "{text}"
+    );
+
+    for args in [
+        &["plugins", "validate"][..],
+        &["plugins", "validate", "theirs"],
+    ] {
+        let run = tree.run(args);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stdout.contains(owned), "{run:?}");
+        assert!(
+            run.stdout
+                .contains("  skip executable: not run: update-all never runs a plugin"),
+            "{run:?}"
+        );
+    }
+    assert!(!marker.exists(), "{}", fs::read_to_string(&marker).unwrap());
+}
