@@ -230,11 +230,11 @@ async fn selected(bus: &Bus, units: &[PluginUnit], only: &[String]) -> Result<Ve
         .map(String::as_str)
         .filter(|name| !known.contains(name))
         .collect();
-    let refused = crate::check::dynamic::refused_among(bus.scope, &unknown);
-    if !refused.is_empty() {
-        return Err(refused.join("\n"));
-    }
     if !unknown.is_empty() {
+        let refused = crate::check::dynamic::refused_among(bus.scope, &unknown);
+        if !refused.is_empty() {
+            return Err(refused.join("\n"));
+        }
         return Err(format!(
             "unknown plugin{} {}; known plugins: {}",
             if unknown.len() == 1 { "" } else { "s" },
