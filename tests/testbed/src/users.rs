@@ -1,17 +1,27 @@
 //! Accounts and login sessions inside an instance. The instance shares the
-//! host's `/etc`, so accounts are never added with `useradd`: copies of
-//! `/etc/passwd`, `/etc/group` and `/etc/pam.d` with the additions live
-//! under the private `/run/testbed-etc` and are bind-mounted over the
-//! originals in the instance's own mount namespace only.
+//! host's `/etc`, so accounts are never added with `useradd`, and never by
+//! a bind mount over `/etc/passwd` either: whatever replaces the host's
+//! file (an `adduser` in a package's postinst, `vipw`, any atomic rename)
+//! detaches every mount on it in every namespace, and the accounts vanish
+//! from a running instance. They are systemd user records instead
+//! (JSON drop-ins in the instance's private `/run/userdb`, see
+//! `nss-systemd(8)`), which glibc's NSS, logind and PID 1 resolve; the host
+//! needs `systemd` on the `passwd` and `group` lines of
+//! `/etc/nsswitch.conf`, which `libnss-systemd` adds. PAM's configuration
+//! is a directory: a copy of `/etc/pam.d` with the additions, under the
+//! private `/run/testbed-etc`, bind-mounted over `/etc/pam.d` in the
+//! instance's own mount namespace only.
 
 use crate::Testbed;
-use std::fs;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Where the copies live inside an instance.
+/// Where the copy of `/etc/pam.d` lives inside an instance.
 const ETC: &str = "/run/testbed-etc";
+/// The user and group records of added users (a drop-in directory of
+/// systemd's user database, private to the instance).
+const USERDB: &str = "/run/userdb";
 /// Home directories of added users.
 const HOMES: &str = "/run/testbed-home";
 /// The PAM service of [`Testbed::login`]: registers the session with logind
@@ -39,33 +49,62 @@ impl Testbed {
     ///
     /// # Panics
     ///
-    /// If the name or id is taken, or the files cannot be written.
+    /// If the name is not a plain lower-case name, the name or id is taken,
+    /// the files cannot be written, or the instance does not resolve the
+    /// new account (the host's NSS lacks `systemd`).
     pub fn add_user(&self, name: &str, uid: u32) {
-        let first = !self.host_path(format!("{ETC}/passwd")).exists();
-        let read = |file: &str| {
-            fs::read_to_string(self.host_path(file))
-                .unwrap_or_else(|e| panic!("testbed: cannot read {file}: {e}"))
-        };
-        // The instance's view: the copy once it is mounted.
-        let mut passwd = read("/etc/passwd");
-        let mut group = read("/etc/group");
-        for (file, text) in [("passwd", &passwd), ("group", &group)] {
-            let taken = text.lines().any(|l| {
-                let mut f = l.split(':');
-                f.next() == Some(name) || f.nth(1) == Some(&uid.to_string())
-            });
-            assert!(!taken, "testbed: {name} or {uid} is taken in {file}");
+        assert!(
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "testbed: {name:?} is not a plain user name"
+        );
+        for key in [name.to_owned(), uid.to_string()] {
+            for db in ["passwd", "group"] {
+                let out = self.exec(&["getent", db, &key]);
+                assert!(
+                    !out.status.success(),
+                    "testbed: {key} is taken in {db}: {}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
         }
+        let first = !self.host_path(format!("{ETC}/pam.d")).exists();
         let home = format!("{HOMES}/{name}");
-        passwd.push_str(&format!("{name}:x:{uid}:{uid}:{name}:{home}:/bin/sh\n"));
-        group.push_str(&format!("{name}:x:{uid}:\n"));
-        // Written in place: a bind mount holds on to the file, not the name.
-        self.write(format!("{ETC}/passwd"), passwd, 0o644);
-        self.write(format!("{ETC}/group"), group, 0o644);
+        // Written before the name's records, which make the account exist.
+        self.write(
+            format!("{USERDB}/{name}.group"),
+            format!(r#"{{"groupName":"{name}","gid":{uid},"disposition":"regular"}}"#),
+            0o644,
+        );
+        self.write(
+            format!("{USERDB}/{name}.user"),
+            format!(
+                r#"{{"userName":"{name}","uid":{uid},"gid":{uid},"realName":"{name}","homeDirectory":"{home}","shell":"/bin/sh","disposition":"regular"}}"#
+            ),
+            0o644,
+        );
+        for kind in ["user", "group"] {
+            self.check(&[
+                "ln",
+                "-s",
+                &format!("{name}.{kind}"),
+                &format!("{USERDB}/{uid}.{kind}"),
+            ]);
+        }
+        let resolved = self.exec(&["getent", "passwd", name]);
+        assert!(
+            resolved.status.success(),
+            "testbed: the instance does not resolve {name} from {USERDB}: the host's \
+             /etc/nsswitch.conf needs `systemd` on its passwd and group lines \
+             (install libnss-systemd, see tests/testbed/REQUIREMENTS.apt)"
+        );
         self.write(format!("{home}/.keep"), "", 0o644);
         self.check(&["chown", "-R", &format!("{uid}:{uid}"), &home]);
         self.check(&["chmod", "700", &home]);
         if first {
+            self.check(&["mkdir", "-p", ETC]);
             self.check(&["cp", "-a", "/etc/pam.d", &format!("{ETC}/pam.d")]);
             self.write(format!("{ETC}/pam.d/{PAM_SERVICE}"), PAM_CONFIG, 0o644);
             self.write(
@@ -73,14 +112,7 @@ impl Testbed {
                 USER_MANAGER_PAM_CONFIG,
                 0o644,
             );
-            for file in ["passwd", "group", "pam.d"] {
-                self.check(&[
-                    "mount",
-                    "--bind",
-                    &format!("{ETC}/{file}"),
-                    &format!("/etc/{file}"),
-                ]);
-            }
+            self.check(&["mount", "--bind", &format!("{ETC}/pam.d"), "/etc/pam.d"]);
             self.give_users_dev_null();
         }
     }

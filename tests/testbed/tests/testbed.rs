@@ -286,3 +286,39 @@ fn explicit_shutdown_reports_success() {
     tb.shutdown().expect("clean shutdown");
     assert_gone(pid, &cgroups);
 }
+
+/// Accounts added inside an instance stay there when the host's
+/// `/etc/passwd` and `/etc/group` are replaced meanwhile (as `adduser` in a
+/// package's postinst does, by rename): a bind mount over those files
+/// would be detached, and the accounts would vanish mid-test (the flaky
+/// "`id -u bob` failed: no such user" of the notification tests). The host
+/// files are replaced by copies of themselves, so their contents never
+/// change.
+#[test]
+fn added_users_survive_the_host_replacing_its_passwd() {
+    let host_passwd = std::fs::read("/etc/passwd").unwrap();
+    let Some(tb) = Testbed::require() else { return };
+    tb.add_user("ua-first", 4101);
+    for file in ["/etc/passwd", "/etc/group"] {
+        testbed::host_sh(&format!(
+            "cp -p {file} {file}.ua-testbed && mv -f {file}.ua-testbed {file}"
+        ));
+    }
+    tb.add_user("ua-second", 4102);
+    for (name, uid) in [("ua-first", "4101"), ("ua-second", "4102")] {
+        assert_eq!(tb.check(&["id", "-u", name]).trim(), uid);
+        assert!(tb
+            .check(&["getent", "group", name])
+            .starts_with(&format!("{name}:x:{uid}:")));
+    }
+    tb.login("ua-first", "user", "tty");
+    tb.login("ua-second", "user", "wayland");
+    // Nothing of them on the host.
+    let host = std::process::Command::new("getent")
+        .args(["passwd", "ua-first"])
+        .output()
+        .unwrap();
+    assert!(!host.status.success(), "{}", stdout(&host));
+    drop(tb);
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), host_passwd);
+}
