@@ -63,10 +63,11 @@ pub enum Command {
     /// Start every plugin unit (update-all.target) and watch them to the end
     ///
     /// Shows a row per plugin unit with its state, elapsed time and, from
-    /// past runs, an estimate of the time left: a live table on a terminal,
-    /// one line per event otherwise, JSON lines with --json. A run already in
-    /// progress is followed instead of started again. Ctrl-C stops watching
-    /// and leaves the updates running.
+    /// past runs, an estimate of the time left: a live table on a terminal
+    /// (in plan order; on a short terminal the finished rows fold into a
+    /// count), one line per event otherwise, JSON lines with --json. A run
+    /// already in progress is followed instead of started again. Ctrl-C
+    /// stops watching and leaves the updates running.
     ///
     /// Without --system or --user, root runs the system's plugins, then those
     /// of the user who ran sudo (or root's own, if its user manager runs);
@@ -135,7 +136,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ScopeArgs {
     /// The per-user plugins of the user's own service manager
-    /// (default when not run as root).
+    /// (default when not run as root); without XDG_RUNTIME_DIR, the one
+    /// at /run/user/UID.
     #[arg(long, global = true, conflicts_with = "system")]
     pub user: bool,
     /// The system-wide plugins (default when run as root).
