@@ -67,11 +67,7 @@ fn shells() -> Vec<Shell> {
                 });
             }
             _ => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "{shell} and {awk} are required under CI"
-                );
-                eprintln!("SKIPPED: {shell} with {awk}: not installed");
+                testbed::skip(format!("{shell} with {awk}: not installed"));
             }
         }
     }

@@ -112,10 +112,9 @@ impl Testbed {
             panic!("TESTBED UNAVAILABLE: {reason} (CI=true: failing)");
         }
         if std::env::var("UPDATE_ALL_SKIP_TESTBED").as_deref() == Ok("1") {
-            let _ = writeln!(
-                io::stderr(),
-                "TESTBED UNAVAILABLE: skipping test (UPDATE_ALL_SKIP_TESTBED=1)"
-            );
+            crate::skip(format!(
+                "test bed unavailable: {reason} (UPDATE_ALL_SKIP_TESTBED=1)"
+            ));
             return false;
         }
         panic!(

@@ -40,6 +40,7 @@ mod instance;
 mod networkmanager;
 mod notifications;
 mod rootfs;
+mod skip;
 mod tools;
 mod users;
 
@@ -48,6 +49,7 @@ use std::io;
 
 pub use deploy::{target_binary, MANIFESTS, PLUGINS, RUNNER};
 pub use instance::Testbed;
+pub use skip::{skip, SKIP_LOG};
 pub use tools::{host_sh, missing_tools};
 
 /// Why an instance could not be booted (or torn down).
