@@ -84,8 +84,14 @@ async fn record(scope: Scope) -> Result<RunSummary, String> {
     let fail = |e: systemd::Error| e.to_string();
     let mut check = true;
     let stopped = loop {
-        if check && rec.run_is_over().await.map_err(fail)? {
-            break false;
+        // A failure (systemd away for a moment) is looked at again at the
+        // next resync.
+        if check {
+            match rec.run_is_over().await {
+                Ok(true) => break false,
+                Ok(false) => {}
+                Err(e) => tracing::warn!("cannot list systemd's jobs: {e}"),
+            }
         }
         let wake = poll_fn(|cx| {
             if stop.poll_next_unpin(cx).is_ready() {
@@ -99,7 +105,10 @@ async fn record(scope: Scope) -> Result<RunSummary, String> {
                 tracing::debug!("reading the plugin units again: {why:?}");
                 rec.reconcile(why, &mut events).await
             }
-            Some(Some(event)) => rec.handle(event).await.map_err(fail)?,
+            Some(Some(event)) => rec.handle(event).await.unwrap_or_else(|e| {
+                tracing::warn!("cannot read a plugin unit: {e}");
+                false
+            }),
             Some(None) => {
                 // The bus restarted: back on the new one, then a Resync.
                 let (bus, watch) = Bus::reconnect(scope)
