@@ -71,9 +71,14 @@ impl Background {
 
     /// [`Background::start`] for a run whose plugins already started.
     fn start_keeping_gates(tb: &Testbed, args: &str) -> Background {
+        Background::start_env(tb, "", args)
+    }
+
+    /// [`Background::start_keeping_gates`] with `env` (`VAR=value ...`).
+    fn start_env(tb: &Testbed, env: &str, args: &str) -> Background {
         tb.sh("rm -f /run/bg.out /run/bg.err /run/bg.rc /run/bg.end");
         tb.sh(&format!(
-            "(sh -c 'exec {RUNNER} run --json {args}' >/run/bg.out 2>/run/bg.err; \
+            "(sh -c '{env} exec {RUNNER} run --json {args}' >/run/bg.out 2>/run/bg.err; \
               echo $? >/run/bg.rc.new; date +%s.%N >/run/bg.end; mv /run/bg.rc.new /run/bg.rc) \
              </dev/null >/dev/null 2>&1 &"
         ));
@@ -470,4 +475,55 @@ fn attached_run_survives_reexec() {
     assert_eq!(events.last().unwrap()["attached"], true, "{events:#?}");
     wait_recorded(&tb);
     assert_recorded(&tb, &[("update-all-gated.service", 1, "success")]);
+}
+
+/// A user's run, and that user's service manager re-executed (as a
+/// systemd upgrade does to every user manager) while its plugin runs.
+#[test]
+fn user_scope_run_survives_reexec_of_the_user_manager() {
+    let Some(tb) = boot() else { return };
+    tb.install_update_all_for_users(&testbed::target_binary("update-all-generator"));
+    tb.add_plugin("mine", "scope: user", &gated("exit 0"));
+    tb.daemon_reload();
+    tb.user_manager(0);
+    const ROOT_USER: [(&str, &str); 2] = [
+        ("XDG_RUNTIME_DIR", "/run/user/0"),
+        ("XDG_STATE_HOME", "/run/user/0/state"),
+    ];
+    let env = ROOT_USER.map(|(k, v)| format!("{k}={v}")).join(" ");
+    let user = |args: &[&str]| {
+        let mut all = vec!["systemctl", "--user"];
+        all.extend_from_slice(args);
+        tb.exec_env(&ROOT_USER, &all)
+    };
+
+    tb.sh("rm -f /run/gate-* /run/started-*");
+    let bg = Background::start_env(&tb, &env, "--user --only mine");
+    wait_for("the plugin to run", Duration::from_secs(30), || {
+        exists(&tb, "/run/started-mine-update")
+    });
+    let out = user(&["daemon-reexec"]);
+    assert!(out.status.success(), "{}", show(&out));
+    tb.sh("touch /run/gate-mine");
+    let (code, events) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(last_state(&events, "mine", "update"), "done");
+
+    wait_for("the user's recorder to exit", RETURNS_WITHIN, || {
+        let state = user(&["show", "-P", "ActiveState", RECORDER]);
+        text(&state.stdout).trim() == "inactive"
+    });
+    let out = tb.exec_env(
+        &ROOT_USER,
+        &[RUNNER, "--user", "history", "--json", "--last", "100"],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let records = doc["records"].as_array().expect("records");
+    let mine: Vec<_> = records
+        .iter()
+        .filter(|r| r["unit"] == "update-all-mine.service")
+        .collect();
+    assert_eq!(mine.len(), 1, "{records:#?}");
+    assert_eq!(mine[0]["result"], "success", "{records:#?}");
 }
