@@ -425,6 +425,7 @@ fn figures() {
 /// `MESSAGE_ID`s systemd's own unit messages carry (sd-messages.h).
 const UNIT_STARTING: &str = "7d4958e842da4a758f6c1cdc7b36dcc5";
 const UNIT_SUCCESS: &str = "7ad2d189f7e94e70a38c781354912448";
+const UNIT_STARTED: &str = "39f53479d3a045ac8e11786248231fbf";
 const UNIT_SKIPPED: &str = "0e4284a0caca4bfc81c0bb6786972673";
 const UNIT_PROCESS_EXIT: &str = "98e322203f7a4ed290d09fe03c09fe15";
 const UNIT_FAILURE_RESULT: &str = "d9b373ed55a64feb8242e02dbe79a49c";
@@ -454,6 +455,15 @@ fn invocations(tb: &Testbed, plugin: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+const SYSTEM_FIELDS: [&str; 2] = ["UNIT", "INVOCATION_ID"];
+const USER_FIELDS: [&str; 2] = ["USER_UNIT", "USER_INVOCATION_ID"];
+/// How the forged invocations end: a failure.
+const FORGED_END: [(&str, &str); 3] = [
+    ("EXIT_CODE", "exited"),
+    ("EXIT_STATUS", "1"),
+    ("UNIT_RESULT", "exit-code"),
+];
+
 /// An ordinary user (nobody) logs the journal entries `entries` (each a
 /// list of FIELD=value lines) through the journal's native protocol, as
 /// `logger --journald` does.
@@ -469,14 +479,21 @@ fn forge(tb: &Testbed, entries: &[Vec<String>]) {
 }
 
 /// What `systemd` logs of one invocation of `unit` that ends with `end`
-/// (its extra fields), as a forger would write it.
-fn forged_invocation(unit: &str, invocation: &str, end: &[(&str, &str)]) -> Vec<Vec<String>> {
+/// (its extra fields), as a forger would write it; `fields`: the names of
+/// the unit and invocation fields (`UNIT`, `INVOCATION_ID` of the system
+/// manager, `USER_UNIT`, `USER_INVOCATION_ID` of a user manager).
+fn forged_invocation(
+    fields: [&str; 2],
+    unit: &str,
+    invocation: &str,
+    end: &[(&str, &str)],
+) -> Vec<Vec<String>> {
     let entry = |id: &str, message: &str, extra: &[(&str, &str)]| {
         let mut v = vec![
             format!("MESSAGE_ID={id}"),
             format!("MESSAGE={unit}: {message}"),
-            format!("UNIT={unit}"),
-            format!("INVOCATION_ID={invocation}"),
+            format!("{}={unit}", fields[0]),
+            format!("{}={invocation}", fields[1]),
             "SYSLOG_IDENTIFIER=systemd".to_owned(),
         ];
         v.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
@@ -520,12 +537,12 @@ fn a_forged_journal_entry_changes_nothing() {
     let mut entries = Vec::new();
     for (i, plugin) in ["ok", "bad", "skip", "hold"].iter().enumerate() {
         let unit = format!("update-all-{plugin}.service");
-        let end = [
-            ("EXIT_CODE", "exited"),
-            ("EXIT_STATUS", "1"),
-            ("UNIT_RESULT", "exit-code"),
-        ];
-        entries.extend(forged_invocation(&unit, &forged(i + 1), &end));
+        entries.extend(forged_invocation(
+            SYSTEM_FIELDS,
+            &unit,
+            &forged(i + 1),
+            &FORGED_END,
+        ));
     }
     forge(&tb, &entries);
     // They are in the journal, under the forger's own credentials.
@@ -765,4 +782,99 @@ fn catch_up_records_every_invocation_that_ended_without_a_recorder() {
     tb.check(&["systemctl", "start", RECORDER]);
     wait_recorded(&tb);
     assert_eq!(records(&tb, &[]).len(), 8);
+}
+
+/// Root's user manager and its statistics (see `Testbed::user_manager`).
+const ROOT_USER: [(&str, &str); 2] = [
+    ("XDG_RUNTIME_DIR", "/run/user/0"),
+    ("XDG_STATE_HOME", "/run/user/0/state"),
+];
+
+#[test]
+fn user_units_are_recorded_from_their_managers_entries_only() {
+    let Some(tb) = boot() else { return };
+    tb.install_update_all_for_users(&testbed::target_binary("update-all-generator"));
+    // Fails on its second run only.
+    tb.add_plugin(
+        "mine",
+        "scope: user",
+        &script(
+            "n=$(cat /run/mine 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /run/mine\n\
+             [ $n -ne 2 ] || exit 3",
+        ),
+    );
+    tb.daemon_reload();
+    tb.user_manager(0);
+    let unit = "update-all-mine.service";
+    let user = |args: &[&str]| {
+        let mut all = vec!["systemctl", "--user"];
+        all.extend_from_slice(args);
+        tb.exec_env(&ROOT_USER, &all)
+    };
+    // Twice with no recorder (started without the dependencies that
+    // include it), and in between a forged run of the unit, and a forged
+    // skip, as the user manager would log them.
+    for round in 0..2 {
+        let out = user(&["start", "--job-mode=ignore-dependencies", unit]);
+        assert_eq!(out.status.success(), round == 0, "{}", common::show(&out));
+        forge(
+            &tb,
+            &forged_invocation(USER_FIELDS, unit, &format!("{round:032x}"), &FORGED_END),
+        );
+    }
+    let manager = show(&tb, "user@0.service", "MainPID");
+    let logged = |id: &str| -> Vec<Value> {
+        tb.check(&[
+            "journalctl",
+            "--no-pager",
+            "-o",
+            "json",
+            &format!("USER_UNIT={unit}"),
+            &format!("MESSAGE_ID={id}"),
+        ])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+    };
+    let by_manager = |id: &str| -> Vec<Value> {
+        let all = logged(id);
+        all.into_iter()
+            .filter(|e| e["_PID"] == manager.as_str())
+            .collect()
+    };
+    wait_for(30, "both runs and both forgeries in the journal", || {
+        // A user manager logs a success as its start job's end only.
+        by_manager(UNIT_STARTED).len() == 1
+            && by_manager(UNIT_FAILURE_RESULT).len() == 1
+            && logged(UNIT_SKIPPED).len() == 2
+    });
+    let expected: Vec<(String, String)> = by_manager(UNIT_STARTING)
+        .iter()
+        .map(|e| e["USER_INVOCATION_ID"].as_str().unwrap().to_owned())
+        .zip(["success", "failed"])
+        .map(|(id, result)| (id, result.to_owned()))
+        .collect();
+    assert_eq!(expected.len(), 2, "{expected:?}");
+
+    let out = user(&["start", RECORDER]);
+    assert!(out.status.success(), "{}", common::show(&out));
+    wait_for(30, "the user recorder to exit", || {
+        let state = user(&["show", "-P", "ActiveState", RECORDER]);
+        String::from_utf8_lossy(&state.stdout).trim() == "inactive"
+    });
+    let out = common::runner_env(&tb, &ROOT_USER, &["--user", "history", "--json"]);
+    assert!(out.status.success(), "{}", common::show(&out));
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let recorded: Vec<(String, String)> = history["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["invocation_id"].as_str().unwrap().to_owned(),
+                r["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(recorded, expected, "{}", tb.journal("user@0.service"));
 }

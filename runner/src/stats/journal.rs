@@ -33,8 +33,12 @@ use update_all_generator::Scope;
 const UNIT_STARTING: &str = "7d4958e842da4a758f6c1cdc7b36dcc5";
 /// `SD_MESSAGE_UNIT_SKIPPED`: "<unit>: Skipped due to '<condition>'."
 const UNIT_SKIPPED: &str = "0e4284a0caca4bfc81c0bb6786972673";
-/// `SD_MESSAGE_UNIT_SUCCESS`: "<unit>: Deactivated successfully."
+/// `SD_MESSAGE_UNIT_SUCCESS`: "<unit>: Deactivated successfully." (a user
+/// manager logs it at debug level only)
 const UNIT_SUCCESS: &str = "7ad2d189f7e94e70a38c781354912448";
+/// `SD_MESSAGE_UNIT_STARTED`: "Finished <unit> - …", its start job's end,
+/// with `JOB_RESULT=`; of a oneshot unit, "done" says it succeeded.
+const UNIT_STARTED: &str = "39f53479d3a045ac8e11786248231fbf";
 /// `SD_MESSAGE_UNIT_FAILURE_RESULT`: "<unit>: Failed with result '…'.",
 /// with `UNIT_RESULT=`.
 const UNIT_FAILURE_RESULT: &str = "d9b373ed55a64feb8242e02dbe79a49c";
@@ -47,10 +51,11 @@ const UNIT_RESOURCES: &str = "ae8f7b866b0347b9af31fe1c80b127c0";
 /// `SD_MESSAGE_UNIT_STOPPING`: "Stopping <unit>...": a stop was asked for.
 const UNIT_STOPPING: &str = "de5b426a63be47a7b6ac3eaac82e2f6f";
 /// Every message an invocation is put together from.
-const INVOCATION_MESSAGES: [&str; 7] = [
+const INVOCATION_MESSAGES: [&str; 8] = [
     UNIT_STARTING,
     UNIT_SKIPPED,
     UNIT_SUCCESS,
+    UNIT_STARTED,
     UNIT_FAILURE_RESULT,
     UNIT_PROCESS_EXIT,
     UNIT_RESOURCES,
@@ -215,8 +220,9 @@ pub struct Invocation {
     pub invocation_id: String,
     /// Its "Starting …" message, where read.
     pub started_us: Option<i64>,
-    /// The message that it ended: skipped, deactivated or failed; None
-    /// while it has not.
+    /// The first message that it ended: skipped, deactivated, failed, or
+    /// its start job done (plugin units are oneshot); None while it has
+    /// not.
     pub ended_us: Option<i64>,
     skipped: bool,
     /// `UNIT_RESULT` of a failure, "success" when deactivated successfully.
@@ -326,15 +332,19 @@ fn invocations_of(entries: &[Value], manager: &Manager) -> Vec<Invocation> {
             Some(UNIT_STARTING) => inv.started_us = Some(at),
             Some(UNIT_SKIPPED) => {
                 inv.skipped = true;
-                inv.ended_us = Some(at);
+                inv.ended_us.get_or_insert(at);
             }
             Some(UNIT_SUCCESS) => {
                 inv.result.get_or_insert_with(|| "success".to_owned());
-                inv.ended_us = Some(at);
+                inv.ended_us.get_or_insert(at);
+            }
+            Some(UNIT_STARTED) if text(e, "JOB_RESULT").as_deref() == Some("done") => {
+                inv.result.get_or_insert_with(|| "success".to_owned());
+                inv.ended_us.get_or_insert(at);
             }
             Some(UNIT_FAILURE_RESULT) => {
                 inv.result = Some(text(e, "UNIT_RESULT").unwrap_or_else(|| "failed".into()));
-                inv.ended_us = Some(at);
+                inv.ended_us.get_or_insert(at);
             }
             Some(UNIT_PROCESS_EXIT) => {
                 inv.exit_code = text(e, "EXIT_CODE");
@@ -456,6 +466,7 @@ mod tests {
                 &[("CPU_USAGE_NSEC", "5000"), ("IO_METRIC_READ_BYTES", "7")],
             ),
             entry(UNIT_SUCCESS, u, "a", 200, &[]),
+            entry(UNIT_STARTED, u, "a", 201, &[("JOB_RESULT", "done")]),
             entry(UNIT_STARTING, u, "b", 300, &[]),
             entry(
                 UNIT_PROCESS_EXIT,
@@ -520,11 +531,17 @@ mod tests {
         let e = json!({"MESSAGE_ID": UNIT_SUCCESS, "USER_UNIT": "u", "USER_INVOCATION_ID": "i",
                        "UNIT": "user@1000.service", "INVOCATION_ID": "other",
                        "__REALTIME_TIMESTAMP": "5", "_PID": "778", "_UID": "1000"});
-        let invs = invocations_of(&[e], &user);
-        assert_eq!(invs.len(), 1);
+        // It logs "Deactivated successfully" at debug level only: its
+        // start job's end says that a oneshot unit succeeded.
+        let finished = json!({"MESSAGE_ID": UNIT_STARTED, "USER_UNIT": "v", "USER_INVOCATION_ID": "j",
+                              "JOB_RESULT": "done", "__REALTIME_TIMESTAMP": "9", "_PID": "778", "_UID": "1000"});
+        let invs = invocations_of(&[e, finished], &user);
+        assert_eq!(invs.len(), 2);
         assert_eq!(
             (invs[0].unit.as_str(), invs[0].invocation_id.as_str()),
             ("u", "i")
         );
+        let v = invs[1].record("v", "update").unwrap();
+        assert_eq!((v.result, v.ended_us), (Outcome::Success, Some(9)));
     }
 }
