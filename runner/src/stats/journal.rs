@@ -127,7 +127,7 @@ impl Manager {
 
 /// Runs `journalctl` for the manager's entries with one of `ids` about one
 /// of `units` (matches on one field are ORed, on different fields ANDed),
-/// with `extra` options; the entries it wrote, in the order read. None
+/// with `extra` options; the entries it wrote, in the order read; none
 /// where the journal cannot be read.
 fn read(manager: &Manager, ids: &[&str], units: &[&str], extra: &[String]) -> Vec<Value> {
     if units.is_empty() {
