@@ -792,6 +792,13 @@ impl Follow {
     /// Takes a `NameOwnerChanged` in; true when systemd has a new owner
     /// now, which is subscribed again.
     async fn owner_changed(&mut self, msg: &Message) -> bool {
+        // Only the bus says who owns a name: anyone may send a signal named
+        // so to this connection, but the bus stamps each message with its
+        // true sender (the match rule checks it too; this does not rely
+        // on that).
+        if msg.header().sender().map(|s| s.as_str()) != Some(DBUS) {
+            return false;
+        }
         let Ok((name, _old, new)) = msg.body().deserialize::<(String, String, String)>() else {
             return false;
         };

@@ -527,3 +527,61 @@ fn user_scope_run_survives_reexec_of_the_user_manager() {
     assert_eq!(mine.len(), 1, "{records:#?}");
     assert_eq!(mine[0]["result"], "success", "{records:#?}");
 }
+
+/// Anyone may send a signal to the run's connection: a local user who says
+/// the manager moved to their connection (a forged `NameOwnerChanged`),
+/// then that the plugin's job is done, changes nothing. Only the bus tells
+/// who owns systemd's name.
+#[test]
+fn a_forged_change_of_owner_changes_nothing() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin(
+        "forged",
+        "scope: system",
+        "#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 0\n\
+         touch /run/started-forged\n\
+         while [ ! -e /run/gate-1 ]; do sleep 0.05; done\n\
+         echo '{\"type\":\"progress\",\"percent\":50,\"message\":\"after the forgery\"}' >&2\n\
+         while [ ! -e /run/gate-2 ]; do sleep 0.05; done\n",
+    );
+    tb.daemon_reload();
+    tb.write(
+        "/run/forge-signals.py",
+        include_str!("fixtures/forge-signals.py"),
+        0o755,
+    );
+    const UNIT: &str = "update-all-forged.service";
+    let bg = Background::start(&tb, "--only forged");
+    wait_for("the plugin to run", Duration::from_secs(30), || {
+        exists(&tb, "/run/started-forged")
+    });
+    let forged = tb.sh(&format!(
+        "set -e\n\
+         run=$(pgrep -f '^{RUNNER} run --json')\n\
+         name=$(busctl list --no-legend | awk -v p=$run '$2 == p && $1 ~ /^:/ {{ print $1 }}')\n\
+         owner=$(busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+                 GetNameOwner s org.freedesktop.systemd1 | cut -d'\"' -f2)\n\
+         job=$(systemctl list-jobs --no-legend {UNIT} | awk '{{ print $1 }}')\n\
+         echo \"to $name, systemd $owner, job $job\"\n\
+         setpriv --reuid=65534 --regid=65534 --clear-groups \
+             python3 /run/forge-signals.py \"$name\" \"$owner\" \"$job\" {UNIT}"
+    ));
+    assert!(forged.status.success(), "{}", show(&forged));
+    // The plugin's next status comes after the forgeries: the run still
+    // follows the unit, so it shows it.
+    tb.sh("touch /run/gate-1");
+    wait_for("the status after the forgery", RETURNS_WITHIN, || {
+        exists(&tb, "/run/bg.rc")
+            || std::fs::read_to_string(tb.host_path("/run/bg.out"))
+                .is_ok_and(|out| out.contains("50% after the forgery"))
+    });
+    assert!(
+        !exists(&tb, "/run/bg.rc"),
+        "the run took the forged signals: {}",
+        show(&tb.sh("cat /run/bg.out /run/bg.err"))
+    );
+    tb.sh("touch /run/gate-2");
+    let (code, events) = bg.returns(&tb, Instant::now());
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(last_state(&events, "forged", "update"), "done");
+}
