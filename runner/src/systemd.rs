@@ -446,7 +446,11 @@ impl Bus {
             owners,
             owner: Some(owner),
             manager: self.manager.clone(),
-            backstop: runtime.interval(BACKSTOP),
+            backstop: {
+                let mut every = runtime.interval(BACKSTOP);
+                every.set_missed_tick_behavior(zruntime::MissedTickBehavior::Skip);
+                every
+            },
             held: None,
         };
         Ok(Watch(
@@ -968,6 +972,62 @@ mod tests {
             Some(("apt".into(), Phase::Update))
         );
         assert_eq!(job_id("/org/freedesktop/systemd1/job/42"), 42);
+    }
+
+    #[test]
+    fn signals_become_events() {
+        fn signal<'a>(
+            path: &'a str,
+            iface: &'a str,
+            member: &'a str,
+        ) -> zbus::message::Builder<'a> {
+            Message::signal(path, iface, member).sender(":1.1")
+        }
+        const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+        let removed = signal(MANAGER_PATH, MANAGER, "JobRemoved")
+            .build(&(
+                7u32,
+                OwnedObjectPath::try_from("/org/freedesktop/systemd1/job/7").unwrap(),
+                "update-all-apt.service",
+                "done",
+            ))
+            .unwrap();
+        assert_eq!(
+            parse_signal(&removed),
+            Some(Event::JobRemoved {
+                id: 7,
+                unit: "update-all-apt.service".into(),
+                result: "done".into()
+            })
+        );
+        // A reload asks for a resync once it is over.
+        let reloading = |active: bool| {
+            let msg = signal(MANAGER_PATH, MANAGER, "Reloading")
+                .build(&(active,))
+                .unwrap();
+            parse_signal(&msg)
+        };
+        assert_eq!(reloading(true), None);
+        assert_eq!(reloading(false), Some(Event::Resync(Resync::Reloaded)));
+        // Property changes of other units are not the run's.
+        let changed = |path: &str| {
+            let props: HashMap<&str, zbus::Variant> =
+                HashMap::from([("ActiveState", "active".into())]);
+            let msg = signal(path, "org.freedesktop.DBus.Properties", "PropertiesChanged")
+                .build(&(UNIT_IFACE, props, Vec::<&str>::new()))
+                .unwrap();
+            parse_signal(&msg)
+        };
+        assert_eq!(
+            changed("/org/freedesktop/systemd1/unit/dbus_2eservice"),
+            None
+        );
+        assert!(matches!(
+            changed("/org/freedesktop/systemd1/unit/update_2dall_2dapt_2eservice"),
+            Some(Event::Changed { unit, props })
+                if unit == "update-all-apt.service"
+                    && props.active_state.as_deref() == Some("active")
+        ));
     }
 
     #[test]
