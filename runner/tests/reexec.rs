@@ -425,7 +425,8 @@ fn run_survives_a_restart_of_the_bus() {
 }
 
 /// The recorder restarted in the middle of a run (`systemctl restart`):
-/// the run goes on unaffected, and each invocation is recorded once.
+/// the run goes on unaffected, each invocation is recorded once, and all
+/// of them in one run (the new recorder continues the run in flight).
 #[test]
 fn run_survives_a_restart_of_the_recorder() {
     let Some(tb) = boot() else { return };
@@ -448,6 +449,11 @@ fn run_survives_a_restart_of_the_recorder() {
             ("update-all-other.service", 1, "success"),
         ],
     );
+    let runs: std::collections::BTreeSet<u64> = records(&tb)
+        .iter()
+        .map(|r| r["run_id"].as_u64().expect("run_id"))
+        .collect();
+    assert_eq!(runs.len(), 1, "one run, not {runs:?}");
 }
 
 /// `update-all run` attached to a run already in progress follows it

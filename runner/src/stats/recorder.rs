@@ -14,6 +14,7 @@
 use super::cgroup::{Counters, Sampler};
 use super::journal::{self, Skip};
 use super::outcome::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
+use super::store::Continue;
 use super::{now_us, store, summarize, summary_of, Db, Outcome, Record, RunId};
 use crate::summary::RunSummary;
 use crate::systemd::{
@@ -80,8 +81,9 @@ impl Recorder {
     /// Picks the run to record into, before anything is recorded (see
     /// `Db::pick_up`): systemd's automatic restart of a recorder that
     /// failed (its `NRestarts`, which any other start resets) continues
-    /// that recorder's run; any other start begins a new run, however
-    /// recent an unfinished one is.
+    /// that recorder's run, and so does a start while the newest run is
+    /// still in flight (a recorder restarted by hand mid-run); any other
+    /// start begins a new run, however recent an unfinished one is.
     pub async fn pick_run(&mut self) {
         let Some(db) = &self.db else { return };
         let restarted = match self.bus.load(systemd::RECORDER).await {
@@ -90,13 +92,48 @@ impl Recorder {
         }
         .and_then(|[_, service]| u32::try_from(service.get("NRestarts")?).ok())
         .is_some_and(|n| n > 0);
-        match db.pick_up(&self.boot_id, restarted) {
+        let how = if restarted {
+            Continue::Failed
+        } else {
+            match db.newest_run(&self.boot_id) {
+                Ok(Some((run, started_us))) if self.in_flight_since(started_us).await => {
+                    Continue::InFlight(run)
+                }
+                Ok(_) => Continue::No,
+                Err(e) => {
+                    warn_db(db, "cannot look up the newest run", &e);
+                    Continue::No
+                }
+            }
+        };
+        match db.pick_up(&self.boot_id, how) {
             Ok(run) => {
                 self.run = run;
                 self.continued = run.is_some();
             }
             Err(e) => warn_db(db, "cannot look up an unfinished run", &e),
         }
+    }
+
+    /// Whether a plugin unit is in the middle of an invocation that began
+    /// at or after `started_us` (the wall clock, in µs): the run that began
+    /// then is still going on. (Queued jobs tell nothing: a new start of
+    /// the target queues its plugins' jobs before this recorder starts.)
+    async fn in_flight_since(&self, started_us: i64) -> bool {
+        let started = u64::try_from(started_us).unwrap_or(0);
+        for unit in self.units.values() {
+            let Ok((props, _)) = self.read(&unit.path).await else {
+                continue;
+            };
+            let busy = matches!(
+                props.active_state.as_deref(),
+                Some("activating" | "active" | "deactivating" | "reloading")
+            );
+            if busy && props.inactive_exit_us.is_some_and(|us| us >= started) {
+                return true;
+            }
+        }
+        false
     }
 
     /// How many invocations this process recorded.

@@ -13,6 +13,17 @@ pub fn boot_id() -> String {
         .unwrap_or_default()
 }
 
+/// Whether a recorder that starts continues a run (see [`Db::pick_up`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Continue {
+    /// A new run.
+    No,
+    /// systemd restarted the recorder after it failed.
+    Failed,
+    /// This run of this boot is still going on.
+    InFlight(RunId),
+}
+
 impl Db {
     /// The newest run of `boot_id` that has not ended: a previous recorder
     /// of this boot died during it.
@@ -27,18 +38,36 @@ impl Db {
             .optional()
     }
 
+    /// The newest run of this boot and when it began, finished or not.
+    pub fn newest_run(&self, boot_id: &str) -> rusqlite::Result<Option<(RunId, i64)>> {
+        self.conn
+            .query_row(
+                "SELECT id, started_us FROM runs WHERE boot_id = ?1 ORDER BY id DESC LIMIT 1",
+                [boot_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+    }
+
     /// The run a recorder starting now records into, if it continues one:
-    /// a recorder that systemd restarted after it failed (`restarted`)
+    /// a recorder that systemd restarted after it failed (`Continue::Failed`)
     /// continues the newest unfinished run of this boot, the one its
-    /// predecessor was recording. Every other unfinished run is closed, at
-    /// its last record's end (else at its start): its recorder died and
-    /// none came back, and no later run continues it, however soon it
-    /// starts.
-    pub fn pick_up(&self, boot_id: &str, restarted: bool) -> rusqlite::Result<Option<RunId>> {
-        let continued = if restarted {
-            self.unfinished_run(boot_id)?
-        } else {
-            None
+    /// predecessor was recording; one started while the newest run of this
+    /// boot is still in flight (`Continue::InFlight`: a recorder restarted
+    /// by hand mid-run, whose predecessor closed the run when it stopped)
+    /// continues that run and opens it again. Every other unfinished run is
+    /// closed, at its last record's end (else at its start): its recorder
+    /// died and none came back, and no later run continues it, however
+    /// soon it starts.
+    pub fn pick_up(&self, boot_id: &str, how: Continue) -> rusqlite::Result<Option<RunId>> {
+        let continued = match how {
+            Continue::Failed => self.unfinished_run(boot_id)?,
+            Continue::InFlight(run) => {
+                self.conn
+                    .execute("UPDATE runs SET ended_us = NULL WHERE id = ?1", [run])?;
+                Some(run)
+            }
+            Continue::No => None,
         };
         self.conn.execute(
             "UPDATE runs SET ended_us = max(started_us, coalesce(
@@ -185,7 +214,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open_for_writing(&dir.path().join("stats.db")).unwrap();
         assert_eq!(db.last_run_start().unwrap(), None);
-        assert_eq!(db.pick_up("boot", true).unwrap(), None);
+        assert_eq!(db.pick_up("boot", Continue::Failed).unwrap(), None);
         // A run whose recorder died after one record, one of an earlier
         // boot, and one that ended.
         let old_boot = db.new_run("old boot", 5, false).unwrap();
@@ -198,7 +227,7 @@ mod tests {
 
         // systemd restarted the recorder: it goes on with the run of this
         // boot; the earlier boot's is closed at its start.
-        assert_eq!(db.pick_up("boot", true).unwrap(), Some(died));
+        assert_eq!(db.pick_up("boot", Continue::Failed).unwrap(), Some(died));
         assert_eq!(db.unfinished_run("boot").unwrap(), Some(died));
         assert_eq!(db.unfinished_run("old boot").unwrap(), None);
         let ended = |run| query::run(&db, run).unwrap().unwrap().ended_us;
@@ -206,8 +235,20 @@ mod tests {
         assert_eq!(ended(done), Some(20));
 
         // Any other start: a new run; the dead one ends at its last record.
-        assert_eq!(db.pick_up("boot", false).unwrap(), None);
+        assert_eq!(db.pick_up("boot", Continue::No).unwrap(), None);
         assert_eq!(db.unfinished_run("boot").unwrap(), None);
+        assert_eq!(ended(died), Some(4_000_000));
+
+        // Restarted by hand while that run went on: its predecessor closed
+        // it on the way out; it is open again, and the only open one.
+        let going = db.new_run("boot", 200, false).unwrap();
+        db.end_run(going, 250).unwrap();
+        assert_eq!(db.newest_run("boot").unwrap(), Some((going, 200)));
+        assert_eq!(
+            db.pick_up("boot", Continue::InFlight(going)).unwrap(),
+            Some(going)
+        );
+        assert_eq!(db.unfinished_run("boot").unwrap(), Some(going));
         assert_eq!(ended(died), Some(4_000_000));
     }
 
