@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{boot, runner, show, text};
+use common::{boot, last_state, runner, show, text, unit_property, wait_for};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::thread::sleep;
@@ -34,20 +34,6 @@ fn gated(then: &str) -> String {
          n=0; while [ ! -e /run/gate-$UPDATE_ALL_PLUGIN ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done\n\
          {then}\n"
     )
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        sleep(Duration::from_millis(50));
-    }
-}
-
-fn prop(tb: &Testbed, unit: &str, name: &str) -> String {
-    text(&tb.systemctl(&["show", "-P", name, unit]).stdout)
-        .trim()
-        .to_owned()
 }
 
 fn exists(tb: &Testbed, inside: &str) -> bool {
@@ -120,25 +106,14 @@ impl Background {
     }
 }
 
-/// The last state `run --json` reported for `plugin`'s `phase`.
-fn last_state(events: &[Value], plugin: &str, phase: &str) -> String {
-    events
-        .iter()
-        .rev()
-        .find(|e| e["event"] == "state" && e["plugin"] == plugin && e["phase"] == phase)
-        .and_then(|e| e["state"].as_str())
-        .unwrap_or_else(|| panic!("no state for {plugin} {phase}: {events:#?}"))
-        .to_owned()
-}
-
 /// Waits for the recorder to see the run end and exit successfully.
 fn wait_recorded(tb: &Testbed) {
     wait_for("the recorder to exit", RETURNS_WITHIN, || {
         let jobs = tb.check(&["systemctl", "list-jobs", "--no-legend"]);
-        jobs.trim().is_empty() && prop(tb, RECORDER, "ActiveState") == "inactive"
+        jobs.trim().is_empty() && unit_property(tb, RECORDER, "ActiveState") == "inactive"
     });
     assert_eq!(
-        prop(tb, RECORDER, "Result"),
+        unit_property(tb, RECORDER, "Result"),
         "success",
         "{}",
         tb.journal(RECORDER)
@@ -365,7 +340,7 @@ fn the_recorder_alone_survives_reexec() {
     // One ends just before the manager goes, one while it is away.
     tb.sh("touch /run/gate-quick");
     wait_for("quick to end", Duration::from_secs(30), || {
-        prop(&tb, "update-all-quick.service", "ActiveState") == "inactive"
+        unit_property(&tb, "update-all-quick.service", "ActiveState") == "inactive"
     });
     tb.sh("touch /run/gate-gated; systemctl daemon-reexec");
     wait_recorded(&tb);
@@ -408,7 +383,7 @@ fn run_survives_a_restart_of_the_bus() {
     tb.check(&["systemctl", "stop", "dbus.socket", "dbus.service"]);
     tb.sh("touch /run/gate-failing");
     wait_for("the plugin to end", Duration::from_secs(30), || {
-        prop(&tb, "update-all-failing.service", "ActiveState") != "activating"
+        unit_property(&tb, "update-all-failing.service", "ActiveState") != "activating"
     });
     tb.check(&["systemctl", "start", "dbus.socket", "dbus.service"]);
     let (code, events) = bg.returns(&tb, Instant::now());

@@ -6,11 +6,10 @@
 
 mod common;
 
-use common::{runner, show, text};
+use common::{last_state, runner, show, text, wait_for};
 use serde_json::Value;
 use std::path::Path;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testbed::{Testbed, RUNNER};
 
 /// A plugin script: applicable unless `applicable` is false; appends
@@ -40,16 +39,6 @@ fn events(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The last state reported for `plugin`'s `phase`.
-fn last_state<'a>(events: &'a [Value], plugin: &str, phase: &str) -> &'a str {
-    events
-        .iter()
-        .rev()
-        .find(|e| e["event"] == "state" && e["plugin"] == plugin && e["phase"] == phase)
-        .and_then(|e| e["state"].as_str())
-        .unwrap_or_else(|| panic!("no state for {plugin} {phase}: {events:#?}"))
-}
-
 fn summary(events: &[Value]) -> &Value {
     let last = events.last().expect("no events");
     assert_eq!(last["event"], "summary", "{events:#?}");
@@ -62,14 +51,6 @@ fn log(tb: &Testbed) -> String {
         .iter()
         .map(|&b| b as char)
         .collect()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn active_state(tb: &Testbed, unit: &str) -> String {

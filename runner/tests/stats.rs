@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::{boot, runner};
+use common::{boot, runner, wait_for};
 use serde_json::Value;
-use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use testbed::{Testbed, RUNNER};
 
 const DB: &str = "/var/lib/update-all/stats.db";
@@ -36,18 +35,9 @@ fn show(tb: &Testbed, unit: &str, prop: &str) -> String {
         .to_owned()
 }
 
-/// Waits until `cond` holds, polling; panics with `what` after `secs`.
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        sleep(Duration::from_millis(50));
-    }
-}
-
 /// Waits for the recorder to see the run end and exit.
 fn wait_recorded(tb: &Testbed) {
-    wait_for(30, "the recorder to exit", || {
+    wait_for("the recorder to exit", Duration::from_secs(30), || {
         let jobs = tb.check(&["systemctl", "list-jobs", "--no-legend"]);
         jobs.trim().is_empty() && show(tb, RECORDER, "ActiveState") == "inactive"
     });
@@ -281,7 +271,7 @@ fn kill_9_of_the_recorder_loses_nothing() {
     }
     tb.daemon_reload();
     tb.check(&["systemctl", "start", "--no-block", "update-all.target"]);
-    wait_for(20, "a to finish", || {
+    wait_for("a to finish", Duration::from_secs(20), || {
         show(&tb, "update-all-a.service", "Result") == "success"
             && show(&tb, "update-all-b.service", "ActiveState") == "activating"
     });
@@ -304,7 +294,7 @@ fn kill_9_of_the_recorder_loses_nothing() {
     // Stopping the target (as `update-all cancel` does) stops the recorder
     // too, after the plugin units: it records them and ends its run.
     tb.check(&["systemctl", "start", "--no-block", "update-all.target"]);
-    wait_for(20, "a to run again", || {
+    wait_for("a to run again", Duration::from_secs(20), || {
         show(&tb, "update-all-a.service", "ActiveState") == "activating"
     });
     tb.check(&["systemctl", "stop", "update-all.target"]);
@@ -526,7 +516,7 @@ fn a_forged_journal_entry_changes_nothing() {
     );
     tb.daemon_reload();
     tb.check(&["systemctl", "start", "--no-block", "update-all.target"]);
-    wait_for(30, "the run to hold", || {
+    wait_for("the run to hold", Duration::from_secs(30), || {
         show(&tb, "update-all-hold.service", "ActiveState") == "activating"
             && show(&tb, "update-all-ok.service", "Result") == "success"
     });
@@ -557,9 +547,11 @@ fn a_forged_journal_entry_changes_nothing() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     };
-    wait_for(30, "the forged entries in the journal", || {
-        read_forged().len() == entries.len()
-    });
+    wait_for(
+        "the forged entries in the journal",
+        Duration::from_secs(30),
+        || read_forged().len() == entries.len(),
+    );
     let mine = read_forged();
     assert!(mine.iter().all(|e| e["_UID"] == "65534"), "{mine:#?}");
     tb.write("/run/go", "", 0o644);
@@ -733,12 +725,16 @@ fn catch_up_records_every_invocation_that_ended_without_a_recorder() {
         }
         // Every invocation as systemd logged it ("Starting …"), and each
         // one's end in the journal before the recorder starts.
-        wait_for(30, "systemd's messages in the journal", || {
-            let ended = logged_by_systemd(&tb, UNIT_SUCCESS, twice).len()
-                + logged_by_systemd(&tb, UNIT_FAILURE_RESULT, twice).len();
-            ended == expected.len()
-                && logged_by_systemd(&tb, UNIT_SKIPPED, skip).len() == expected.len()
-        });
+        wait_for(
+            "systemd's messages in the journal",
+            Duration::from_secs(30),
+            || {
+                let ended = logged_by_systemd(&tb, UNIT_SUCCESS, twice).len()
+                    + logged_by_systemd(&tb, UNIT_FAILURE_RESULT, twice).len();
+                ended == expected.len()
+                    && logged_by_systemd(&tb, UNIT_SKIPPED, skip).len() == expected.len()
+            },
+        );
         let started = logged_by_systemd(&tb, UNIT_STARTING, twice);
         assert_eq!(started.len(), expected.len());
         for (e, s) in expected.iter_mut().zip(&started) {
@@ -842,12 +838,16 @@ fn user_units_are_recorded_from_their_managers_entries_only() {
             .filter(|e| e["_PID"] == manager.as_str())
             .collect()
     };
-    wait_for(30, "both runs and both forgeries in the journal", || {
-        // A user manager logs a success as its start job's end only.
-        by_manager(UNIT_STARTED).len() == 1
-            && by_manager(UNIT_FAILURE_RESULT).len() == 1
-            && logged(UNIT_SKIPPED).len() == 2
-    });
+    wait_for(
+        "both runs and both forgeries in the journal",
+        Duration::from_secs(30),
+        || {
+            // A user manager logs a success as its start job's end only.
+            by_manager(UNIT_STARTED).len() == 1
+                && by_manager(UNIT_FAILURE_RESULT).len() == 1
+                && logged(UNIT_SKIPPED).len() == 2
+        },
+    );
     let expected: Vec<(String, String)> = by_manager(UNIT_STARTING)
         .iter()
         .map(|e| e["USER_INVOCATION_ID"].as_str().unwrap().to_owned())
@@ -858,7 +858,7 @@ fn user_units_are_recorded_from_their_managers_entries_only() {
 
     let out = user(&["start", RECORDER]);
     assert!(out.status.success(), "{}", common::show(&out));
-    wait_for(30, "the user recorder to exit", || {
+    wait_for("the user recorder to exit", Duration::from_secs(30), || {
         let state = user(&["show", "-P", "ActiveState", RECORDER]);
         String::from_utf8_lossy(&state.stdout).trim() == "inactive"
     });

@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::{runner, show, text};
+use common::{runner, show, text, wait_for};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testbed::{Testbed, MANIFESTS, PLUGINS, RUNNER};
 
 /// Where a plugin that should never run leaves its mark.
@@ -171,15 +171,6 @@ fn no_subcommand_runs_a_refused_plugin_and_each_says_why() {
     assert!(exists(&tb, "/run/fine-ran"));
 }
 
-/// Waits until `cond` holds, polling; panics with `what` after `secs`.
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_plugin_named_recorder_is_refused_and_the_recorder_still_records() {
     let Some(tb) = common::boot_with(|tb| {
@@ -203,13 +194,17 @@ fn a_plugin_named_recorder_is_refused_and_the_recorder_still_records() {
     );
     let out = runner(&tb, &["run"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    wait_for(30, "the recorder to record the run", || {
-        let out = runner(&tb, &["history", "--json", "--last", "10"]);
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        doc["records"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|r| r["plugin"] == "fine"))
-    });
+    wait_for(
+        "the recorder to record the run",
+        Duration::from_secs(30),
+        || {
+            let out = runner(&tb, &["history", "--json", "--last", "10"]);
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            doc["records"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["plugin"] == "fine"))
+        },
+    );
     assert!(exists(&tb, "/run/fine-ran"));
     assert!(!exists(&tb, MARKER), "{}", tb.check(&["cat", MARKER]));
 }

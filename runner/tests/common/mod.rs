@@ -11,6 +11,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use testbed::{Testbed, RUNNER};
 
@@ -132,4 +133,31 @@ impl std::fmt::Debug for Run {
 
 pub fn chmod(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Waits until `done` holds, polling every 50 ms; panics naming `what`
+/// after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A property of `unit` inside (`systemctl show -P NAME UNIT`).
+pub fn unit_property(tb: &Testbed, unit: &str, name: &str) -> String {
+    text(&tb.systemctl(&["show", "-P", name, unit]).stdout)
+        .trim()
+        .to_owned()
+}
+
+/// The last state `run --json` reported for `plugin`'s `phase`.
+pub fn last_state<'a>(events: &'a [Value], plugin: &str, phase: &str) -> &'a str {
+    events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "state" && e["plugin"] == plugin && e["phase"] == phase)
+        .and_then(|e| e["state"].as_str())
+        .unwrap_or_else(|| panic!("no state for {plugin} {phase}: {events:#?}"))
 }
