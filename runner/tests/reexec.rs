@@ -11,14 +11,15 @@
 
 mod common;
 
-use common::{boot, last_state, runner, show, text, unit_property, wait_for};
+use common::{
+    boot, last_state, runner, show, text, unit_property, wait_for, wait_recorded, RECORDER,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 use testbed::{Testbed, RUNNER};
 
-const RECORDER: &str = "update-all-recorder.service";
 /// How long a run may take to return once its plugins are done: well past
 /// the backstop (10 s), so a run that only the backstop ends still passes,
 /// and one that never notices fails.
@@ -104,20 +105,6 @@ impl Background {
             .collect();
         (code, events)
     }
-}
-
-/// Waits for the recorder to see the run end and exit successfully.
-fn wait_recorded(tb: &Testbed) {
-    wait_for("the recorder to exit", RETURNS_WITHIN, || {
-        let jobs = tb.check(&["systemctl", "list-jobs", "--no-legend"]);
-        jobs.trim().is_empty() && unit_property(tb, RECORDER, "ActiveState") == "inactive"
-    });
-    assert_eq!(
-        unit_property(tb, RECORDER, "Result"),
-        "success",
-        "{}",
-        tb.journal(RECORDER)
-    );
 }
 
 /// Every record, from `history --json`.

@@ -5,13 +5,12 @@
 
 mod common;
 
-use common::{boot, runner, wait_for};
+use common::{boot, runner, wait_for, wait_recorded, RECORDER};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use testbed::{Testbed, RUNNER};
 
 const DB: &str = "/var/lib/update-all/stats.db";
-const RECORDER: &str = "update-all-recorder.service";
 
 /// A plugin script: applicable, then `body` as its update.
 fn script(body: &str) -> String {
@@ -33,20 +32,6 @@ fn show(tb: &Testbed, unit: &str, prop: &str) -> String {
     tb.check(&["systemctl", "show", "-P", prop, unit])
         .trim()
         .to_owned()
-}
-
-/// Waits for the recorder to see the run end and exit.
-fn wait_recorded(tb: &Testbed) {
-    wait_for("the recorder to exit", Duration::from_secs(30), || {
-        let jobs = tb.check(&["systemctl", "list-jobs", "--no-legend"]);
-        jobs.trim().is_empty() && show(tb, RECORDER, "ActiveState") == "inactive"
-    });
-    assert_eq!(
-        show(tb, RECORDER, "Result"),
-        "success",
-        "recorder log:\n{}",
-        recorder_log(tb)
-    );
 }
 
 /// `history --json` with `extra` arguments (default: the last 1000).

@@ -145,6 +145,24 @@ pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The statistics recorder's unit.
+pub const RECORDER: &str = "update-all-recorder.service";
+
+/// Waits for the recorder to see the run end and exit, and asserts that it
+/// exited successfully (its journal in the message otherwise).
+pub fn wait_recorded(tb: &Testbed) {
+    wait_for("the recorder to exit", Duration::from_secs(40), || {
+        let jobs = tb.check(&["systemctl", "list-jobs", "--no-legend"]);
+        jobs.trim().is_empty() && unit_property(tb, RECORDER, "ActiveState") == "inactive"
+    });
+    assert_eq!(
+        unit_property(tb, RECORDER, "Result"),
+        "success",
+        "recorder log:\n{}",
+        tb.journal(RECORDER)
+    );
+}
+
 /// A property of `unit` inside (`systemctl show -P NAME UNIT`).
 pub fn unit_property(tb: &Testbed, unit: &str, name: &str) -> String {
     text(&tb.systemctl(&["show", "-P", name, unit]).stdout)
