@@ -51,7 +51,7 @@ pub fn run(scope: Scope, _args: &RecordArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("update-all record: {e}");
+            tracing::error!("{e}");
             ExitCode::from(FAILURE)
         }
     }
@@ -71,7 +71,7 @@ async fn record(scope: Scope) -> Result<RunSummary, String> {
     let db = match Db::open_for_writing(&stats::db_path(scope)) {
         Ok(db) => Some(db),
         Err(e) => {
-            eprintln!("update-all record: {e}. Recording nothing this run.");
+            tracing::warn!("{e}. Recording nothing this run.");
             None
         }
     };
@@ -79,7 +79,7 @@ async fn record(scope: Scope) -> Result<RunSummary, String> {
     rec.refresh_units().await.map_err(|e| e.to_string())?;
     rec.pick_run().await;
     rec.catch_up().await.map_err(|e| e.to_string())?;
-    rec.run_id();
+    let run = Some(rec.run_id()).filter(|&id| id != 0);
     notify_systemd(&format!("READY=1\nSTATUS=Recording {}", rec.run_label()));
     let fail = |e: systemd::Error| e.to_string();
     let mut check = true;
@@ -136,8 +136,9 @@ async fn record(scope: Scope) -> Result<RunSummary, String> {
     rec.catch_up().await.map_err(fail)?;
     let summary = rec.end();
     let (rss, cpu) = own_usage();
-    eprintln!(
-        "update-all record: {} over: {} succeeded, {} failed, {} skipped in {:.1}s \
+    tracing::info!(
+        update_all_run = run,
+        "{} over: {} succeeded, {} failed, {} skipped in {:.1}s \
          ({} units recorded; recorder peak RSS {} KiB, CPU {} ms)",
         rec.run_label(),
         summary.succeeded.len(),
@@ -188,6 +189,6 @@ fn notify_systemd(state: &str) {
     let sent = UnixDatagram::unbound()
         .and_then(|sock| addr.and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr)));
     if let Err(e) = sent {
-        eprintln!("update-all record: cannot notify systemd: {e}");
+        tracing::warn!("cannot notify systemd: {e}");
     }
 }

@@ -490,6 +490,7 @@ impl Recorder {
                 warn_db(db, &format!("cannot record {}", r.unit), &e);
             }
         }
+        log_record(&r);
         self.recorded.insert(r.invocation_id.clone());
         self.records.push(r);
     }
@@ -517,7 +518,7 @@ impl Recorder {
             warn_db(db, "cannot end the run", &e);
         }
         summarize(db, run).unwrap_or_else(|e| {
-            eprintln!("update-all record: {e}");
+            tracing::warn!(update_all_run = run, "{e}");
             summary_of(&self.records)
         })
     }
@@ -572,9 +573,35 @@ fn ran(props: &UnitProps) -> bool {
         && props.duration().is_some()
 }
 
+/// A failed unit is a warning of the run (`journalctl -p warning -t
+/// update-all`), a cancelled one is said, the rest is chatter.
+fn log_record(r: &Record) {
+    let run = (r.run_id != 0).then_some(r.run_id);
+    let unit = r.unit.as_str();
+    let why = match (r.result, r.exit_status) {
+        (Outcome::Failed, Some(status)) => format!("exit status {status}"),
+        (Outcome::Signal | Outcome::CoreDump, Some(signal)) => format!("{} {signal}", r.result),
+        (outcome, _) => outcome.to_string(),
+    };
+    match r.result {
+        Outcome::Success | Outcome::Skipped => tracing::debug!(
+            update_all_run = run, update_all_plugin = %r.plugin, unit,
+            "recorded {unit}: {why}"
+        ),
+        Outcome::Cancelled => tracing::info!(
+            update_all_run = run, update_all_plugin = %r.plugin, unit,
+            "{unit} was cancelled"
+        ),
+        _ => tracing::warn!(
+            update_all_run = run, update_all_plugin = %r.plugin, unit,
+            "{unit} failed: {why}"
+        ),
+    }
+}
+
 fn warn_db(db: &Db, what: &str, e: &rusqlite::Error) {
-    eprintln!(
-        "update-all record: {what} in the statistics database {}: {e}",
+    tracing::warn!(
+        "{what} in the statistics database {}: {e}",
         db.path.display()
     );
 }

@@ -1,0 +1,219 @@
+//! Diagnostics with levels on a real systemd 252 (the namespace test bed):
+//! `journalctl -p warning -t update-all` shows every problem of a run (a
+//! failed plugin unit, a broken input), with the run, the plugin and the
+//! unit as journal fields, and nothing for a run that went well; off the
+//! journal the same diagnostics are plain `update-all: warning: …` lines.
+
+mod common;
+
+use common::{boot, runner, show, text, wait_recorded, RECORDER};
+use serde_json::Value;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+use testbed::{Testbed, RUNNER};
+
+const DB: &str = "/var/lib/update-all/stats.db";
+const CONFIG: &str = "/run/update-all/config.d/50-typo.yaml";
+
+/// A plugin script: applicable, then `body` as its update.
+fn script(body: &str) -> String {
+    format!("#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 0\n{body}\n")
+}
+
+/// `journalctl -t update-all ARGS`: this boot's entries of update-all.
+fn entries(tb: &Testbed, args: &[&str]) -> Vec<Value> {
+    let mut all = vec![
+        "journalctl",
+        "-q",
+        "--no-pager",
+        "-o",
+        "json",
+        "-t",
+        "update-all",
+    ];
+    all.extend_from_slice(args);
+    tb.check(&all)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// `journalctl -p warning -t update-all`: every problem so far.
+fn problems(tb: &Testbed) -> Vec<Value> {
+    entries(tb, &["-p", "warning"])
+}
+
+fn field<'a>(entry: &'a Value, name: &str) -> &'a str {
+    entry[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} (once, as text) in {entry:#}"))
+}
+
+fn message(entry: &Value) -> &str {
+    field(entry, "MESSAGE")
+}
+
+/// The entries of `journalctl -t update-all ARGS`, once one of them
+/// satisfies `wanted` (the journal may take a moment).
+fn await_entry(
+    tb: &Testbed,
+    args: &[&str],
+    what: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = entries(tb, args);
+        if got.iter().any(&wanted) {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {got:#?}"
+        );
+        sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn problems_of_a_run_are_warnings_with_its_fields_and_a_good_run_has_none() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("fine", "scope: system", &script("true"));
+    tb.add_plugin("bad", "scope: system", &script("echo broken >&2; exit 3"));
+    tb.daemon_reload();
+
+    // A run that goes well: the recorder's closing line at info, nothing
+    // at warning or above.
+    let out = runner(&tb, &["run", "--only", "fine"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    wait_recorded(&tb);
+    let all = await_entry(&tb, &[], "the recorder's closing line", |e| {
+        message(e).contains(" over: 1 succeeded, 0 failed")
+    });
+    let over = all.iter().find(|e| message(e).contains(" over: ")).unwrap();
+    assert_eq!(field(over, "PRIORITY"), "6", "{over:#}");
+    assert_eq!(field(over, "_SYSTEMD_UNIT"), RECORDER, "{over:#}");
+    assert!(field(over, "UPDATE_ALL_RUN").parse::<i64>().unwrap() > 0);
+    let quiet = problems(&tb);
+    assert!(quiet.is_empty(), "a good run logged problems: {quiet:#?}");
+
+    // A failed plugin: one warning, with the run, the plugin and the unit.
+    let out = runner(&tb, &["run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    wait_recorded(&tb);
+    let warned = |e: &Value| e["UNIT"] == "update-all-bad.service";
+    let found = await_entry(&tb, &["-p", "warning"], "the failure", warned);
+    assert_eq!(found.len(), 1, "only the failure: {found:#?}");
+    let failure = &found[0];
+    assert_eq!(
+        message(failure),
+        "update-all-bad.service failed: exit status 3"
+    );
+    assert_eq!(field(failure, "PRIORITY"), "4");
+    assert_eq!(field(failure, "SYSLOG_IDENTIFIER"), "update-all");
+    assert_eq!(field(failure, "UPDATE_ALL_PLUGIN"), "bad");
+    assert_eq!(field(failure, "_SYSTEMD_UNIT"), RECORDER);
+    // The run is the one `history` has the failure in.
+    let history = runner(&tb, &["history", "--json", "--last", "1000"]);
+    let records: Value = serde_json::from_slice(&history.stdout).expect("JSON");
+    let bad = records["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["plugin"] == "bad")
+        .unwrap_or_else(|| panic!("bad is not recorded: {records:#}"));
+    assert_eq!(field(failure, "UPDATE_ALL_RUN"), bad["run_id"].to_string());
+
+    // Broken inputs: a typo in the configuration (line 2, column 3) and a
+    // damaged statistics database: warnings that name the file, and what
+    // applies instead.
+    tb.write(CONFIG, "conditions:\n  skip_on_batery: false\n", 0o644);
+    tb.write(DB, vec![0x5a_u8; 8192], 0o644);
+    let out = runner(&tb, &["run", "--only", "fine"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    wait_recorded(&tb);
+    let damaged = |e: &Value| message(e).contains(DB);
+    let typo = |e: &Value| message(e).starts_with(&format!("{CONFIG}:2:3: "));
+    let fallback = |e: &Value| message(e).starts_with("in effect instead: ");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let found = loop {
+        let found = problems(&tb);
+        let all_there = [&damaged as &dyn Fn(&Value) -> bool, &typo, &fallback]
+            .iter()
+            .all(|kind| found.iter().any(kind));
+        if all_there {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "the broken inputs: {found:#?}");
+        sleep(Duration::from_millis(50));
+    };
+    // Only the failure before and the broken inputs now, all from the
+    // recorder (`run` said its part on its terminal).
+    for e in &found {
+        assert!(
+            warned(e) || damaged(e) || typo(e) || fallback(e),
+            "not a problem of these runs: {e:#}"
+        );
+        assert_eq!(field(e, "PRIORITY"), "4", "{e:#}");
+        assert_eq!(field(e, "_SYSTEMD_UNIT"), RECORDER, "{e:#}");
+    }
+    assert!(text(&out.stderr).contains(&format!("update-all: warning: {CONFIG}:2:3: ")));
+    tb.exec(&["rm", CONFIG]);
+
+    // The runner itself, its standard error being the journal (as
+    // update-all.service has it): an error is an entry of priority 3, not a
+    // line of text.
+    let out = tb.exec(&[
+        "systemd-run",
+        "--wait",
+        "--quiet",
+        "--unit=ua-log-test",
+        RUNNER,
+        "schedule",
+        "enable",
+        "--interval",
+        "Mon..Fri 25:00",
+    ]);
+    assert!(!out.status.success(), "{}", show(&out));
+    let unit = ["-p", "err", "_SYSTEMD_UNIT=ua-log-test.service"];
+    let found = await_entry(&tb, &unit, "the runner's error", |e| {
+        message(e).contains("invalid calendar expression")
+    });
+    assert_eq!(field(&found[0], "PRIORITY"), "3", "{found:#?}");
+    assert_eq!(field(&found[0], "_SYSTEMD_UNIT"), "ua-log-test.service");
+    assert!(!message(&found[0]).starts_with("update-all:"));
+}
+
+/// Off the journal (a pipe here), the same diagnostics are plain lines on
+/// standard error, with their level; info and debug by `$UPDATE_ALL_LOG`.
+#[test]
+fn off_the_journal_diagnostics_are_plain_lines_with_their_level() {
+    let Some(tb) = boot() else { return };
+    let out = runner(&tb, &["schedule", "enable", "--interval", "Mon..Fri 25:00"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("update-all: error: ") && err.contains("invalid calendar expression"),
+        "{}",
+        show(&out)
+    );
+    // Errors only: the error is still said.
+    let out = common::runner_env(
+        &tb,
+        &[("UPDATE_ALL_LOG", "error")],
+        &["schedule", "enable", "--interval", "Mon..Fri 25:00"],
+    );
+    assert!(
+        text(&out.stderr).contains("update-all: error: "),
+        "{}",
+        show(&out)
+    );
+    // Nothing at all.
+    let out = common::runner_env(
+        &tb,
+        &[("UPDATE_ALL_LOG", "off")],
+        &["schedule", "enable", "--interval", "Mon..Fri 25:00"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert_eq!(text(&out.stderr), "", "{}", show(&out));
+}
