@@ -40,7 +40,7 @@ pub fn run(scope: Scope, args: &CheckArgs) -> ExitCode {
 fn checked(scope: Scope, plan: &Plan, only: &[String]) -> Result<Report, ExitCode> {
     let mut report =
         zbus::block_on(check::check(scope, &dynamic::selected(plan, only))).map_err(|e| {
-            eprintln!("update-all: {e}");
+            tracing::error!("{e}");
             ExitCode::from(output::FAILURE)
         })?;
     report.warnings.extend(dynamic::not_checked(plan, only));
@@ -57,7 +57,7 @@ pub fn dry_run(scope: Scope, args: &RunArgs) -> ExitCode {
     let missing = dynamic::missing(&plan, &args.only);
     if !missing.is_empty() {
         for why in missing {
-            eprintln!("update-all: {why}");
+            tracing::error!("{why}");
         }
         return ExitCode::from(2);
     }

@@ -93,7 +93,7 @@ fn select<'a>(
     match name {
         None => Ok(catalog.entries.iter().collect()),
         Some(name) => catalog.find(name, env).map_err(|why| {
-            eprintln!("update-all: {why}");
+            tracing::error!("{why}");
             ExitCode::from(output::FAILURE)
         }),
     }

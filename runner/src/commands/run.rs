@@ -65,7 +65,7 @@ pub fn watch_scope(scope: Scope, args: &RunArgs) -> u8 {
         }
         Ok(Ended::Detached) => DETACHED,
         Err(why) => {
-            eprintln!("update-all: {why}");
+            tracing::error!("{why}");
             CANNOT_START
         }
     };

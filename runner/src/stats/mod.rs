@@ -256,7 +256,7 @@ pub fn open_for_reading(scope: Scope) -> Result<Option<Db>, DbError> {
 /// says which file and why on standard error and gives the exit status.
 pub fn open_for_command(scope: Scope) -> Result<Option<Db>, ExitCode> {
     open_for_reading(scope).map_err(|e| {
-        eprintln!("update-all: {e}");
+        tracing::error!("{e}");
         ExitCode::from(crate::output::FAILURE)
     })
 }
@@ -277,7 +277,7 @@ pub fn query_for_command<T: Default>(
 
 /// A query on an open database failed: says so, gives the exit status.
 pub fn report(path: &Path, e: rusqlite::Error) -> ExitCode {
-    eprintln!("update-all: {}", DbError::new(path, DbErrorKind::Sqlite(e)));
+    tracing::error!("{}", DbError::new(path, DbErrorKind::Sqlite(e)));
     ExitCode::from(crate::output::FAILURE)
 }
 
