@@ -58,6 +58,11 @@ pub struct Recorder {
     recorded: HashSet<String>,
     /// This process's records, for the summary without a database.
     records: Vec<Record>,
+    /// Units may have run unheard since the journal was last read for
+    /// earlier invocations: before this recorder started, or while the
+    /// manager or the bus was away. Only then is the journal read again:
+    /// it costs more than the rest of a run's recording.
+    unheard: bool,
 }
 
 impl Recorder {
@@ -75,6 +80,7 @@ impl Recorder {
             sampler: Sampler::start(),
             recorded: HashSet::new(),
             records: Vec::new(),
+            unheard: true,
         }
     }
 
@@ -193,7 +199,10 @@ impl Recorder {
             let skip = skips.remove(&unit.name);
             late.extend(self.finished_record(unit, None, props, service, skip));
         }
-        late.extend(self.earlier_invocations(&late));
+        if self.unheard {
+            late.extend(self.earlier_invocations(&late));
+            self.unheard = false;
+        }
         late.sort_by_key(|r| r.ended_us);
         if late.is_empty() {
             return Ok(());
@@ -284,6 +293,9 @@ impl Recorder {
             if why == Resync::Backstop {
                 return Ok(());
             }
+            if why == Resync::ManagerBack {
+                self.unheard = true;
+            }
             self.refresh_units().await?;
             self.catch_up().await
         };
@@ -299,6 +311,7 @@ impl Recorder {
     /// On the connection that replaced a lost one (see `Bus::reconnect`).
     pub fn reconnected(&mut self, bus: Bus) {
         self.bus = bus;
+        self.unheard = true;
     }
 
     /// Records `unit`'s invocation once it has ended: when its job is
