@@ -10,7 +10,12 @@
 //!   else.
 //! - Otherwise (a terminal, a pipe), plain lines on standard error:
 //!   `update-all: error: …`, `update-all: warning: …`, `update-all: …` for
-//!   info, `update-all: debug: …`.
+//!   info, `update-all: debug: …`. A command that acts on a run
+//!   (`update-all run` typed at a terminal, see [`Journal::Problems`])
+//!   also sends its warnings and errors to the journal, so that
+//!   `journalctl -p warning -t update-all` has every problem of every run,
+//!   however it was started; except a broken configuration, which the
+//!   recorder of that run reports there already.
 //!
 //! Levels: error, the command cannot do what it was asked; warn, something
 //! went wrong and the rest goes on (a failed plugin unit, a broken input
@@ -36,44 +41,56 @@ use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::{Event, Level, Subscriber};
 use tracing_journald::{Priority, PriorityMappings};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer as _;
 
 /// The journal's `SYSLOG_IDENTIFIER` of every entry, and the plain prefix.
 pub const IDENTIFIER: &str = "update-all";
 /// The environment variable that sets the least level shown.
 const LEVEL_VAR: &str = "UPDATE_ALL_LOG";
 
+/// What of a command's diagnostics goes to the journal when its standard
+/// error is not the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Journal {
+    /// Nothing: they are the command's answer to whoever typed it.
+    Nothing,
+    /// Warnings and errors, but for the configuration's (the recorder
+    /// reports those): the command acts on a run.
+    Problems,
+}
+
+/// Where the configuration's problems are reported from (`config.rs`).
+const CONFIG_TARGET: &str = concat!(env!("CARGO_CRATE_NAME"), "::config");
+
 /// Sets up where diagnostics go, once, at the start of `main`.
-pub fn init() {
+pub fn init(journal: Journal) {
     let (level, bad_level) = level_from_env(std::env::var(LEVEL_VAR).ok().as_deref());
-    let journald = stderr_is_journal()
-        .then(|| tracing_journald::layer().ok())
-        .flatten()
-        .map(|layer| {
-            layer
-                .with_field_prefix(None)
-                .with_syslog_identifier(IDENTIFIER.to_owned())
-                .with_priority_mappings(PriorityMappings {
-                    error: Priority::Error,
-                    warn: Priority::Warning,
-                    info: Priority::Informational,
-                    debug: Priority::Debug,
-                    trace: Priority::Debug,
-                })
-        });
-    let plain = journald.is_none().then(|| {
+    let on_journal = stderr_is_journal();
+    let journald = on_journal.then(journald_layer).flatten();
+    let plain = (!on_journal).then(|| {
         tracing_subscriber::fmt::layer()
             .event_format(Plain)
             .with_ansi(false)
             .with_writer(io::stderr)
     });
+    let problems = (!on_journal && journal == Journal::Problems)
+        .then(journald_layer)
+        .flatten()
+        .map(|layer| {
+            layer.with_filter(filter_fn(|meta| {
+                *meta.level() <= Level::WARN && meta.target() != CONFIG_TARGET
+            }))
+        });
     let _ = tracing_subscriber::registry()
         .with(journald)
         .with(plain)
+        .with(problems)
         .with(level)
         .try_init();
     if let Some(value) = bad_level {
@@ -82,6 +99,24 @@ pub fn init() {
              showing info and above"
         );
     }
+}
+
+/// Entries of their own, `SYSLOG_IDENTIFIER=update-all`, with priorities
+/// and fields; `None` without a journal to write to.
+fn journald_layer() -> Option<tracing_journald::Layer> {
+    let layer = tracing_journald::layer().ok()?;
+    Some(
+        layer
+            .with_field_prefix(None)
+            .with_syslog_identifier(IDENTIFIER.to_owned())
+            .with_priority_mappings(PriorityMappings {
+                error: Priority::Error,
+                warn: Priority::Warning,
+                info: Priority::Informational,
+                debug: Priority::Debug,
+                trace: Priority::Debug,
+            }),
+    )
 }
 
 /// The least level from `$UPDATE_ALL_LOG`, and the value when it is none.

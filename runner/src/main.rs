@@ -21,8 +21,11 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    log::init();
     let cli = cli::Cli::parse();
+    log::init(match cli.command {
+        cli::Command::Run(_) => log::Journal::Problems,
+        _ => log::Journal::Nothing,
+    });
     let scope = cli.scope.resolve();
     if scope == update_all_generator::Scope::User {
         user_manager::find_own();

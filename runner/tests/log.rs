@@ -217,3 +217,47 @@ fn off_the_journal_diagnostics_are_plain_lines_with_their_level() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert_eq!(text(&out.stderr), "", "{}", show(&out));
 }
+
+/// `update-all run` typed at a terminal (a pipe here): its own problems
+/// are plain lines for whoever typed it, and entries in the journal too,
+/// from its own process, so `journalctl -p warning -t update-all` has them
+/// as it has a timer's; a broken configuration is left to the recorder.
+#[test]
+fn a_run_at_a_terminal_logs_its_own_problems_to_the_journal_too() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("fine", "scope: system", &script("true"));
+    tb.daemon_reload();
+    // logind gone (and not to be activated again): the run cannot ask it
+    // about the power supply it was told to mind.
+    tb.check(&["systemctl", "mask", "--runtime", "systemd-logind.service"]);
+    tb.check(&["systemctl", "stop", "systemd-logind.service"]);
+    tb.write(
+        "/run/update-all/config.d/50-battery.yaml",
+        "conditions:\n  skip_on_battery: true\n",
+        0o644,
+    );
+    let out = runner(&tb, &["run", "--only", "fine"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let said = "cannot ask logind about the power supply";
+    assert!(
+        text(&out.stderr).contains(&format!("update-all: warning: {said}")),
+        "{}",
+        show(&out)
+    );
+    wait_recorded(&tb);
+    let found = await_entry(&tb, &["-p", "warning"], "the run's warning", |e| {
+        message(e).starts_with(said)
+    });
+    let own: Vec<_> = found
+        .iter()
+        .filter(|e| message(e).starts_with(said))
+        .collect();
+    assert_eq!(own.len(), 1, "said once: {found:#?}");
+    assert_eq!(field(own[0], "PRIORITY"), "4", "{:#}", own[0]);
+    assert!(own[0].get("_SYSTEMD_UNIT").is_none_or(|u| u != RECORDER));
+    // Nothing else but what logind's absence causes (the end-of-run
+    // notification cannot find the sessions either): the run went well.
+    for e in &found {
+        assert!(message(e).contains("logind"), "{e:#}");
+    }
+}
