@@ -9,7 +9,7 @@
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::unix::net::UnixDatagram;
-use update_all_generator::{Diagnostic, Scope, Severity};
+use update_all_core::{Diagnostic, Scope, Severity};
 
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 

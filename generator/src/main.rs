@@ -4,11 +4,13 @@
 //! It never blocks boot: bad manifests are logged and left out, and the
 //! exit status is non-zero only for unusable arguments.
 
+mod escape;
 mod log;
+mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use update_all_generator::{render, Env};
+use update_all_core::Env;
 
 const USAGE: &str = "usage: update-all-generator NORMAL_DIR [EARLY_DIR LATE_DIR]";
 
@@ -30,7 +32,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (plan, settings) = update_all_generator::plan(&env);
+    let plan = update_all_core::load(&env);
     for d in &plan.warnings {
         log.diagnostic(d);
     }
@@ -39,7 +41,7 @@ fn main() -> ExitCode {
             log.diagnostic(d);
         }
     }
-    if let Err(e) = render::write(&plan, &settings, out) {
+    if let Err(e) = render::write(&plan, out) {
         // Still exit 0: a half-written tree is better than a failed boot
         // transaction, and the message says what happened.
         log.line(

@@ -4,7 +4,7 @@
 //! failure (for `plan`: a manifest was refused), 2 a usage error (clap).
 
 use clap::{Args, Parser, Subcommand};
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 #[derive(Debug, Parser)]
 #[command(

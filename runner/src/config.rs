@@ -13,8 +13,8 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use update_all_generator::config::{self, Config};
-use update_all_generator::{Diagnostic, Env, Scope, Severity};
+use update_all_core::config::{self, Config};
+use update_all_core::{Diagnostic, Env, Scope, Severity};
 
 /// Whether the problems of each scope's configuration were reported.
 static REPORTED: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
@@ -82,7 +82,7 @@ fn located(problem: &Diagnostic) -> String {
 
 /// The settings in effect, as `key: value` in the files' own terms.
 fn in_effect(config: &Config) -> String {
-    let names = |list: &[update_all_generator::values::PluginName]| {
+    let names = |list: &[update_all_core::values::PluginName]| {
         let names: Vec<&str> = list.iter().map(|n| n.as_str()).collect();
         format!("[{}]", names.join(", "))
     };

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         _ => log::Journal::Nothing,
     });
     let scope = cli.scope.resolve();
-    if scope == update_all_generator::Scope::User {
+    if scope == update_all_core::Scope::User {
         user_manager::find_own();
     }
     // A broken configuration is said before anything runs on it.

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 /// The exit status of a command that could not do its job.
 pub const FAILURE: u8 = 1;

@@ -17,7 +17,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use update_all_generator::{inventory, plan, Env, Phase, Scope};
+use update_all_core::{inventory, plan, Env, Phase, Scope};
 
 /// One plugin unit of the run, as far as it is known.
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 const FILE: &str = "50-dynamic-mutexes.conf";
 

@@ -16,10 +16,10 @@ use super::order::{self, Edge};
 use super::{Dynamic, Report, Verdict};
 use crate::systemd::{is_plugin_unit, Bus, TARGET};
 use std::collections::{BTreeMap, HashMap};
-use update_all_generator::inventory::Plugin;
-use update_all_generator::plan::{Plan, Reason};
-use update_all_generator::values::MutexName;
-use update_all_generator::{Env, Scope};
+use update_all_core::inventory::Plugin;
+use update_all_core::plan::{Plan, Reason};
+use update_all_core::values::MutexName;
+use update_all_core::{Env, Scope};
 
 /// The extra ordering of a run, and what could not be honoured.
 #[derive(Debug, Default)]
@@ -202,7 +202,7 @@ pub fn refused_among(scope: Scope, names: &[&str]) -> Vec<String> {
     if names.is_empty() {
         return Vec::new();
     }
-    let (plan, _) = update_all_generator::plan(&Env::from_process(Some(scope)));
+    let plan = update_all_core::load(&Env::from_process(Some(scope)));
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     not_checked(&plan, &names)
 }
@@ -238,7 +238,7 @@ pub async fn prepare(
     let fail = |e: std::io::Error| format!("dynamic mutexes: {e}");
     let mut changed = dropins::remove_all(scope).map_err(fail)? > 0;
     if check {
-        let (plan, _) = update_all_generator::plan(&Env::from_process(Some(scope)));
+        let plan = update_all_core::load(&Env::from_process(Some(scope)));
         let report = super::check(scope, &selected(&plan, only))
             .await
             .map_err(|e| format!("the check before the run failed: {e}"))?;
@@ -349,9 +349,9 @@ pub fn summary(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::check::{PluginCheck, Totals};
-    use update_all_generator::inventory::{Inventory, Plugin};
-    use update_all_generator::manifest::ManifestFile;
-    use update_all_generator::Phase;
+    use update_all_core::inventory::{Inventory, Plugin};
+    use update_all_core::manifest::ManifestFile;
+    use update_all_core::Phase;
 
     fn plugin(yaml: &str) -> Plugin {
         let file: ManifestFile = serde_json::from_str(yaml).unwrap();
@@ -365,7 +365,7 @@ mod tests {
     fn plan(yamls: &[&str]) -> Plan {
         let mut plugins: Vec<Plugin> = yamls.iter().map(|y| plugin(y)).collect();
         plugins.sort_by(|a, b| a.name().cmp(b.name()));
-        update_all_generator::plan::plan(Inventory {
+        update_all_core::plan::plan(Inventory {
             plugins,
             ..Inventory::default()
         })

@@ -30,10 +30,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 use transient::{Batch, Ended, Spec};
-use update_all_generator::inventory::Plugin;
-use update_all_generator::plan::Reason;
-use update_all_generator::values::{MutexName, PluginName};
-use update_all_generator::{Phase, Scope};
+use update_all_core::inventory::Plugin;
+use update_all_core::plan::Reason;
+use update_all_core::values::{MutexName, PluginName};
+use update_all_core::{Phase, Scope};
 
 /// `dnf check-update`'s convention: updates are available.
 pub const UPDATES_AVAILABLE: u8 = 100;

@@ -8,8 +8,8 @@
 //! topological order of the result, so chaining never makes a cycle.
 
 use std::collections::{BTreeMap, BTreeSet};
-use update_all_generator::plan::Reason;
-use update_all_generator::values::MutexName;
+use update_all_core::plan::Reason;
+use update_all_core::values::MutexName;
 
 /// `after` starts only once `before` is done.
 #[derive(Clone, Debug, PartialEq, Eq)]

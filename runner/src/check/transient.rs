@@ -13,9 +13,9 @@ use crate::systemd::{self, Bus, Event, State, UnitProps};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use update_all_generator::inventory::Plugin;
-use update_all_generator::manifest::Manifest;
-use update_all_generator::render::{setting_variable, SLICE};
+use update_all_core::inventory::Plugin;
+use update_all_core::manifest::Manifest;
+use update_all_core::names::{setting_variable, SLICE};
 use zbus::{OwnedVariant, Variant};
 
 /// After a timeout's SIGTERM, how long the plugin has before SIGKILL: a

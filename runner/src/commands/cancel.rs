@@ -11,7 +11,7 @@ use crate::systemd::{self, is_plugin_unit, Bus, Event, TARGET};
 use futures_util::{FutureExt, StreamExt};
 use std::collections::HashSet;
 use std::process::ExitCode;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 pub fn run(scope: Scope, _args: &CancelArgs) -> ExitCode {
     match zbus::block_on(cancel(scope)) {

@@ -16,12 +16,12 @@ use serde::Serialize;
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
-use update_all_generator::plan::Plan;
-use update_all_generator::{Env, Scope};
+use update_all_core::plan::Plan;
+use update_all_core::{Env, Scope};
 
 pub fn run(scope: Scope, args: &CheckArgs) -> ExitCode {
     let env = Env::from_process(Some(scope));
-    let (plan, _) = update_all_generator::plan(&env);
+    let plan = update_all_core::load(&env);
     let report = match checked(scope, &plan, &[]) {
         Ok(report) => report,
         Err(status) => return status,
@@ -53,7 +53,7 @@ fn checked(scope: Scope, plan: &Plan, only: &[String]) -> Result<Report, ExitCod
 pub fn dry_run(scope: Scope, args: &RunArgs) -> ExitCode {
     let env = Env::from_process(Some(scope));
     let plan_report = crate::commands::plan::Report::build(&env);
-    let (plan, _) = update_all_generator::plan(&env);
+    let plan = update_all_core::load(&env);
     let missing = dynamic::missing(&plan, &args.only);
     if !missing.is_empty() {
         for why in missing {
@@ -264,7 +264,7 @@ fn row(p: &PluginCheck) -> [String; 5] {
 /// "update-mutexes runtime:python; runs-after pipx", or nothing to say.
 fn dynamic_text(d: &check::Dynamic) -> Option<String> {
     let mut parts = Vec::new();
-    let names = |v: &[update_all_generator::values::MutexName]| {
+    let names = |v: &[update_all_core::values::MutexName]| {
         v.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(" ")
     };
     for (phase, mutexes) in d.mutexes.iter().filter(|(_, m)| !m.is_empty()) {
@@ -289,9 +289,9 @@ fn dynamic_text(d: &check::Dynamic) -> Option<String> {
 }
 
 /// The phase as the dynamic mutex commands name it.
-fn command_phase(phase: update_all_generator::Phase) -> &'static str {
+fn command_phase(phase: update_all_core::Phase) -> &'static str {
     match phase {
-        update_all_generator::Phase::Estimate => "estimate-update",
+        update_all_core::Phase::Estimate => "estimate-update",
         other => other.as_str(),
     }
 }

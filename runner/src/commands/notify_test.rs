@@ -6,7 +6,7 @@ use crate::notify;
 use crate::summary::RunSummary;
 use std::process::ExitCode;
 use std::time::Duration;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 pub fn run(scope: Scope, args: &NotifyTestArgs) -> ExitCode {
     if let Some(uid) = args.covered {

@@ -14,9 +14,9 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use update_all_generator::inventory::{self, Disabled, Refusal};
-use update_all_generator::plan::{self, Reason};
-use update_all_generator::{Diagnostic, Env, Phase, Scope, Severity};
+use update_all_core::inventory::{self, Disabled, Refusal};
+use update_all_core::plan::{self, Reason};
+use update_all_core::{Diagnostic, Env, Phase, Scope, Severity};
 
 pub fn run(scope: Scope, args: &PlanArgs) -> ExitCode {
     let report = Report::build(&Env::from_process(Some(scope)));

@@ -19,10 +19,10 @@ use serde::Serialize;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use update_all_generator::manifest::{Manifest, PhaseMutexes, Resources, Timeouts};
-use update_all_generator::plan::unit_name;
-use update_all_generator::render::setting_variable;
-use update_all_generator::{Diagnostic, Env, Phase, Scope};
+use update_all_core::manifest::{Manifest, PhaseMutexes, Resources, Timeouts};
+use update_all_core::names::setting_variable;
+use update_all_core::names::unit_name;
+use update_all_core::{Diagnostic, Env, Phase, Scope};
 
 #[derive(Debug, Args)]
 pub struct PluginsArgs {

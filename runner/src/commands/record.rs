@@ -36,7 +36,7 @@ use std::future::poll_fn;
 use std::process::ExitCode;
 use std::task::Poll;
 use std::time::Duration;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 use zruntime::signal::{Signal, Signals};
 
 pub fn run(scope: Scope, _args: &RecordArgs) -> ExitCode {

@@ -30,7 +30,7 @@ use std::future::poll_fn;
 use std::process::ExitCode;
 use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use update_all_generator::{Phase, Scope};
+use update_all_core::{Phase, Scope};
 use zruntime::signal::{Signal, Signals};
 
 /// The run could not start (exit status 2).
@@ -536,7 +536,7 @@ mod tests {
     }
 
     fn systemd_name(plugin: &str, phase: Phase) -> String {
-        update_all_generator::plan::unit_name(plugin, phase)
+        update_all_core::names::unit_name(plugin, phase)
     }
 
     #[test]

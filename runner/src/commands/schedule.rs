@@ -25,7 +25,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 pub fn run(scope: Scope, command: &ScheduleCommand) -> ExitCode {
     let done = match command {

@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 pub fn run(scope: Scope, args: &StatsArgs) -> ExitCode {
     let phases = match stats::query_for_command(scope, query::phase_stats) {

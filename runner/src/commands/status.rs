@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 pub fn run(scope: Scope, args: &StatusArgs) -> ExitCode {
     let db = match stats::open_for_command(scope) {

@@ -3,7 +3,7 @@
 use crate::summary::RunSummary;
 use std::fmt::Write as _;
 use std::time::Duration;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 /// Shown by notification servers next to the text.
 pub const APP_NAME: &str = "update-all";

@@ -11,7 +11,7 @@ mod message;
 mod session;
 
 use crate::summary::RunSummary;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 pub use deliver::send;
 pub use message::Message;

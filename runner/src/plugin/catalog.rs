@@ -4,9 +4,9 @@
 //! plugins that passed its trust checks are ever run.
 
 use std::path::PathBuf;
-use update_all_generator::inventory::{self, Plugin};
-use update_all_generator::manifest::Manifest;
-use update_all_generator::{Diagnostic, Env};
+use update_all_core::inventory::{self, Plugin};
+use update_all_core::manifest::Manifest;
+use update_all_core::{Diagnostic, Env};
 
 /// What the inventory made of a manifest.
 #[derive(Clone, Debug)]
@@ -134,8 +134,8 @@ impl Catalog {
         let scope = env.scope.as_str();
         if self.other_scope.iter().any(|n| n == name) {
             let other = match env.scope {
-                update_all_generator::Scope::System => "user",
-                update_all_generator::Scope::User => "system",
+                update_all_core::Scope::System => "user",
+                update_all_core::Scope::User => "system",
             };
             return Err(format!(
                 "plugin `{name}` belongs to the {other} scope; use `update-all --{other} plugins …`"

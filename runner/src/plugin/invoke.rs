@@ -14,10 +14,10 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-use update_all_generator::inventory::Plugin;
-use update_all_generator::manifest::Timeouts;
-use update_all_generator::render::setting_variable;
-use update_all_generator::Env;
+use update_all_core::inventory::Plugin;
+use update_all_core::manifest::Timeouts;
+use update_all_core::names::setting_variable;
+use update_all_core::Env;
 
 /// After the timeout's SIGTERM, how long the plugin has to clean up before
 /// SIGKILL.

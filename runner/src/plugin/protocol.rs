@@ -15,9 +15,9 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::time::Duration;
-use update_all_generator::manifest::Timeouts;
-use update_all_generator::values::{MutexName, PluginName};
-use update_all_generator::Phase;
+use update_all_core::manifest::Timeouts;
+use update_all_core::values::{MutexName, PluginName};
+use update_all_core::Phase;
 
 /// A plugin command (plan 4.1 and 4.2). Download, update and self-* are
 /// here for completeness; the runner runs them only inside units.

@@ -16,8 +16,8 @@ use super::protocol::{Command, EstimateAnswer, Health, Problem, ProtocolError};
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use update_all_generator::inventory::Plugin;
-use update_all_generator::Env;
+use update_all_core::inventory::Plugin;
+use update_all_core::Env;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

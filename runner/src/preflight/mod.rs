@@ -15,8 +15,8 @@ mod network;
 mod power;
 
 use std::time::Duration;
-use update_all_generator::config::Conditions;
-use update_all_generator::Scope;
+use update_all_core::config::Conditions;
+use update_all_core::Scope;
 
 /// The reasons a run is skipped, as recorded and shown.
 pub const ON_BATTERY: &str = "on battery power";

@@ -2,7 +2,7 @@
 //! network-online.target.
 
 use std::time::{Duration, Instant};
-use update_all_generator::Scope;
+use update_all_core::Scope;
 use zbus::names::BusName;
 use zbus::proxy::CacheProperties;
 use zbus_systemd::systemd1::ManagerProxy;

@@ -10,7 +10,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 const NAME: &str = "50-schedule.conf";
 const HEADER: &str = "# Written by `update-all schedule enable`; \

@@ -23,7 +23,7 @@ use crate::preflight;
 use crate::progress::Progress;
 use crate::stats::skips;
 use std::io::IsTerminal;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 /// A run that a pre-flight condition skipped (EX_TEMPFAIL):
 /// update-all.service takes it as success and retries an hour later.

@@ -6,7 +6,7 @@ use super::{SERVICE, TIMER};
 use crate::systemd::Bus;
 use serde::Serialize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use update_all_generator::Scope;
+use update_all_core::Scope;
 use zbus::proxy::CacheProperties;
 use zbus::OwnedObjectPath;
 use zbus_systemd::systemd1::{TimerProxy, UnitProxy};

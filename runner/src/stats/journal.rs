@@ -27,7 +27,7 @@ use super::{store, Outcome, Record};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 /// `SD_MESSAGE_UNIT_STARTING`: "Starting <unit> - <description>...".
 const UNIT_STARTING: &str = "7d4958e842da4a758f6c1cdc7b36dcc5";

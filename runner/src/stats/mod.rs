@@ -40,7 +40,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use update_all_generator::{Phase, Scope};
+use update_all_core::{Phase, Scope};
 
 pub type RunId = i64;
 

@@ -23,7 +23,7 @@ use crate::systemd::{
 use futures_util::{FutureExt, StreamExt};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 use zbus::{OwnedObjectPath, OwnedVariant};
 
 /// What was seen of a unit's activation while it ran: after a skip,

@@ -5,7 +5,7 @@
 use super::{db_path, now_us, Db, DbError, DbErrorKind};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
-use update_all_generator::Scope;
+use update_all_core::Scope;
 
 /// One skipped run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

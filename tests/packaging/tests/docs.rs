@@ -3,8 +3,8 @@
 
 use packaging_tests::{binaries, have_tools, repo, sh};
 use std::path::Path;
-use update_all_generator::config::{self, Config};
-use update_all_generator::{Env, Scope};
+use update_all_core::config::{self, Config};
+use update_all_core::{Env, Scope};
 
 /// Loads `text` as /etc/update-all/config.yaml of a scratch root; returns
 /// the merged configuration and the messages.

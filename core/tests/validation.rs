@@ -5,7 +5,7 @@ mod common;
 
 use common::{messages, refused_names, unit_names, Root, ADMIN, RUNTIME, VENDOR};
 use std::os::unix::fs::{chown, symlink, PermissionsExt};
-use update_all_generator::{inventory, plan, Scope};
+use update_all_core::{inventory, plan, Scope};
 
 /// Plans a root holding one good plugin (`good`) and one manifest `bad.yaml`
 /// with `text`; returns the messages after checking `good` survived.
@@ -451,7 +451,7 @@ fn configuration_others_can_write_is_not_trusted() {
         "plugins:\n  disabled: [a]\nslice:\n  memory_max: 1G\n",
         0o666,
     );
-    let (config, diags) = update_all_generator::config::load(&root.env(Scope::System));
+    let (config, diags) = update_all_core::config::load(&root.env(Scope::System));
     assert!(config.disabled.is_empty() && config.slice.is_empty());
     let msg = diags[0].to_string();
     assert!(
@@ -459,7 +459,7 @@ fn configuration_others_can_write_is_not_trusted() {
         "{msg}"
     );
     std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let (config, diags) = update_all_generator::config::load(&root.env(Scope::System));
+    let (config, diags) = update_all_core::config::load(&root.env(Scope::System));
     assert!(diags.is_empty() && config.disabled.len() == 1);
 }
 
@@ -491,7 +491,7 @@ fn the_users_configuration_overrides_the_admins_drop_ins() {
         "plugins:\n  enabled: [b]\n",
         0o644,
     );
-    let (config, diags) = update_all_generator::config::load(&root.env(Scope::User));
+    let (config, diags) = update_all_core::config::load(&root.env(Scope::User));
     assert!(diags.is_empty(), "{diags:?}");
     let enabled: Vec<&str> = config
         .enabled
@@ -572,7 +572,7 @@ fn a_masked_main_configuration_is_no_error() {
     let root = Root::new();
     std::fs::create_dir_all(root.path().join("etc/update-all")).unwrap();
     symlink("/dev/null", root.path().join("etc/update-all/config.yaml")).unwrap();
-    let (_, diags) = update_all_generator::config::load(&root.env(Scope::System));
+    let (_, diags) = update_all_core::config::load(&root.env(Scope::System));
     assert!(diags.is_empty(), "{diags:?}");
 }
 
@@ -588,7 +588,7 @@ fn an_oversized_manifest_is_refused_not_cut() {
 #[test]
 fn the_runner_path_is_configurable_and_checked() {
     let root = Root::new();
-    let (config, _) = update_all_generator::config::load(&root.env(Scope::System));
+    let (config, _) = update_all_core::config::load(&root.env(Scope::System));
     assert_eq!(config.paths.runner, "/usr/bin/update-all");
     root.write(
         "etc/update-all/config.yaml",
@@ -596,7 +596,7 @@ fn the_runner_path_is_configurable_and_checked() {
         0o644,
     );
     root.write("opt/ua/update-all", "#!/bin/sh\n", 0o755);
-    let (config, diags) = update_all_generator::config::load(&root.env(Scope::System));
+    let (config, diags) = update_all_core::config::load(&root.env(Scope::System));
     assert!(diags.is_empty(), "{diags:?}");
     assert_eq!(config.paths.runner, "/opt/ua/update-all");
     for (bad, why) in [
@@ -608,7 +608,7 @@ fn the_runner_path_is_configurable_and_checked() {
             &format!("paths:\n  runner: {bad}\n"),
             0o644,
         );
-        let (config, diags) = update_all_generator::config::load(&root.env(Scope::System));
+        let (config, diags) = update_all_core::config::load(&root.env(Scope::System));
         let msg = diags[0].to_string();
         assert!(
             msg.contains("config.d/50-runner.yaml:2:11: error: paths.runner:") && msg.contains(why),
@@ -629,7 +629,7 @@ fn a_runner_others_could_change_is_refused_with_its_line_and_the_fallback_named(
         "# the runner\nslice:\n  memory_max: 1G\npaths:\n  runner: /opt/ua/update-all\n",
         0o644,
     );
-    let load = || update_all_generator::config::load(&root.env(Scope::System));
+    let load = || update_all_core::config::load(&root.env(Scope::System));
     let (config, diags) = load();
     assert!(diags.is_empty(), "{diags:?}");
     assert_eq!(config.paths.runner, "/opt/ua/update-all");
@@ -732,7 +732,7 @@ fn every_shipped_unit_a_plugin_could_shadow_is_reserved() {
             else {
                 continue;
             };
-            let name = update_all_generator::values::PluginName::try_from(name).unwrap();
+            let name = update_all_core::values::PluginName::try_from(name).unwrap();
             assert!(name.reserved().is_some(), "{file} can be shadowed");
             checked += 1;
         }

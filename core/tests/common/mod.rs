@@ -4,8 +4,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use update_all_generator::{inventory, plan, Env, Plan, Scope};
+use update_all_core::{inventory, plan, Env, Plan, Scope};
 
 pub const VENDOR: &str = "usr/lib/update-all/plugins.d";
 pub const ADMIN: &str = "etc/update-all/plugins.d";
@@ -73,20 +72,6 @@ impl Root {
 
     pub fn plan(&self) -> Plan {
         plan::plan(inventory::load(&self.env(Scope::System)))
-    }
-
-    /// Runs the generator binary into a fresh output directory.
-    pub fn generate(&self, extra_env: &[(&str, &str)]) -> (Output, tempfile::TempDir) {
-        let out = tempfile::tempdir().unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_update-all-generator"))
-            .arg(out.path())
-            .env("UPDATE_ALL_ROOT", self.path())
-            .env("SYSTEMD_LOG_TARGET", "console")
-            .env_remove("SYSTEMD_SCOPE")
-            .envs(extra_env.iter().copied())
-            .output()
-            .expect("run the generator");
-        (output, out)
     }
 }
 

@@ -7,9 +7,11 @@
 //! same mutex are then chained in one deterministic topological order, so
 //! serializing them can never create a cycle.
 
+use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::inventory::{Inventory, Plugin, Refusal};
 use crate::manifest::Phase;
+use crate::names::unit_name;
 use crate::values::MutexName;
 use petgraph::algo::tarjan_scc;
 use petgraph::graphmap::DiGraphMap;
@@ -64,20 +66,14 @@ pub struct Plan {
     /// Plugins refused by the inventory or for being on a cycle.
     pub refused: Vec<Refusal>,
     pub warnings: Vec<Diagnostic>,
+    /// The merged configuration the plan was made under.
+    pub config: Config,
 }
 
 impl Plan {
     /// The systemd unit name of `unit`.
     pub fn unit_name(&self, unit: &PlannedUnit) -> String {
         unit_name(self.plugins[unit.plugin].name().as_str(), unit.phase)
-    }
-}
-
-/// `update-all-<name>.service`, or `update-all-<name>-download.service`.
-pub fn unit_name(plugin: &str, phase: Phase) -> String {
-    match phase {
-        Phase::Update => format!("update-all-{plugin}.service"),
-        other => format!("update-all-{plugin}-{}.service", other.as_str()),
     }
 }
 
@@ -337,5 +333,6 @@ pub fn plan(inv: Inventory) -> Plan {
         waves,
         refused,
         warnings,
+        config: inv.config,
     }
 }

@@ -1,0 +1,52 @@
+//! The names update-all gives to systemd objects and environment
+//! variables. The generator writes them, the runner finds units by them:
+//! this is the one place they are spelled.
+
+use crate::manifest::Phase;
+
+/// The target that pulls in every plugin unit.
+pub const TARGET: &str = "update-all.target";
+/// The slice every plugin unit runs in.
+pub const SLICE: &str = "update-all.slice";
+/// Records every plugin unit's run; each plugin unit pulls it in, so runs
+/// are recorded however they were started. Named like a plugin unit, but
+/// not one (`recorder` is a reserved plugin name).
+pub const RECORDER: &str = "update-all-recorder.service";
+
+/// `update-all-<name>.service`, or `update-all-<name>-download.service`.
+pub fn unit_name(plugin: &str, phase: Phase) -> String {
+    match phase {
+        Phase::Update => format!("update-all-{plugin}.service"),
+        other => format!("update-all-{plugin}-{}.service", other.as_str()),
+    }
+}
+
+/// The environment variable a plugin setting becomes:
+/// `UPDATE_ALL_<PLUGIN>_<KEY>`, upper-cased, `-` as `_`.
+pub fn setting_variable(plugin: &str, key: &str) -> String {
+    format!("UPDATE_ALL_{plugin}_{key}")
+        .to_ascii_uppercase()
+        .replace('-', "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_names_by_phase() {
+        assert_eq!(unit_name("apt", Phase::Update), "update-all-apt.service");
+        assert_eq!(
+            unit_name("apt", Phase::Download),
+            "update-all-apt-download.service"
+        );
+    }
+
+    #[test]
+    fn setting_variables_are_upper_case_with_underscores() {
+        assert_eq!(
+            setting_variable("my-plugin", "max-age"),
+            "UPDATE_ALL_MY_PLUGIN_MAX_AGE"
+        );
+    }
+}
