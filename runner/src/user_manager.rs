@@ -2,7 +2,7 @@
 //! (made by logind) holds the bus it answers on.
 //!
 //! `update-all run` as root reaches the invoker's manager there
-//! (`schedule::parts`), and every `--user` command finds the caller's own
+//! (`run::parts`), and every `--user` command finds the caller's own
 //! there the same way when `XDG_RUNTIME_DIR` is not set: root after
 //! `sudo -i` or `su -`, a cron job, an ssh session without pam_systemd.
 

@@ -10,8 +10,8 @@
 use crate::check::dynamic::{self, Ordering};
 use crate::check::{self, DurationSource, PluginCheck, Report, Verdict};
 use crate::cli::{CheckArgs, RunArgs};
+use crate::output::format::{bytes, duration, or_dash, table};
 use crate::output::{self, count, section};
-use crate::stats::format::{bytes, duration, or_dash, table};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::process::ExitCode;

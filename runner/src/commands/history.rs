@@ -5,7 +5,7 @@
 
 use crate::cli::HistoryArgs;
 use crate::output;
-use crate::stats::format::{bytes, cpu_time, duration, local_time, or_dash, result_text, table};
+use crate::output::format::{bytes, cpu_time, duration, local_time, or_dash, result_text, table};
 use crate::stats::{self, query, Record};
 use serde::Serialize;
 use std::io::{self, Write};

@@ -9,11 +9,11 @@
 //! when the plugin is unknown or refused; `validate` 0 when every plugin
 //! checked is valid, 1 otherwise.
 
+use crate::output::format::table;
 use crate::output::{self, section};
 use crate::plugin::catalog::{Catalog, Entry};
 use crate::plugin::validate::{self, Verdict};
 use crate::plugin::{Command, Invoker, ProtocolError};
-use crate::stats::format::table;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::io::{self, IsTerminal, Write};

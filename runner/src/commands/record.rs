@@ -20,14 +20,14 @@
 //! end is looked for every `systemd::BACKSTOP`, and a last catch-up
 //! records whatever ended unheard.
 //!
-//! How each unit is recorded: `stats::recorder`.
+//! How each unit is recorded: `recorder`.
 //!
 //! An unusable database does not stop the run: the recorder says which
 //! file and what to do, and keeps watching without recording.
 
 use crate::cli::RecordArgs;
 use crate::output::FAILURE;
-use crate::stats::recorder::Recorder;
+use crate::recorder::Recorder;
 use crate::stats::{self, Db};
 use crate::summary::RunSummary;
 use crate::systemd::{self, Bus};

@@ -17,11 +17,11 @@
 //! Exit status: 0 every unit succeeded or was skipped; 1 something failed,
 //! timed out, ran out of memory or was cancelled; 2 the run could not start
 //! (or the bus was gone for 90 s), with the reason on stderr; 75 a pre-flight
-//! condition skipped it (`schedule::parts`); 130 detached by Ctrl-C or
+//! condition skipped it (`run::parts`); 130 detached by Ctrl-C or
 //! SIGTERM while the updates go on.
 
 use crate::cli::RunArgs;
-use crate::progress::{Progress, Row};
+use crate::output::progress::{Progress, Row};
 use crate::summary::RunSummary;
 use crate::systemd::{Bus, Event, Job, PluginUnit, State, UnitProps, TARGET};
 use futures_util::{FutureExt, StreamExt};
@@ -41,13 +41,13 @@ pub const DETACHED: u8 = 130;
 const REDRAW: Duration = Duration::from_millis(250);
 
 /// `update-all run`: each service manager the invocation covers in turn,
-/// after its pre-flight conditions (see `schedule::parts`); `scope` is the
+/// after its pre-flight conditions (see `run::parts`); `scope` is the
 /// default one, for `--dry-run`.
 pub fn run(scope: Scope, explicit: Option<Scope>, args: &RunArgs) -> ExitCode {
     if args.dry_run {
         return super::check::dry_run(scope, args);
     }
-    ExitCode::from(crate::schedule::parts::run(explicit, args))
+    ExitCode::from(crate::run::parts::run(explicit, args))
 }
 
 /// One service manager's run: starts and watches it; the exit status.

@@ -10,11 +10,11 @@
 //! written, or systemd cannot be reached or refuses.
 
 use crate::cli::{ScheduleCommand, ScheduleEnableArgs, ScheduleStatusArgs};
+use crate::output::format::duration as human;
+use crate::output::format::local_time;
 use crate::output::{self, FAILURE};
 use crate::schedule::timer::{self, TimerState};
 use crate::schedule::{calendar, dropin, TIMER};
-use crate::stats::format::duration as human;
-use crate::stats::format::local_time;
 use crate::stats::query::{self, Run};
 use crate::stats::skips::Skip;
 use crate::stats::{self, now_us};

@@ -6,7 +6,7 @@
 
 use crate::cli::StatsArgs;
 use crate::output;
-use crate::stats::format::{bytes, cpu_time, duration, local_time, or_dash, table};
+use crate::output::format::{bytes, cpu_time, duration, local_time, or_dash, table};
 use crate::stats::query::{self, PhaseStats};
 use crate::stats::{self};
 use serde::Serialize;

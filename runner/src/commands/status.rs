@@ -6,7 +6,7 @@
 
 use crate::cli::StatusArgs;
 use crate::output;
-use crate::stats::format::{duration, local_time, or_dash, table};
+use crate::output::format::{duration, local_time, or_dash, table};
 use crate::stats::query::{self, Run};
 use crate::stats::skips::Skip;
 use crate::stats::{self, store, Db, Record};

@@ -398,7 +398,7 @@ fn describe(e: &super::Estimate) -> String {
     if let Some(bytes) = e.total_download_size_bytes.filter(|_| n > 0) {
         text.push_str(&format!(
             ", {} to download",
-            crate::stats::format::bytes(bytes)
+            crate::output::format::bytes(bytes)
         ));
     }
     if let Some(s) = e.estimated_time_seconds.filter(|_| n > 0) {

@@ -12,9 +12,7 @@
 
 pub mod calendar;
 pub mod dropin;
-pub mod parts;
 pub mod timer;
-pub mod users;
 
 /// The timer, in either manager.
 pub const TIMER: &str = "update-all.timer";

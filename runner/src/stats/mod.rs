@@ -20,12 +20,8 @@
 //! properties and signals, and its own journal entries (see `journal`),
 //! never from what anyone else could have logged.
 
-pub mod cgroup;
-pub mod format;
-pub mod journal;
 pub mod outcome;
 pub mod query;
-pub mod recorder;
 pub mod schema;
 pub mod skips;
 pub mod store;

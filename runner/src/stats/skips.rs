@@ -1,4 +1,4 @@
-//! Runs that a pre-flight condition skipped (see `preflight`): no unit
+//! Runs that a pre-flight condition skipped (see `run::preflight`): no unit
 //! started, so the recorder never ran; `update-all run` writes the skip
 //! itself, and `status` and `schedule status` show the latest one.
 

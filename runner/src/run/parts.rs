@@ -11,7 +11,7 @@
 //! | `--system --scheduled` (update-all.service) | the system manager, then, when `schedule.update_logged_in_users` is set, every logged-in user's manager |
 //!
 //! Each part of this process checks the conditions of its own scope's
-//! configuration (`preflight`) and records a skip. A user's part runs in
+//! configuration (`run::preflight`) and records a skip. A user's part runs in
 //! a process of the user's (see `users`): the invoker's checks its own
 //! conditions (unless `--force`); the timer's runs for logged-in users
 //! are forced, the system run having checked the machine already.
@@ -19,8 +19,8 @@
 use super::users::{self, Account, Output};
 use crate::cli::RunArgs;
 use crate::commands::run::{watch_scope, CANNOT_START, DETACHED};
-use crate::preflight;
-use crate::progress::Progress;
+use crate::output::progress::Progress;
+use crate::run::preflight;
 use crate::stats::skips;
 use std::io::IsTerminal;
 use update_all_core::Scope;

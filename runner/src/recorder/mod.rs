@@ -11,16 +11,19 @@
 //! ones do, and it is used when larger). A skipped unit's invocation comes
 //! from its activation as seen, else from the journal (see `journal`).
 
-use super::cgroup::{Counters, Sampler};
-use super::journal::{self, Skip};
-use super::outcome::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
-use super::store::Continue;
-use super::{now_us, store, summarize, summary_of, Db, Outcome, Record, RunId};
+pub mod cgroup;
+pub mod journal;
+
+use crate::stats::outcome::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
+use crate::stats::store::{self, Continue};
+use crate::stats::{now_us, summarize, summary_of, Db, Outcome, Record, RunId};
 use crate::summary::RunSummary;
 use crate::systemd::{
     self, is_plugin_unit, Bus, Event, PluginUnit, Resync, UnitProps, Watch, TARGET,
 };
+use cgroup::{Counters, Sampler};
 use futures_util::{FutureExt, StreamExt};
+use journal::Skip;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use update_all_core::Scope;
@@ -576,7 +579,7 @@ fn seen_skip(a: Activation) -> Option<Skip> {
 }
 
 /// The unit's latest invocation got going and ended (a skip does not
-/// count: systemd forgets it, see `stats::journal`).
+/// count: systemd forgets it, see `recorder::journal`).
 fn ran(props: &UnitProps) -> bool {
     props
         .invocation_id

@@ -22,8 +22,8 @@
 //! manager's PID and the user's UID for a user manager. A forged entry
 //! changes nothing.
 
-use super::outcome::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
-use super::{store, Outcome, Record};
+use crate::stats::outcome::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
+use crate::stats::{store, Outcome, Record};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};

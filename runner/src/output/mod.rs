@@ -2,6 +2,9 @@
 //! tolerates a reader going away (`update-all plan | head`), JSON documents
 //! and small text helpers.
 
+pub mod format;
+pub mod progress;
+
 use serde::Serialize;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;

@@ -10,7 +10,7 @@
 //! stop the watcher, whose exit status still tells how the run went.
 
 use crate::output;
-use crate::stats::format::duration as human;
+use crate::output::format::duration as human;
 use crate::summary::RunSummary;
 use crate::systemd::State;
 use serde::Serialize;

@@ -1,8 +1,8 @@
 //! Figures from the database as people read them in the tables of
 //! `status`, `history` and `stats`.
 
-use super::Record;
 use crate::output::width;
+use crate::stats::Record;
 use std::io::{self, Write};
 use std::time::Duration;
 
