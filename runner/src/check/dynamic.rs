@@ -14,9 +14,10 @@
 use super::dropins::{self, After};
 use super::order::{self, Edge};
 use super::{Dynamic, Report, Verdict};
-use crate::systemd::{is_plugin_unit, Bus, TARGET};
+use crate::systemd::{is_plugin_unit, Bus};
 use std::collections::{BTreeMap, HashMap};
 use update_all_core::inventory::Plugin;
+use update_all_core::names::TARGET;
 use update_all_core::plan::{Plan, Reason};
 use update_all_core::values::MutexName;
 use update_all_core::{Env, Scope};

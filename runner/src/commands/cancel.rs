@@ -7,10 +7,11 @@
 //! ("no run in progress"); 2 when systemd cannot be reached or refuses.
 
 use crate::cli::CancelArgs;
-use crate::systemd::{self, is_plugin_unit, Bus, Event, TARGET};
+use crate::systemd::{self, is_plugin_unit, Bus, Event};
 use futures_util::{FutureExt, StreamExt};
 use std::collections::HashSet;
 use std::process::ExitCode;
+use update_all_core::names::TARGET;
 use update_all_core::Scope;
 
 pub fn run(scope: Scope, _args: &CancelArgs) -> ExitCode {

@@ -18,14 +18,13 @@ use crate::stats::outcome::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
 use crate::stats::store::{self, Continue};
 use crate::stats::{now_us, summarize, summary_of, Db, Outcome, Record, RunId};
 use crate::summary::RunSummary;
-use crate::systemd::{
-    self, is_plugin_unit, Bus, Event, PluginUnit, Resync, UnitProps, Watch, TARGET,
-};
+use crate::systemd::{self, is_plugin_unit, Bus, Event, PluginUnit, Resync, UnitProps, Watch};
 use cgroup::{Counters, Sampler};
 use futures_util::{FutureExt, StreamExt};
 use journal::Skip;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+use update_all_core::names::{RECORDER, TARGET};
 use update_all_core::Scope;
 use zbus::{OwnedObjectPath, OwnedVariant};
 
@@ -95,7 +94,7 @@ impl Recorder {
     /// start begins a new run, however recent an unfinished one is.
     pub async fn pick_run(&mut self) {
         let Some(db) = &self.db else { return };
-        let restarted = match self.bus.load(systemd::RECORDER).await {
+        let restarted = match self.bus.load(RECORDER).await {
             Ok(path) => self.bus.raw_properties(&path).await.ok(),
             Err(_) => None,
         }
