@@ -2,7 +2,9 @@
 //! generator and the runner.
 //!
 //! The pipeline is [`inventory::load`] (discover, parse, check) and then
-//! [`plan::plan`] (DAG, cycles, mutex chains, waves). The generator renders
+//! [`plan::plan`] (DAG, cycles, mutex chains, waves), whose ordering
+//! [`order::extend`] extends with what only a run knows (dynamic mutexes,
+//! the check's estimates). The generator renders
 //! the plan as units at boot; the runner reads the same plan for
 //! `update-all plan`, `check` and its runs. See docs/architecture.md.
 
@@ -13,6 +15,7 @@ pub mod inventory;
 pub mod locate;
 pub mod manifest;
 pub mod names;
+pub mod order;
 pub mod parallel;
 pub mod paths;
 pub mod plan;

@@ -5,45 +5,22 @@
 //! mutex M free runs after every unit holding M) and from a plugin's own
 //! download phase. Cycles among those are refused whole. Units holding the
 //! same mutex are then chained in one deterministic topological order, so
-//! serializing them can never create a cycle.
+//! serializing them can never create a cycle (docs/manifest.md, "How
+//! ordering is built"). The graph, its order and the chains are
+//! [`crate::order`]'s, which the runner extends with dynamic mutexes.
 
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
 use crate::inventory::{Inventory, Plugin, Refusal};
 use crate::manifest::Phase;
 use crate::names::unit_name;
+use crate::order::{add_edge, positions, take_turns, topological_order, Graph};
 use crate::values::MutexName;
 use petgraph::algo::tarjan_scc;
-use petgraph::graphmap::DiGraphMap;
 use petgraph::Direction;
-use serde::Serialize;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Why one unit is ordered after another.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(tag = "kind", content = "mutex", rename_all = "snake_case")]
-pub enum Reason {
-    /// The plugin's own download phase comes first.
-    Download,
-    RunsAfter,
-    /// The later unit needs this mutex free; the earlier one holds it.
-    Dependency(MutexName),
-    /// Both hold this mutex, so they take turns.
-    Mutex(MutexName),
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            Reason::Download => f.write_str("download phase"),
-            Reason::RunsAfter => f.write_str("runs_after"),
-            Reason::Dependency(m) => write!(f, "dependency {m}"),
-            Reason::Mutex(m) => write!(f, "mutex {m}"),
-        }
-    }
-}
+pub use crate::order::Reason;
 
 /// One unit of the plan.
 #[derive(Clone, Debug)]
@@ -74,18 +51,6 @@ impl Plan {
     /// The systemd unit name of `unit`.
     pub fn unit_name(&self, unit: &PlannedUnit) -> String {
         unit_name(self.plugins[unit.plugin].name().as_str(), unit.phase)
-    }
-}
-
-type Graph = DiGraphMap<usize, Vec<Reason>>;
-
-fn add_edge(g: &mut Graph, from: usize, to: usize, why: Reason) {
-    match g.edge_weight_mut(from, to) {
-        Some(reasons) if reasons.contains(&why) => {}
-        Some(reasons) => reasons.push(why),
-        None => {
-            g.add_edge(from, to, vec![why]);
-        }
     }
 }
 
@@ -203,28 +168,6 @@ fn cycles(g: &Graph, plugins: &[Plugin], units: &[(usize, Phase)]) -> Vec<(usize
     found
 }
 
-/// Kahn's algorithm, always taking the smallest ready unit: the order
-/// depends only on the input.
-fn topological_order(g: &Graph, n: usize) -> Vec<usize> {
-    let mut indegree: Vec<usize> = (0..n)
-        .map(|u| g.neighbors_directed(u, Direction::Incoming).count())
-        .collect();
-    let mut ready: BinaryHeap<Reverse<usize>> =
-        (0..n).filter(|&u| indegree[u] == 0).map(Reverse).collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(Reverse(u)) = ready.pop() {
-        order.push(u);
-        for v in g.neighbors(u) {
-            indegree[v] -= 1;
-            if indegree[v] == 0 {
-                ready.push(Reverse(v));
-            }
-        }
-    }
-    debug_assert_eq!(order.len(), n, "cycles were removed before ordering");
-    order
-}
-
 /// Builds the plan from an inventory.
 pub fn plan(inv: Inventory) -> Plan {
     let mut plugins = inv.plugins;
@@ -280,21 +223,17 @@ pub fn plan(inv: Inventory) -> Plan {
     };
 
     let order = topological_order(&g, units.len());
-    let mut position = vec![0; units.len()];
-    for (pos, &u) in order.iter().enumerate() {
-        position[u] = pos;
-    }
-    let mut holders: BTreeMap<&MutexName, Vec<usize>> = BTreeMap::new();
+    let position = positions(&order);
+    let mut holders: BTreeMap<&MutexName, Vec<(usize, ())>> = BTreeMap::new();
     for (u, &(p, phase)) in units.iter().enumerate() {
         for mutex in plugins[p].manifest.static_mutexes.get(phase) {
-            holders.entry(mutex).or_default().push(u);
+            holders.entry(mutex).or_default().push((u, ()));
         }
     }
     for (mutex, mut us) in holders {
-        us.sort_by_key(|&u| position[u]);
-        us.dedup();
+        take_turns(&mut us, &position);
         for pair in us.windows(2) {
-            add_edge(&mut g, pair[0], pair[1], Reason::Mutex(mutex.clone()));
+            add_edge(&mut g, pair[0].0, pair[1].0, Reason::Mutex(mutex.clone()));
         }
     }
 
