@@ -1,5 +1,6 @@
-//! The plugin manifest: `plugin:` mapping of plan section 3.3, plus `scope`,
-//! `enabled` and `resources`. See docs/manifest.md for every field.
+//! The plugin manifest: the `plugin:` mapping with every field that
+//! docs/manifest.md describes (`scope`, `enabled` and `resources`
+//! included).
 
 use crate::values::{
     ByteSize, ExecPath, MutexName, Nice, PluginName, Seconds, SettingKey, SettingValue, Text,

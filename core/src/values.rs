@@ -137,9 +137,9 @@ impl TryFrom<&str> for PluginName {
     }
 }
 
-/// A mutex name (plan section 5.1): an optional `category:` prefix and a
-/// resource, each `[A-Za-z0-9_-]+`, at most 64 characters. Names compare
-/// case-insensitively, so they are kept in lowercase.
+/// A mutex name (docs/manifest.md, "Mutex names"): an optional `category:`
+/// prefix and a resource, each `[A-Za-z0-9_-]+`, at most 64 characters.
+/// Names compare case-insensitively, so they are kept in lowercase.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MutexName(String);
 
