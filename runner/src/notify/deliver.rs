@@ -11,9 +11,11 @@
 //! killed, since a stuck notification server must not hold up a run.
 
 use super::message::{Message, APP_NAME, ICON};
+use nix::sys::resource::{getrlimit, Resource};
 use nix::unistd::{self, Gid, Uid, User};
 use std::ffi::CString;
 use std::io::{self, Read};
+use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
@@ -175,7 +177,9 @@ fn spawn(message: &Message, recipient: &Recipient, euid: Uid) -> Result<Child, S
                 cmd.env(key, value);
             }
         }
-        // SAFETY: only async-signal-safe system calls, see `seal`.
+        // SAFETY: `seal` makes only async-signal-safe system calls and
+        // allocates nothing, as code between fork and exec must. No safe
+        // form exists: std's only hook between the two is `pre_exec`.
         unsafe { cmd.pre_exec(seal) };
     } else if euid.is_root() {
         let account = Account::lookup(recipient.uid)?;
@@ -183,8 +187,10 @@ fn spawn(message: &Message, recipient: &Recipient, euid: Uid) -> Result<Child, S
             .env("USER", &account.name)
             .env("LOGNAME", &account.name)
             .env("XDG_RUNTIME_DIR", format!("/run/user/{}", recipient.uid));
-        // SAFETY: only async-signal-safe system calls on data prepared
-        // before the fork, see `become_user` and `seal`.
+        // SAFETY: `become_user` and `seal` make only async-signal-safe
+        // system calls, on data prepared before the fork. No safe form
+        // exists: std's only hook between fork and exec is `pre_exec` (and
+        // `Command::uid` cannot set the supplementary groups).
         unsafe {
             cmd.pre_exec(move || {
                 become_user(&account)?;
@@ -217,29 +223,38 @@ fn become_user(account: &Account) -> io::Result<()> {
 fn seal() -> io::Result<()> {
     nix::sys::prctl::set_no_new_privs()?;
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
-    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets flags.
+    close_on_exec_from(3);
+    Ok(())
+}
+
+/// Marks every descriptor from `first` on close-on-exec, between fork and
+/// exec (so async-signal-safe: system calls only). Closing them instead
+/// would also close std's own pipe that reports a failed exec.
+fn close_on_exec_from(first: RawFd) {
+    use nix::libc::{c_uint, syscall, SYS_close_range, CLOSE_RANGE_CLOEXEC};
+    // SAFETY: close_range(2) takes plain integers and, with
+    // CLOSE_RANGE_CLOEXEC, closes nothing: it only sets the flag. No safe
+    // wrapper exists: neither nix 0.31 nor rustix 1.1 has close_range, and
+    // std has no closefrom.
     let marked = unsafe {
-        nix::libc::syscall(
-            nix::libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            nix::libc::CLOSE_RANGE_CLOEXEC,
+        syscall(
+            SYS_close_range,
+            first as c_uint,
+            c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
         )
     };
-    if marked != 0 {
-        // Kernels before 5.11: mark each descriptor up to the limit.
-        let mut limit = nix::libc::rlimit {
-            rlim_cur: 1024,
-            rlim_max: 1024,
-        };
-        // SAFETY: getrlimit(2) fills the struct it is given.
-        unsafe { nix::libc::getrlimit(nix::libc::RLIMIT_NOFILE, &mut limit) };
-        for fd in 3..limit.rlim_cur.min(1 << 16) as i32 {
-            // SAFETY: fcntl(2) on a number that may not be open is harmless.
-            unsafe { nix::libc::fcntl(fd, nix::libc::F_SETFD, nix::libc::FD_CLOEXEC) };
-        }
+    if marked == 0 {
+        return;
     }
-    Ok(())
+    // Kernels before 5.11: mark each descriptor up to the limit.
+    let (limit, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((1024, 1024));
+    for fd in first..limit.min(1 << 16) as RawFd {
+        // SAFETY: fcntl(2) F_SETFD on a number that is not open fails with
+        // EBADF and touches nothing. nix's fcntl takes a BorrowedFd, which
+        // promises an open descriptor; these numbers are not known to be.
+        unsafe { nix::libc::fcntl(fd, nix::libc::F_SETFD, nix::libc::FD_CLOEXEC) };
+    }
 }
 
 /// `update-all notify-deliver`: the sender. Runs as the recipient and

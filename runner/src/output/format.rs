@@ -7,25 +7,26 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 /// "2026-11-23 17:05:01" in local time, from microseconds since the epoch.
+/// Local as for libc: `TZ` (a zone name, a file or a POSIX rule; empty is
+/// UTC), else `/etc/localtime`, with the zones of `/usr/share/zoneinfo`.
 pub fn local_time(us: i64) -> String {
-    let secs = us.div_euclid(1_000_000) as nix::libc::time_t;
-    // SAFETY: localtime_r only writes the `tm` it is given; an all-zero tm
-    // is a valid value of that plain C struct.
-    let tm = unsafe {
-        let mut tm: nix::libc::tm = std::mem::zeroed();
-        if nix::libc::localtime_r(&secs, &mut tm).is_null() {
-            return format!("@{secs}");
-        }
-        tm
+    time_in(us, jiff::tz::TimeZone::system())
+}
+
+/// "2026-11-23 17:05:01" in `zone`; "@SECONDS" past the years 9999.
+fn time_in(us: i64, zone: jiff::tz::TimeZone) -> String {
+    let Ok(at) = jiff::Timestamp::from_microsecond(us) else {
+        return format!("@{}", us.div_euclid(1_000_000));
     };
+    let local = at.to_zoned(zone);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
+        local.year(),
+        local.month(),
+        local.day(),
+        local.hour(),
+        local.minute(),
+        local.second()
     )
 }
 
@@ -124,5 +125,39 @@ mod tests {
         assert_eq!(bytes(48 << 20), "48.0 MiB");
         assert_eq!(or_dash(None::<u64>, bytes), "-");
         assert_eq!(local_time(0).len(), "1970-01-01 00:00:00".len());
+    }
+
+    /// The same wall-clock time as the C library's localtime (through
+    /// date(1)), around the changes to and from summer time too.
+    #[test]
+    fn local_time_is_the_c_librarys() {
+        let seconds = [
+            0,
+            -1,
+            1_774_746_000 - 1, // 2026-03-29 01:59:59 UTC: the last second of winter in Berlin
+            1_774_746_000,
+            1_792_890_000, // 2026-10-25 01:00:00 UTC: back to winter time
+            1_796_000_000,
+        ];
+        for zone in ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"] {
+            let tz = jiff::tz::TimeZone::get(zone).unwrap();
+            for s in seconds {
+                let libc = std::process::Command::new("date")
+                    .env("TZ", zone)
+                    .args(["-d", &format!("@{s}"), "+%Y-%m-%d %H:%M:%S"])
+                    .output()
+                    .unwrap();
+                let libc = String::from_utf8(libc.stdout).unwrap();
+                assert_eq!(
+                    time_in(s * 1_000_000 + 999_999, tz.clone()),
+                    libc.trim(),
+                    "{zone} @{s}"
+                );
+            }
+        }
+        assert_eq!(
+            time_in(i64::MAX, jiff::tz::TimeZone::UTC),
+            format!("@{}", i64::MAX / 1_000_000)
+        );
     }
 }

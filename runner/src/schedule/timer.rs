@@ -4,6 +4,7 @@
 
 use super::{SERVICE, TIMER};
 use crate::systemd::Bus;
+use nix::time::{clock_gettime, ClockId};
 use serde::Serialize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use update_all_core::Scope;
@@ -194,13 +195,10 @@ fn valid(us: u64) -> Option<u64> {
 
 /// A CLOCK_MONOTONIC time (as `NextElapseUSecMonotonic`) on the wall clock.
 fn realtime_of_monotonic(us: u64) -> u64 {
-    let mut ts = nix::libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime(2) only writes the timespec it is given.
-    unsafe { nix::libc::clock_gettime(nix::libc::CLOCK_MONOTONIC, &mut ts) };
-    let mono_now = ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000;
+    // std's Instant reads this clock too, but does not tell its value.
+    let mono_now = clock_gettime(ClockId::CLOCK_MONOTONIC)
+        .map_or(Duration::ZERO, Duration::from)
+        .as_micros() as u64;
     let real_now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
