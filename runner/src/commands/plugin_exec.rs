@@ -23,6 +23,7 @@
 //! same signal, so systemd judges the unit as if it ran the plugin itself
 //! (128 + signal instead for signals that would dump core).
 
+use crate::sd_notify::Notify;
 use clap::Args;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -32,9 +33,6 @@ use nix::unistd::{pipe2, Pid};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -105,7 +103,9 @@ fn install_forwarding() {
         SigSet::empty(),
     );
     for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
-        // SAFETY: the handler above only touches atomics and calls kill(2).
+        // SAFETY: the handler above only touches atomics and calls kill(2),
+        // both async-signal-safe. nix's sigaction is unsafe by design: no
+        // wrapper can check what a handler does.
         if let Err(e) = unsafe { sigaction(signal, &action) } {
             tracing::warn!("plugin-exec: cannot forward {signal}: {e}");
         }
@@ -277,7 +277,9 @@ fn die_like(signal: i32) {
         return;
     }
     if signal != Signal::SIGKILL && signal != Signal::SIGSTOP {
-        // SAFETY: restoring the default disposition installs no handler.
+        // SAFETY: restoring the default disposition installs no handler,
+        // so nothing can run in signal context. nix's signal() is unsafe
+        // for every disposition, this harmless one included.
         let _ = unsafe { set_handler(signal, SigHandler::SigDfl) };
     }
     let _ = io::stderr().flush();
@@ -387,32 +389,23 @@ pub fn progress_status(line: &[u8]) -> Option<String> {
     Some(text.trim_end().to_owned())
 }
 
-/// sd_notify(3) over `$NOTIFY_SOCKET`: a path or an abstract (`@`) socket.
+/// The unit's status text, through sd_notify(3) (`crate::sd_notify`).
 struct Notifier {
-    socket: UnixDatagram,
-    address: SocketAddr,
+    systemd: Notify,
     last: String,
 }
 
 impl Notifier {
+    /// `None` without a usable `$NOTIFY_SOCKET` (run by hand).
     fn from_env() -> Option<Self> {
-        Self::new(&std::env::var_os("NOTIFY_SOCKET")?)
+        Notify::from_env()?.ok().map(Notifier::with)
     }
 
-    fn new(path: &OsStr) -> Option<Self> {
-        let bytes = path.as_bytes();
-        let address = match bytes.first() {
-            Some(b'@') => SocketAddr::from_abstract_name(&bytes[1..]),
-            Some(b'/') => SocketAddr::from_pathname(path),
-            _ => return None,
-        }
-        .ok()?;
-        let socket = UnixDatagram::unbound().ok()?;
-        Some(Notifier {
-            socket,
-            address,
+    fn with(systemd: Notify) -> Self {
+        Notifier {
+            systemd,
             last: String::new(),
-        })
+        }
     }
 
     /// Sends `STATUS=text` unless it is the text already shown.
@@ -420,8 +413,7 @@ impl Notifier {
         if text == self.last {
             return;
         }
-        let message = format!("STATUS={text}");
-        if let Err(e) = self.socket.send_to_addr(message.as_bytes(), &self.address) {
+        if let Err(e) = self.systemd.send(&format!("STATUS={text}")) {
             tracing::warn!("plugin-exec: cannot set the status text: {e}");
         }
         text.clone_into(&mut self.last);
@@ -492,11 +484,12 @@ mod tests {
 
     #[test]
     fn progress_goes_to_the_socket_and_the_rest_passes() {
+        use std::os::unix::net::UnixDatagram;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify");
         let systemd = UnixDatagram::bind(&path).unwrap();
         systemd.set_nonblocking(true).unwrap();
-        let notifier = Notifier::new(path.as_os_str()).unwrap();
+        let notifier = Notifier::with(Notify::new(path.as_os_str()).unwrap());
         assert_eq!(
             relayed(Some(notifier)),
             b"one\nnot \xff utf-8\nlast, no newline"
@@ -506,7 +499,6 @@ mod tests {
         assert_eq!(&buf[..n], b"STATUS=45% Get 3/10");
         // The same text twice is sent once.
         assert!(systemd.recv(&mut buf).is_err());
-        assert!(Notifier::new(OsStr::new("relative")).is_none());
     }
 
     /// A pipe as files: (read end, write end).

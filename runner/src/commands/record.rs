@@ -80,7 +80,7 @@ async fn record(scope: Scope) -> Result<RunSummary, String> {
     rec.pick_run().await;
     rec.catch_up().await.map_err(|e| e.to_string())?;
     let run = Some(rec.run_id()).filter(|&id| id != 0);
-    notify_systemd(&format!("READY=1\nSTATUS=Recording {}", rec.run_label()));
+    crate::sd_notify::notify(&format!("READY=1\nSTATUS=Recording {}", rec.run_label()));
     let fail = |e: systemd::Error| e.to_string();
     let mut check = true;
     let stopped = loop {
@@ -155,40 +155,16 @@ async fn record(scope: Scope) -> Result<RunSummary, String> {
 /// This process's peak RSS in bytes and CPU time (user + system), for the
 /// last log line: what recording a run costs.
 fn own_usage() -> (u64, Duration) {
-    // SAFETY: getrusage only writes the struct it is given; all-zero is a
-    // valid value of that plain C struct.
-    let ru = unsafe {
-        let mut ru: nix::libc::rusage = std::mem::zeroed();
-        nix::libc::getrusage(nix::libc::RUSAGE_SELF, &mut ru);
-        ru
+    use nix::sys::resource::{getrusage, UsageWho};
+    let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
+        return (0, Duration::ZERO);
     };
-    let tv = |t: nix::libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    let time = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
     };
     (
-        ru.ru_maxrss as u64 * 1024,
-        tv(ru.ru_utime) + tv(ru.ru_stime),
+        // Linux counts it in KiB.
+        usage.max_rss() as u64 * 1024,
+        time(usage.user_time()) + time(usage.system_time()),
     )
-}
-
-/// Sends `state` to systemd's notification socket ($NOTIFY_SOCKET), as
-/// sd_notify(3) does; nothing when not run by systemd.
-fn notify_systemd(state: &str) {
-    use std::os::linux::net::SocketAddrExt;
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let bytes = path.as_bytes();
-    let addr = match bytes.strip_prefix(b"@") {
-        // A leading '@' names a socket in the abstract namespace.
-        Some(name) => SocketAddr::from_abstract_name(name),
-        None => SocketAddr::from_pathname(&path),
-    };
-    let sent = UnixDatagram::unbound()
-        .and_then(|sock| addr.and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr)));
-    if let Err(e) = sent {
-        tracing::warn!("cannot notify systemd: {e}");
-    }
 }

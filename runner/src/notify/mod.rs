@@ -64,9 +64,6 @@ pub fn announce(summary: &RunSummary, scope: Scope, audience: Audience) {
     deliver::deliver_all(&Message::new(summary, scope), &recipients);
 }
 
-/// Whether `uid` has a graphical session, so that an announcement to
-/// [`Audience::GraphicalUsers`] already reaches it (`run` then need not
-/// notify its invoker too). False when logind cannot be asked.
 /// The end-of-run notification from `update-all run`. The recorder already
 /// tells every graphical user, so `run` tells its invoker only when they
 /// have no graphical session (over ssh, say): once per person either way.
@@ -76,6 +73,9 @@ pub fn announce_to_invoker(summary: &RunSummary, scope: Scope) {
     }
 }
 
+/// Whether `uid` has a graphical session, so that an announcement to
+/// [`Audience::GraphicalUsers`] already reaches it (`run` then need not
+/// notify its invoker too). False when logind cannot be asked.
 pub fn covered_by_graphical(uid: u32) -> bool {
     logind::graphical_uids().is_ok_and(|uids| uids.contains(&uid))
 }

@@ -12,7 +12,7 @@ pub fn invoker() -> Recipient {
         .ok()
         .filter(|a| !a.is_empty());
     if euid.is_root() {
-        if let Some(uid) = elevated_from() {
+        if let Some(uid) = crate::invoker::elevated_from() {
             // `sudo -E` keeps the user's address; otherwise their user bus.
             return match own_address {
                 Some(address) => Recipient { uid, address },
@@ -31,14 +31,6 @@ pub fn invoker() -> Recipient {
         uid: euid.as_raw(),
         address,
     }
-}
-
-/// The real user behind sudo or pkexec; never root itself.
-fn elevated_from() -> Option<u32> {
-    ["SUDO_UID", "PKEXEC_UID"]
-        .iter()
-        .filter_map(|key| env::var(key).ok()?.parse::<u32>().ok())
-        .find(|&uid| uid != 0)
 }
 
 /// A value in a D-Bus address: bytes outside `[-0-9A-Za-z_/.\*]` as `%XX`.

@@ -79,7 +79,7 @@ fn parts_before_users(explicit: Option<Scope>, args: &RunArgs) -> Vec<Part> {
         }
         None => {
             let mut parts = vec![Part::Here(Scope::System)];
-            let user = Account::of(users::invoker().unwrap_or(0));
+            let user = Account::of(crate::invoker::elevated_from().unwrap_or(0));
             if user.has_manager() {
                 parts.push(Part::User {
                     user,
@@ -135,7 +135,7 @@ fn run_part(part: &Part, args: &RunArgs, announce: bool) -> u8 {
     match part {
         Part::Here(scope) => {
             if announce {
-                progress.note("scope", &format!("{} plugins", scope_name(*scope)), &[]);
+                progress.note("scope", &format!("{} plugins", scope.as_str()), &[]);
             }
             if let Some(reason) = skip_reason(*scope, args) {
                 let trigger = if args.scheduled { "timer" } else { "manual" };
@@ -185,13 +185,6 @@ fn skip_reason(scope: Scope, args: &RunArgs) -> Option<&'static str> {
     }
     let config = crate::config::load(scope);
     preflight::check(scope, &config.conditions)
-}
-
-fn scope_name(scope: Scope) -> &'static str {
-    match scope {
-        Scope::System => "system",
-        Scope::User => "user",
-    }
 }
 
 /// The worse of two exit statuses: success, then skipped, then failed,

@@ -42,14 +42,6 @@ impl Account {
     }
 }
 
-/// The real user behind sudo or pkexec; never root itself.
-pub fn invoker() -> Option<u32> {
-    ["SUDO_UID", "PKEXEC_UID"]
-        .iter()
-        .filter_map(|key| std::env::var(key).ok()?.parse::<u32>().ok())
-        .find(|&uid| uid != 0)
-}
-
 /// The users logged in now (logind: state active or online), by uid.
 pub fn logged_in() -> zbus::Result<Vec<Account>> {
     zbus::block_on(async {
@@ -117,7 +109,9 @@ pub fn run_as(user: &Account, args: &[&str], output: Output) -> Result<u8, Strin
             }
         }
         cmd.uid(account.uid.as_raw()).gid(account.gid.as_raw());
-        // SAFETY: prctl(2) only, between fork and exec.
+        // SAFETY: one prctl(2), async-signal-safe and allocating nothing,
+        // between fork and exec. No safe form exists: std's only hook
+        // there is `pre_exec`.
         unsafe {
             cmd.pre_exec(|| Ok(nix::sys::prctl::set_no_new_privs()?));
         }
