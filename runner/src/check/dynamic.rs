@@ -12,12 +12,12 @@
 //! next `update-all run` removes them before it starts.
 
 use super::dropins::{self, After};
-use super::order::{self, Edge};
-use super::{Dynamic, Report, Verdict};
+use super::{Dynamic, Report, UpdateStatus};
 use crate::systemd::{is_plugin_unit, Bus};
 use std::collections::{BTreeMap, HashMap};
 use update_all_core::inventory::Plugin;
 use update_all_core::names::TARGET;
+use update_all_core::order::{self, Edge};
 use update_all_core::plan::{Plan, Reason};
 use update_all_core::values::MutexName;
 use update_all_core::{Env, Scope};
@@ -338,7 +338,7 @@ pub fn summary(report: &Report) -> String {
     let not_applicable = report
         .plugins
         .iter()
-        .filter(|p| p.verdict == Verdict::NotApplicable)
+        .filter(|p| p.verdict == UpdateStatus::NotApplicable)
         .count();
     if not_applicable > 0 {
         s.push_str(&format!(", {not_applicable} not applicable"));
@@ -386,7 +386,7 @@ mod tests {
                 );
                 PluginCheck {
                     plugin: (*name).into(),
-                    verdict: Verdict::Updates,
+                    verdict: UpdateStatus::Updates,
                     applicable: Some(true),
                     estimate: None,
                     duration_s: None,

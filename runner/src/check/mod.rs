@@ -16,7 +16,6 @@
 
 pub mod dropins;
 pub mod dynamic;
-pub mod order;
 pub mod transient;
 
 use crate::plugin::invoke::{Exit, Run};
@@ -31,6 +30,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use transient::{Batch, Ended, Spec};
 use update_all_core::inventory::Plugin;
+use update_all_core::order;
 use update_all_core::plan::Reason;
 use update_all_core::values::{MutexName, PluginName};
 use update_all_core::{Phase, Scope};
@@ -38,10 +38,12 @@ use update_all_core::{Phase, Scope};
 /// `dnf check-update`'s convention: updates are available.
 pub const UPDATES_AVAILABLE: u8 = 100;
 
-/// What the check made of one plugin.
+/// What the check found for one plugin: updates pending, none, not
+/// applicable here, or the check failed. (Not `plugin::validate::Verdict`,
+/// which judges a plugin against the protocol.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub enum UpdateStatus {
     Updates,
     UpToDate,
     NotApplicable,
@@ -79,7 +81,7 @@ pub struct Dynamic {
 #[derive(Clone, Debug, Serialize)]
 pub struct PluginCheck {
     pub plugin: String,
-    pub verdict: Verdict,
+    pub verdict: UpdateStatus,
     /// What is-applicable said; `None` when it could not tell.
     pub applicable: Option<bool>,
     pub estimate: Option<Estimate>,
@@ -98,7 +100,7 @@ impl PluginCheck {
     fn new(plugin: &Plugin) -> Self {
         PluginCheck {
             plugin: plugin.name().to_string(),
-            verdict: Verdict::Failed,
+            verdict: UpdateStatus::Failed,
             applicable: None,
             estimate: None,
             duration_s: None,
@@ -159,7 +161,7 @@ impl Report {
         };
         for p in &plugins {
             match p.verdict {
-                Verdict::Updates => {
+                UpdateStatus::Updates => {
                     totals.with_updates += 1;
                     totals.packages += p.packages();
                     let estimate = p.estimate.as_ref();
@@ -167,8 +169,8 @@ impl Report {
                         estimate.and_then(download_size).unwrap_or_default();
                     totals.duration_s += p.duration_s.unwrap_or_default();
                 }
-                Verdict::Failed => totals.failed += 1,
-                Verdict::UpToDate | Verdict::NotApplicable => {}
+                UpdateStatus::Failed => totals.failed += 1,
+                UpdateStatus::UpToDate | UpdateStatus::NotApplicable => {}
             }
         }
         Report {
@@ -403,7 +405,7 @@ impl Checker<'_, '_> {
         if command == Command::EstimateUpdate {
             self.estimated(i, &ended, timeout);
             let wants_dynamic = self.plugins[i].manifest.supports_dynamic_mutexes
-                && self.rows[i].verdict == Verdict::Updates;
+                && self.rows[i].verdict == UpdateStatus::Updates;
             if wants_dynamic {
                 self.rows[i].dynamic = Some(Dynamic::default());
                 let mut previous: Option<String> = None;
@@ -462,7 +464,7 @@ impl Checker<'_, '_> {
         let journal = journal_hint(self.scope, &ended.unit);
         if ended.state == State::Skipped {
             self.rows[i].applicable = Some(false);
-            self.rows[i].verdict = Verdict::NotApplicable;
+            self.rows[i].verdict = UpdateStatus::NotApplicable;
             return;
         }
         if !ended.command_ran() {
@@ -493,11 +495,11 @@ impl Checker<'_, '_> {
         match run.estimate() {
             Ok(EstimateAnswer::Updates(estimate)) => {
                 row.verdict = if estimate.packages_to_update.is_empty() {
-                    Verdict::UpToDate
+                    UpdateStatus::UpToDate
                 } else {
-                    Verdict::Updates
+                    UpdateStatus::Updates
                 };
-                if row.verdict == Verdict::Updates {
+                if row.verdict == UpdateStatus::Updates {
                     let (d, from) = expected_duration(self.scope, self.plugins[i], &estimate);
                     row.duration_s = d.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0);
                     row.duration_from = from;
@@ -506,7 +508,7 @@ impl Checker<'_, '_> {
             }
             Ok(EstimateAnswer::NotApplicable(_)) => {
                 row.applicable = Some(false);
-                row.verdict = Verdict::NotApplicable;
+                row.verdict = UpdateStatus::NotApplicable;
             }
             Ok(EstimateAnswer::Failed(info)) => {
                 row.error = Some(Failure {

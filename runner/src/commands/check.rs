@@ -8,7 +8,7 @@
 //! plugin, as `run` itself.
 
 use crate::check::dynamic::{self, Ordering};
-use crate::check::{self, DurationSource, PluginCheck, Report, Verdict};
+use crate::check::{self, DurationSource, PluginCheck, Report, UpdateStatus};
 use crate::cli::{CheckArgs, RunArgs};
 use crate::output::format::{bytes, duration, or_dash, table};
 use crate::output::{self, count, section};
@@ -236,14 +236,14 @@ fn row(p: &PluginCheck) -> [String; 5] {
         None => "?",
     };
     let updates = match p.verdict {
-        Verdict::Updates | Verdict::UpToDate => p.packages().to_string(),
-        Verdict::NotApplicable => "-".to_owned(),
-        Verdict::Failed => "failed".to_owned(),
+        UpdateStatus::Updates | UpdateStatus::UpToDate => p.packages().to_string(),
+        UpdateStatus::NotApplicable => "-".to_owned(),
+        UpdateStatus::Failed => "failed".to_owned(),
     };
     let download = p
         .estimate
         .as_ref()
-        .filter(|_| p.verdict == Verdict::Updates)
+        .filter(|_| p.verdict == UpdateStatus::Updates)
         .and_then(check::download_size);
     let time = or_dash(p.duration_s, |s| {
         let from = match p.duration_from {
