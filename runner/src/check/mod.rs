@@ -8,7 +8,7 @@
 //! their units, so systemd does the waiting. A plugin's dynamic mutex
 //! commands run one after the other once its estimate has found updates.
 //! Answers are read from the units' stdout files with the parsers of
-//! [`crate::plugin`]; a plugin that breaks the protocol, fails or hangs
+//! `update_all_protocol`; a plugin that breaks the protocol, fails or hangs
 //! costs only its own row.
 //!
 //! Used by `update-all check`, `update-all run --dry-run` and, for the
@@ -18,9 +18,6 @@ pub mod dropins;
 pub mod dynamic;
 pub mod transient;
 
-use crate::plugin::invoke::{Exit, Run};
-use crate::plugin::protocol::EstimateAnswer;
-use crate::plugin::{Command, Estimate, ProtocolError};
 use crate::systemd::{self, Bus, State};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -34,6 +31,7 @@ use update_all_core::order;
 use update_all_core::plan::Reason;
 use update_all_core::values::{MutexName, PluginName};
 use update_all_core::{Phase, Scope};
+use update_all_protocol::{Command, Estimate, EstimateAnswer, Exit, PluginRun, ProtocolError};
 
 /// `dnf check-update`'s convention: updates are available.
 pub const UPDATES_AVAILABLE: u8 = 100;
@@ -424,8 +422,8 @@ impl Checker<'_, '_> {
         Ok(())
     }
 
-    /// The finished unit as a plugin [`Run`], for the protocol's parsers.
-    fn run_of(&self, i: usize, command: Command, ended: &Ended, timeout: Duration) -> Run {
+    /// The finished unit as a [`PluginRun`], for the protocol's parsers.
+    fn run_of(&self, i: usize, command: Command, ended: &Ended, timeout: Duration) -> PluginRun {
         let plugin = self.plugins[i].name().to_string();
         let stdout = fs::read(self.stdout_path(i, command)).unwrap_or_default();
         let status = ended.props.exec_main_status.unwrap_or(0);
@@ -448,7 +446,7 @@ impl Checker<'_, '_> {
                 other.unwrap_or("unknown result")
             )),
         };
-        Run {
+        PluginRun {
             plugin,
             command,
             exit,
@@ -524,7 +522,7 @@ impl Checker<'_, '_> {
     }
 
     /// Takes in one dynamic mutex command's answer.
-    fn dynamic_answer(&mut self, i: usize, run: &Run) {
+    fn dynamic_answer(&mut self, i: usize, run: &PluginRun) {
         let row = &mut self.rows[i];
         let dynamic = row.dynamic.get_or_insert_with(Dynamic::default);
         let answer = match run.command {

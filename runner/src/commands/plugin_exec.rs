@@ -38,6 +38,7 @@ use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+use update_all_protocol::progress_status;
 
 #[derive(Debug, Args)]
 pub struct PluginExecArgs {
@@ -50,9 +51,6 @@ pub struct PluginExecArgs {
     )]
     pub command: Vec<OsString>,
 }
-
-/// Longest status text sent, in characters.
-const STATUS_MAX: usize = 200;
 
 /// How long the plugin's stderr is still read once the plugin has exited,
 /// at most, while something it left behind keeps the pipe open.
@@ -359,36 +357,6 @@ impl<W: Write> Relay<W> {
     }
 }
 
-/// The status text for a progress line (plan 4.5): `45% Downloading …`, or
-/// just the message when the percentage is null or missing. `None` for any
-/// other line.
-pub fn progress_status(line: &[u8]) -> Option<String> {
-    let line = line.trim_ascii();
-    if !line.starts_with(b"{") {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
-    let object = value.as_object()?;
-    if object.get("type")?.as_str()? != "progress" {
-        return None;
-    }
-    // One line of text: sd_notify separates assignments by newlines.
-    let message: String = object
-        .get("message")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("")
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(STATUS_MAX)
-        .collect();
-    let message = message.trim();
-    let text = match object.get("percent").and_then(serde_json::Value::as_f64) {
-        Some(p) => format!("{}% {message}", p.clamp(0.0, 100.0).round()),
-        None => message.to_owned(),
-    };
-    Some(text.trim_end().to_owned())
-}
-
 /// The unit's status text, through sd_notify(3) (`crate::sd_notify`).
 struct Notifier {
     systemd: Notify,
@@ -423,35 +391,6 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn progress_lines_become_status_text() {
-        let status = |s: &str| progress_status(s.as_bytes());
-        assert_eq!(
-            status(r#"{"type":"progress","percent":45,"message":"Downloading package 3/10"}"#)
-                .as_deref(),
-            Some("45% Downloading package 3/10")
-        );
-        assert_eq!(
-            status("{\"type\": \"progress\", \"percent\": 45.6, \"message\": \"a\\nb\"}\n")
-                .as_deref(),
-            Some("46% a b")
-        );
-        assert_eq!(
-            status(r#"{"type":"progress","percent":null,"message":"Refreshing"}"#).as_deref(),
-            Some("Refreshing")
-        );
-        assert_eq!(
-            status(r#"{"type":"progress","percent":250}"#).as_deref(),
-            Some("100%")
-        );
-        assert_eq!(status(r#"{"type":"log","message":"x"}"#), None);
-        assert_eq!(status(r#"{"type":"progress""#), None);
-        assert_eq!(status("Get:1 http://deb.debian.org 45%"), None);
-        assert_eq!(status(r#"["progress"]"#), None);
-        let long = format!(r#"{{"type":"progress","message":"{}"}}"#, "é".repeat(500));
-        assert_eq!(status(&long).unwrap().chars().count(), STATUS_MAX);
-    }
 
     #[test]
     fn exit_codes_follow_the_shell() {

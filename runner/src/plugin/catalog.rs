@@ -10,7 +10,7 @@ use update_all_core::{Diagnostic, Env};
 
 /// What the inventory made of a manifest.
 #[derive(Clone, Debug)]
-pub enum State {
+pub enum CatalogState {
     Enabled(Plugin),
     /// Turned off by its manifest or the configuration; why.
     Disabled(Plugin, &'static str),
@@ -19,21 +19,21 @@ pub enum State {
     Refused(Vec<Diagnostic>, Option<Box<Manifest>>),
 }
 
-impl State {
+impl CatalogState {
     pub fn as_str(&self) -> &'static str {
         match self {
-            State::Enabled(_) => "enabled",
-            State::Disabled(..) => "disabled",
-            State::Refused(..) => "refused",
+            CatalogState::Enabled(_) => "enabled",
+            CatalogState::Disabled(..) => "disabled",
+            CatalogState::Refused(..) => "refused",
         }
     }
 
     /// Why it is not enabled, in one line.
     pub fn why(&self) -> Option<String> {
         match self {
-            State::Enabled(_) => None,
-            State::Disabled(_, why) => Some((*why).to_owned()),
-            State::Refused(reasons, _) => Some(
+            CatalogState::Enabled(_) => None,
+            CatalogState::Disabled(_, why) => Some((*why).to_owned()),
+            CatalogState::Refused(reasons, _) => Some(
                 reasons
                     .iter()
                     .map(|d| d.to_string())
@@ -49,7 +49,7 @@ pub struct Entry {
     /// The plugin's name, or the manifest's file name without `.yaml` when
     /// it was refused before its name could be read.
     pub name: String,
-    pub state: State,
+    pub state: CatalogState,
     /// The manifest as the real system sees it.
     pub source: PathBuf,
 }
@@ -59,8 +59,8 @@ impl Entry {
     /// not parse.
     pub fn manifest(&self) -> Option<&Manifest> {
         match &self.state {
-            State::Enabled(p) | State::Disabled(p, _) => Some(&p.manifest),
-            State::Refused(_, m) => m.as_deref(),
+            CatalogState::Enabled(p) | CatalogState::Disabled(p, _) => Some(&p.manifest),
+            CatalogState::Refused(_, m) => m.as_deref(),
         }
     }
 
@@ -68,13 +68,13 @@ impl Entry {
     /// be run by hand; `None` for a refused one, which never is.
     pub fn runnable(&self) -> Option<&Plugin> {
         match &self.state {
-            State::Enabled(p) | State::Disabled(p, _) => Some(p),
-            State::Refused(..) => None,
+            CatalogState::Enabled(p) | CatalogState::Disabled(p, _) => Some(p),
+            CatalogState::Refused(..) => None,
         }
     }
 
     pub fn is_refused(&self) -> bool {
-        matches!(self.state, State::Refused(..))
+        matches!(self.state, CatalogState::Refused(..))
     }
 }
 
@@ -97,20 +97,20 @@ impl Catalog {
             .map(|p| Entry {
                 name: p.name().to_string(),
                 source: p.source.clone(),
-                state: State::Enabled(p),
+                state: CatalogState::Enabled(p),
             })
             .collect();
         entries.extend(inv.disabled.into_iter().map(|d| Entry {
             name: d.name,
             source: d.plugin.source.clone(),
-            state: State::Disabled(d.plugin, d.why),
+            state: CatalogState::Disabled(d.plugin, d.why),
         }));
         entries.extend(inv.refused.into_iter().map(|r| {
             let file_name = r.file.file_stem().map(|f| f.to_string_lossy().into_owned());
             Entry {
                 name: r.name.or(file_name).unwrap_or_default(),
                 source: env.unresolve(&r.file),
-                state: State::Refused(r.reasons, r.manifest),
+                state: CatalogState::Refused(r.reasons, r.manifest),
             }
         }));
         entries.sort_by(|a, b| a.name.cmp(&b.name).then(a.source.cmp(&b.source)));

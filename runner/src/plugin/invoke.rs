@@ -2,9 +2,9 @@
 //! check` and `update-all plugins` call plugins outside their units: stdin
 //! `/dev/null`, the manifest's settings in the environment, stdout and
 //! stderr captured, and a timeout from the manifest after which the
-//! plugin's whole process group is killed.
+//! plugin's whole process group is killed. What it returns, a
+//! [`PluginRun`], is the plugin protocol's to read (`update_all_protocol`).
 
-use super::protocol::Command;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::io::Read;
@@ -18,6 +18,7 @@ use update_all_core::inventory::Plugin;
 use update_all_core::manifest::Timeouts;
 use update_all_core::names::setting_variable;
 use update_all_core::Env;
+use update_all_protocol::{Command, Exit, PluginRun};
 
 /// After the timeout's SIGTERM, how long the plugin has to clean up before
 /// SIGKILL.
@@ -43,37 +44,6 @@ pub struct Invoker {
     pub timeouts: Timeouts,
 }
 
-/// How a plugin command ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// It exited with this status.
-    Code(i32),
-    /// A signal killed it (not the timeout's).
-    Signal(i32),
-    /// It ran past its timeout and its process group was killed.
-    TimedOut {
-        after: Duration,
-        /// The manifest key to raise: `timeouts.estimate_update`, …
-        setting: &'static str,
-    },
-    /// It could not be started; the reason.
-    NotStarted(String),
-}
-
-/// One finished plugin command and everything it printed. The fields are
-/// public so that a caller that ran the plugin another way (a transient
-/// unit, say) can build one and use the parsers of [`super::protocol`].
-#[derive(Clone, Debug)]
-pub struct Run {
-    pub plugin: String,
-    pub command: Command,
-    pub exit: Exit,
-    pub stdout: Vec<u8>,
-    /// The end of stderr when it was longer than [`STDERR_MAX`].
-    pub stderr: Vec<u8>,
-    pub elapsed: Duration,
-}
-
 impl Invoker {
     /// The invoker for `plugin`, its executable resolved under `env`'s
     /// root. Only the generator's inventory makes a [`Plugin`], and only
@@ -96,16 +66,17 @@ impl Invoker {
 
     /// Runs `<executable> <command>` with the command's timeout from the
     /// manifest ([`Command::timeout`]).
-    pub fn run(&self, command: Command) -> Run {
+    pub fn run(&self, command: Command) -> PluginRun {
         let (timeout, setting) = command.timeout(&self.timeouts);
         self.run_for(command, timeout, setting)
     }
 
     /// Runs `<executable> <command>`, killing it after `timeout`;
     /// `setting` names the manifest key that sets it, for the message.
-    pub fn run_for(&self, command: Command, timeout: Duration, setting: &'static str) -> Run {
+    /// stderr keeps its last [`STDERR_MAX`] bytes.
+    pub fn run_for(&self, command: Command, timeout: Duration, setting: &'static str) -> PluginRun {
         let start = Instant::now();
-        let finish = |exit, stdout, stderr| Run {
+        let finish = |exit, stdout, stderr| PluginRun {
             plugin: self.plugin.clone(),
             command,
             exit,

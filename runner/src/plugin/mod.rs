@@ -2,9 +2,10 @@
 //! plugins` and `update-all check`.
 //!
 //! [`Invoker`] runs one command of one plugin, as the invoking user, with
-//! the manifest's settings and timeout, and returns a [`Run`] (exit, stdout,
-//! stderr, time). The parsers of [`protocol`] turn a `Run` into typed
-//! answers, or into a [`ProtocolError`] that names the plugin and the
+//! the manifest's settings and timeout, and returns a
+//! [`PluginRun`](update_all_protocol::PluginRun) (exit, stdout, stderr,
+//! time). The plugin protocol's crate, `update_all_protocol`, turns it into
+//! typed answers, or into a `ProtocolError` that names the plugin and the
 //! command, says what is wrong and what to do, and quotes the output:
 //!
 //! ```ignore
@@ -16,11 +17,12 @@
 //!     Err(broken) => eprintln!("{broken}"),   // broke the protocol, hung, …
 //! }
 //! ```
+//!
+//! [`catalog`] lists the manifests of a scope and what became of each;
+//! [`validate`] checks one plugin against the protocol.
 
 pub mod catalog;
 pub mod invoke;
-pub mod protocol;
 pub mod validate;
 
 pub use invoke::Invoker;
-pub use protocol::{Command, Estimate, ProtocolError};

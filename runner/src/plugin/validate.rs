@@ -1,8 +1,8 @@
-//! `update-all plugins validate`: plan section 3.4 against a real plugin.
-//! The manifest is accepted, the executable exists and may be run, every
-//! required command answers as the protocol says, estimate-update's
-//! document parses (4.3, 4.4), dynamic mutex names are valid (5.1), and the
-//! manifest's claims (can_separate_download, requires_sudo,
+//! `update-all plugins validate`: docs/plugin-protocol.md ("update-all
+//! plugins validate") against a real plugin. The manifest is accepted, the
+//! executable exists and may be run, every required command answers as the
+//! protocol says, estimate-update's document and data parse, dynamic mutex
+//! names are valid, and the manifest's claims (can_separate_download, requires_sudo,
 //! supports_dynamic_mutexes) agree with the plugin's answers.
 //!
 //! Only commands without effect on the system are run: `update`,
@@ -10,14 +10,16 @@
 //! exist is the word of the plugin's own `validate` (the shell library's
 //! checks that `update` is defined) and of `can-separate-download`.
 
-use super::catalog::{Entry, State};
-use super::invoke::{Invoker, Run};
-use super::protocol::{Command, EstimateAnswer, Health, Problem, ProtocolError};
+use super::catalog::{CatalogState, Entry};
+use super::invoke::Invoker;
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use update_all_core::inventory::Plugin;
 use update_all_core::Env;
+use update_all_protocol::{
+    Command, Estimate, EstimateAnswer, Health, PluginRun, Problem, ProtocolError,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,7 +68,7 @@ pub fn validate(entry: &Entry, env: &Env) -> Report {
             v.push("manifest", Verdict::Pass, "accepted".into());
             check_plugin(&mut v, plugin, env);
         }
-        (State::Refused(reasons, _), None) => {
+        (CatalogState::Refused(reasons, _), None) => {
             for reason in reasons {
                 v.push("manifest", Verdict::Fail, reason.to_string());
             }
@@ -104,7 +106,7 @@ impl Validation {
     }
 
     /// A check about `run`: `verdict` and `message`, with its time.
-    fn ran(&mut self, run: &Run, verdict: Verdict, message: String) {
+    fn ran(&mut self, run: &PluginRun, verdict: Verdict, message: String) {
         self.checks.push(Check {
             check: run.command.as_str().to_owned(),
             verdict,
@@ -115,7 +117,7 @@ impl Validation {
     }
 
     /// A failed check for a protocol error.
-    fn broken(&mut self, run: &Run, verdict: Verdict, error: ProtocolError) {
+    fn broken(&mut self, run: &PluginRun, verdict: Verdict, error: ProtocolError) {
         self.checks.push(Check {
             check: run.command.as_str().to_owned(),
             verdict,
@@ -330,7 +332,7 @@ fn check_sudo_programs(v: &mut Validation, invoker: &Invoker) {
                 );
             }
         }
-        // Plan 3.4: only worth a warning.
+        // Only a warning (docs/plugin-protocol.md, "Not implemented").
         Err(e) if matches!(e.problem, Problem::NotImplemented(_)) => {
             v.broken(&run, Verdict::Warn, e)
         }
@@ -392,7 +394,7 @@ fn check_estimate(v: &mut Validation, invoker: &Invoker, applies: Option<bool>) 
 }
 
 /// "3 updates, 12.3 MiB to download, about 20 s".
-fn describe(e: &super::Estimate) -> String {
+fn describe(e: &Estimate) -> String {
     let n = e.packages_to_update.len();
     let mut text = crate::output::count(n, "update", "updates");
     if let Some(bytes) = e.total_download_size_bytes.filter(|_| n > 0) {
