@@ -30,15 +30,21 @@ pub fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run plugin {name}: {e}"))
 }
 
-/// Parses a command's stdout as the protocol's JSON document (plan 4.3).
+/// Parses a command's stdout as the protocol's JSON document
+/// (docs/plugin-protocol.md, "JSON documents"), checked as update-all reads
+/// it (`update_all_protocol::Document`).
 pub fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let broken = |why: &dyn std::fmt::Display| -> ! {
         panic!(
-            "stdout is not JSON ({e}):\n--- stdout\n{}\n--- stderr\n{}",
+            "stdout is no protocol document ({why}):\n--- stdout\n{}\n--- stderr\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
-    })
+    };
+    if let Err(problem) = update_all_protocol::Document::parse(&out.stdout) {
+        broken(&problem);
+    }
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| broken(&e))
 }
 
 /// Installs plugin `name` (executable, manifest, and the shared `lib/`) into
