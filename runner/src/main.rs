@@ -18,6 +18,7 @@ mod stats;
 mod summary;
 mod systemd;
 mod user_manager;
+mod watch;
 
 use clap::Parser;
 use std::process::ExitCode;

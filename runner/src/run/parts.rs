@@ -16,18 +16,14 @@
 //! conditions (unless `--force`); the timer's runs for logged-in users
 //! are forced, the system run having checked the machine already.
 
-use super::users::{self, Account, Output};
-use crate::cli::RunArgs;
-use crate::commands::run::{watch_scope, CANNOT_START, DETACHED};
+use super::exit::{worse, CANNOT_START, DETACHED, SKIPPED};
+use super::scope::run_scope;
+use super::users::{self, Output, RunUser};
+use super::{preflight, Options};
 use crate::output::progress::Progress;
-use crate::run::preflight;
 use crate::stats::skips;
 use std::io::IsTerminal;
 use update_all_core::Scope;
-
-/// A run that a pre-flight condition skipped (EX_TEMPFAIL):
-/// update-all.service takes it as success and retries an hour later.
-pub const SKIPPED: u8 = 75;
 
 /// One service manager's run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +32,7 @@ enum Part {
     Here(Scope),
     /// A user's manager, in a process of the user's.
     User {
-        user: Account,
+        user: RunUser,
         output: Output,
         force: bool,
     },
@@ -44,7 +40,7 @@ enum Part {
 
 /// Runs every part of this invocation in turn; the exit status is the
 /// worst part's (see [`worse`]).
-pub fn run(explicit: Option<Scope>, args: &RunArgs) -> u8 {
+pub fn run(explicit: Option<Scope>, args: &Options) -> u8 {
     let mut status = 0;
     let first = parts_before_users(explicit, args);
     let several = first.len() > 1 || args.scheduled;
@@ -64,7 +60,7 @@ pub fn run(explicit: Option<Scope>, args: &RunArgs) -> u8 {
 }
 
 /// The parts known before the system run (see the module's table).
-fn parts_before_users(explicit: Option<Scope>, args: &RunArgs) -> Vec<Part> {
+fn parts_before_users(explicit: Option<Scope>, args: &Options) -> Vec<Part> {
     let root = nix::unistd::geteuid().is_root();
     match explicit {
         Some(scope) => vec![Part::Here(scope)],
@@ -79,7 +75,7 @@ fn parts_before_users(explicit: Option<Scope>, args: &RunArgs) -> Vec<Part> {
         }
         None => {
             let mut parts = vec![Part::Here(Scope::System)];
-            let user = Account::of(crate::invoker::elevated_from().unwrap_or(0));
+            let user = RunUser::of(crate::invoker::elevated_from().unwrap_or(0));
             if user.has_manager() {
                 parts.push(Part::User {
                     user,
@@ -112,7 +108,7 @@ fn logged_in_users() -> Vec<Part> {
     match users::logged_in() {
         Ok(users) => users
             .into_iter()
-            .filter(Account::has_manager)
+            .filter(RunUser::has_manager)
             .map(|user| Part::User {
                 user,
                 output: Output::Prefixed,
@@ -126,7 +122,7 @@ fn logged_in_users() -> Vec<Part> {
     }
 }
 
-fn run_part(part: &Part, args: &RunArgs, announce: bool) -> u8 {
+fn run_part(part: &Part, args: &Options, announce: bool) -> u8 {
     let scope = match part {
         Part::Here(scope) => *scope,
         Part::User { .. } => Scope::User,
@@ -152,7 +148,7 @@ fn run_part(part: &Part, args: &RunArgs, announce: bool) -> u8 {
                 );
                 return SKIPPED;
             }
-            watch_scope(*scope, args)
+            run_scope(*scope, args)
         }
         Part::User {
             user,
@@ -179,41 +175,10 @@ fn run_part(part: &Part, args: &RunArgs, announce: bool) -> u8 {
 }
 
 /// Why the run of `scope` is skipped, unless `--force`.
-fn skip_reason(scope: Scope, args: &RunArgs) -> Option<&'static str> {
+fn skip_reason(scope: Scope, args: &Options) -> Option<&'static str> {
     if args.force {
         return None;
     }
     let config = crate::config::load(scope);
     preflight::check(scope, &config.conditions)
-}
-
-/// The worse of two exit statuses: success, then skipped, then failed,
-/// then could not start, then detached (the run was left).
-fn worse(a: u8, b: u8) -> u8 {
-    let rank = |s: u8| match s {
-        0 => 0,
-        SKIPPED => 1,
-        1 => 2,
-        DETACHED => 4,
-        _ => 3,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_worst_part_decides() {
-        assert_eq!(worse(0, SKIPPED), SKIPPED);
-        assert_eq!(worse(SKIPPED, 1), 1);
-        assert_eq!(worse(1, CANNOT_START), CANNOT_START);
-        assert_eq!(worse(CANNOT_START, 0), CANNOT_START);
-        assert_eq!(worse(DETACHED, CANNOT_START), DETACHED);
-    }
 }

@@ -16,18 +16,18 @@ use zbus_systemd::login1::{ManagerProxy, UserProxy};
 
 /// A user whose manager a run reaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Account {
+pub struct RunUser {
     pub uid: u32,
     pub name: String,
 }
 
-impl Account {
-    pub fn of(uid: u32) -> Account {
+impl RunUser {
+    pub fn of(uid: u32) -> RunUser {
         let name = User::from_uid(Uid::from_raw(uid))
             .ok()
             .flatten()
             .map_or_else(|| format!("uid {uid}"), |u| u.name);
-        Account { uid, name }
+        RunUser { uid, name }
     }
 
     /// "alice (uid 1000)".
@@ -43,7 +43,7 @@ impl Account {
 }
 
 /// The users logged in now (logind: state active or online), by uid.
-pub fn logged_in() -> zbus::Result<Vec<Account>> {
+pub fn logged_in() -> zbus::Result<Vec<RunUser>> {
     zbus::block_on(async {
         let bus = zbus::Connection::system().await?;
         let manager = ManagerProxy::new(&bus).await?;
@@ -60,7 +60,7 @@ pub fn logged_in() -> zbus::Result<Vec<Account>> {
             };
             // A user who logs out meanwhile is left out.
             if matches!(state.await.as_deref(), Ok("active" | "online")) {
-                users.push(Account { uid, name });
+                users.push(RunUser { uid, name });
             }
         }
         users.sort_by_key(|u| u.uid);
@@ -80,7 +80,7 @@ pub enum Output {
 
 /// Runs `update-all --user run ARGS` as `user` and waits for it; its exit
 /// status, or why it could not start.
-pub fn run_as(user: &Account, args: &[&str], output: Output) -> Result<u8, String> {
+pub fn run_as(user: &RunUser, args: &[&str], output: Output) -> Result<u8, String> {
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg0("update-all")
         .args(["--user", "run"])

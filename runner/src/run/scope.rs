@@ -1,0 +1,75 @@
+//! One service manager's run in this process: starts `update-all.target`
+//! (or just `--only`'s units), or follows the run already in progress,
+//! watches it to its end (`watch`), then announces the summary.
+
+use super::exit::{CANNOT_START, DETACHED};
+use super::{only, Options};
+use crate::output::progress::Progress;
+use crate::watch::{Ended, Fail, Watcher};
+use update_all_core::names::TARGET;
+use update_all_core::Scope;
+
+/// Starts and watches the run of `scope`; its exit status (see `exit`).
+pub fn run_scope(scope: Scope, options: &Options) -> u8 {
+    let mut progress = Progress::new(scope, options.json);
+    let watched = zbus::block_on(start_and_watch(scope, options, &mut progress));
+    // The dynamic-mutex drop-ins of `--check` end with the run.
+    let mut note = |kind: &str, text: &str| progress.note(kind, text, &[]);
+    zbus::block_on(crate::check::dynamic::finish(scope, &mut note));
+    match watched {
+        Ok(Ended::Finished(summary)) => {
+            // Outside the async runtime: notifying blocks on its own buses.
+            crate::notify::announce_to_invoker(&summary, scope);
+            u8::from(summary.any_failed())
+        }
+        Ok(Ended::Detached) => DETACHED,
+        Err(why) => {
+            tracing::error!("{why}");
+            CANNOT_START
+        }
+    }
+}
+
+/// Watches first, so no change is missed, then starts the run unless one
+/// is in progress already, and follows it.
+async fn start_and_watch(
+    scope: Scope,
+    options: &Options,
+    progress: &mut Progress,
+) -> Result<Ended, Fail> {
+    let mut watcher = Watcher::connect(scope).await?;
+    let attached = watcher.attached().await?;
+    if !attached {
+        // `--check`: order this run by the dynamic mutexes (check::dynamic).
+        let mut note = |kind: &str, text: &str| progress.note(kind, text, &[]);
+        crate::check::dynamic::prepare(watcher.bus(), options.check, &options.only, &mut note)
+            .await?;
+        // Ctrl-C during the check: nothing has started, so stop here.
+        if watcher.interrupted() {
+            return Err("interrupted before the run started; nothing was started".to_owned());
+        }
+    }
+    if attached {
+        let mut message =
+            "a run is already in progress: following it instead of starting another".to_owned();
+        if !options.only.is_empty() {
+            message.push_str(" (--only is ignored)");
+        }
+        progress.note("attached", &message, watcher.rows());
+    } else if options.only.is_empty() {
+        watcher
+            .bus()
+            .start(TARGET)
+            .await
+            .map_err(|e| e.to_string())?;
+    } else {
+        for unit in only::selected(watcher.bus(), watcher.units(), &options.only).await? {
+            watcher
+                .bus()
+                .start(&unit)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    watcher.follow(attached, progress).await
+}
