@@ -160,8 +160,10 @@ fn time(e: &Value) -> Option<i64> {
     text(e, "__REALTIME_TIMESTAMP")?.parse().ok()
 }
 
+/// An invocation of a unit that its `ExecCondition=` (or a `Condition…=`)
+/// skipped, as the journal tells it; not a skipped run (`stats::skips`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Skip {
+pub struct ConditionSkip {
     pub invocation_id: String,
     /// The "Starting …" message of that invocation (else the skip's).
     pub started_us: i64,
@@ -171,7 +173,7 @@ pub struct Skip {
 
 /// The latest skip the journal has of each of `units` (one `journalctl`
 /// for all of them); none where it has none or cannot be read.
-pub fn last_skips(scope: Scope, units: &[&str]) -> HashMap<String, Skip> {
+pub fn last_skips(scope: Scope, units: &[&str]) -> HashMap<String, ConditionSkip> {
     let manager = Manager::of(scope);
     let extra = ["-r".to_owned(), "-n".to_owned(), LINES.to_string()];
     let entries = read(&manager, &[UNIT_SKIPPED, UNIT_STARTING], units, &extra);
@@ -179,8 +181,8 @@ pub fn last_skips(scope: Scope, units: &[&str]) -> HashMap<String, Skip> {
 }
 
 /// The newest skip per unit among `entries` (newest first).
-fn skips_of(entries: &[Value], manager: &Manager) -> HashMap<String, Skip> {
-    let mut skips: HashMap<String, Skip> = HashMap::new();
+fn skips_of(entries: &[Value], manager: &Manager) -> HashMap<String, ConditionSkip> {
+    let mut skips: HashMap<String, ConditionSkip> = HashMap::new();
     for e in entries {
         if text(e, "MESSAGE_ID").as_deref() != Some(UNIT_SKIPPED) {
             continue;
@@ -203,7 +205,7 @@ fn skips_of(entries: &[Value], manager: &Manager) -> HashMap<String, Skip> {
             .unwrap_or(ended_us);
         skips.insert(
             unit,
-            Skip {
+            ConditionSkip {
                 invocation_id,
                 started_us,
                 ended_us,
@@ -407,7 +409,7 @@ mod tests {
         let skips = skips_of(&entries, &system());
         assert_eq!(
             skips.get("y"),
-            Some(&Skip {
+            Some(&ConditionSkip {
                 invocation_id: "b".into(),
                 started_us: 200,
                 ended_us: 250

@@ -1,6 +1,6 @@
 //! The recorder's bookkeeping: which plugin unit runs, how each one's
 //! invocation ended, and its record in the database (see
-//! `commands::record` for the process around it).
+//! `session` for the process around it).
 //!
 //! Where the figures come from: result, exit status and times from the
 //! unit's properties once it has ended; CPU time and IO bytes from
@@ -13,6 +13,7 @@
 
 pub mod cgroup;
 pub mod journal;
+pub mod session;
 
 use crate::stats::outcome::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
 use crate::stats::store::{self, Continue};
@@ -21,7 +22,7 @@ use crate::summary::RunSummary;
 use crate::systemd::{self, is_plugin_unit, Bus, Event, PluginUnit, Resync, UnitProps, Watch};
 use cgroup::{Counters, Sampler};
 use futures_util::{FutureExt, StreamExt};
-use journal::Skip;
+use journal::ConditionSkip;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use update_all_core::names::{RECORDER, TARGET};
@@ -409,7 +410,7 @@ impl Recorder {
         job_result: Option<&str>,
         props: &UnitProps,
         service: &Service,
-        skip: Option<Skip>,
+        skip: Option<ConditionSkip>,
     ) -> Option<Record> {
         let (invocation_id, started_us, ended_us) = if ran(props) {
             (
@@ -462,7 +463,7 @@ impl Recorder {
     /// A skip's invocation and times, for a unit whose job just ended: as
     /// seen while it ran, else from the journal, which may lag a moment
     /// behind (an older skip there is recorded already).
-    fn skip(&self, unit: &PluginUnit, activation: Activation) -> Option<Skip> {
+    fn skip(&self, unit: &PluginUnit, activation: Activation) -> Option<ConditionSkip> {
         if activation.invocation_id.is_some() {
             return seen_skip(activation);
         }
@@ -568,9 +569,9 @@ fn with_samples(mut r: Record, samples: Option<Counters>) -> Record {
 
 /// A skip as seen while it ran: its invocation, and its start; it ended
 /// just now.
-fn seen_skip(a: Activation) -> Option<Skip> {
+fn seen_skip(a: Activation) -> Option<ConditionSkip> {
     let now = now_us();
-    Some(Skip {
+    Some(ConditionSkip {
         invocation_id: a.invocation_id?,
         started_us: a.started_us.and_then(us).unwrap_or(now),
         ended_us: now,
