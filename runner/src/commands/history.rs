@@ -15,7 +15,7 @@ use std::time::Duration;
 use update_all_core::Scope;
 
 pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
-    let records = match stats::query_for_command(scope, |db| {
+    let records = match super::database::query(scope, |db| {
         query::history(db, args.plugin.as_deref(), args.last)
     }) {
         Ok(records) => records,

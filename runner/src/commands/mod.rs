@@ -3,6 +3,8 @@
 pub mod cancel;
 pub mod check;
 pub mod completions;
+/// Shared by the query commands: the statistics database, errors said.
+mod database;
 pub mod history;
 pub mod man;
 // Test scaffolding, left out of release builds (see cli::Command).

@@ -157,7 +157,7 @@ fn status(scope: Scope, args: &ScheduleStatusArgs) -> ExitCode {
             return ExitCode::from(FAILURE);
         }
     };
-    let history = stats::query_for_command(scope, |db| {
+    let history = super::database::query(scope, |db| {
         let run = query::last_run(db)?;
         let last_run = match run {
             Some(run) => {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use update_all_core::Scope;
 
 pub fn run(scope: Scope, args: &StatsArgs) -> ExitCode {
-    let phases = match stats::query_for_command(scope, query::phase_stats) {
+    let phases = match super::database::query(scope, query::phase_stats) {
         Ok(phases) => phases,
         Err(code) => return code,
     };

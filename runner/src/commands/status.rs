@@ -19,7 +19,7 @@ use std::time::Duration;
 use update_all_core::Scope;
 
 pub fn run(scope: Scope, args: &StatusArgs) -> ExitCode {
-    let db = match stats::open_for_command(scope) {
+    let db = match super::database::open(scope) {
         Ok(db) => db,
         Err(code) => return code,
     };
@@ -32,7 +32,7 @@ pub fn run(scope: Scope, args: &StatusArgs) -> ExitCode {
     };
     let report = match Report::build(scope, db.as_ref(), live, stats::db_path(scope)) {
         Ok(r) => r,
-        Err(e) => return stats::report(&stats::db_path(scope), e),
+        Err(e) => return super::database::report(&stats::db_path(scope), e),
     };
     output::print_then_exit(0, |out| {
         if args.json {

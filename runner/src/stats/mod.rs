@@ -34,7 +34,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use update_all_core::{Phase, Scope};
 
@@ -246,35 +245,6 @@ impl Db {
 /// [`Db::open_for_reading`]).
 pub fn open_for_reading(scope: Scope) -> Result<Option<Db>, DbError> {
     Db::open_for_reading(&db_path(scope))
-}
-
-/// [`open_for_reading`] for `status`, `history` and `stats`: on failure,
-/// says which file and why on standard error and gives the exit status.
-pub fn open_for_command(scope: Scope) -> Result<Option<Db>, ExitCode> {
-    open_for_reading(scope).map_err(|e| {
-        tracing::error!("{e}");
-        ExitCode::from(crate::output::FAILURE)
-    })
-}
-
-/// For `history`, `stats` and `schedule status`: `query` on the scope's
-/// database, or `T::default()` when nothing was recorded yet (there is no
-/// database). On failure, says which file and why on standard error and
-/// gives the exit status.
-pub fn query_for_command<T: Default>(
-    scope: Scope,
-    query: impl FnOnce(&Db) -> rusqlite::Result<T>,
-) -> Result<T, ExitCode> {
-    match open_for_command(scope)? {
-        Some(db) => query(&db).map_err(|e| report(&db.path, e)),
-        None => Ok(T::default()),
-    }
-}
-
-/// A query on an open database failed: says so, gives the exit status.
-pub fn report(path: &Path, e: rusqlite::Error) -> ExitCode {
-    tracing::error!("{}", DbError::new(path, DbErrorKind::Sqlite(e)));
-    ExitCode::from(crate::output::FAILURE)
 }
 
 /// How long `plugin`'s `phase` is likely to take: the median duration of
