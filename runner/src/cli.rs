@@ -4,6 +4,7 @@
 //! failure (for `plan`: a manifest was refused), 2 a usage error (clap).
 
 use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
 use update_all_core::Scope;
 
 #[derive(Debug, Parser)]
@@ -116,7 +117,7 @@ pub enum Command {
     /// `validate [NAME]`: runs the plugin's commands that change nothing and
     /// checks them against the protocol; exits 1 when a plugin is invalid.
     #[command(display_order = 7)]
-    Plugins(crate::commands::plugins::PluginsArgs),
+    Plugins(PluginsArgs),
     /// Send the end-of-run notification for a made-up run (for tests)
     ///
     /// Test scaffolding: only in debug builds (what `cargo test` runs),
@@ -129,7 +130,7 @@ pub enum Command {
     NotifyDeliver(NotifyDeliverArgs),
     /// Internal: how plugin units run their plugin (progress becomes status text)
     #[command(hide = true)]
-    PluginExec(crate::commands::plugin_exec::PluginExecArgs),
+    PluginExec(PluginExecArgs),
 }
 
 /// Which systemd manager to act on; given before or after the subcommand.
@@ -343,4 +344,67 @@ mod tests {
         let parsed = Cli::try_parse_from(["update-all", "notify-test", "--covered", "0"]);
         assert_eq!(parsed.is_ok(), cfg!(debug_assertions), "{parsed:?}");
     }
+}
+
+/// `update-all plugins` (commands::plugins).
+#[derive(Debug, Args)]
+pub struct PluginsArgs {
+    #[command(subcommand)]
+    pub command: PluginsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Every plugin of the scope: enabled, disabled or refused, and why
+    List(ListArgs),
+    /// One plugin's manifest as resolved, its units, and its own answers
+    /// (version, can-separate-download, does-require-sudo)
+    Info(InfoArgs),
+    /// Check plugins against the protocol without applying anything
+    ///
+    /// The executable exists and may be run; is-applicable, version,
+    /// can-separate-download, does-require-sudo, sudo-programs-paths,
+    /// estimate-update, the dynamic mutex commands and validate answer as
+    /// docs/plugin-protocol.md says; the manifest's claims agree with the
+    /// answers. update and download are never run. Exits 0 when every
+    /// plugin checked is valid, 1 otherwise.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The plugin's name.
+    pub name: String,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Only this plugin (default: every plugin of the scope).
+    pub name: Option<String>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `update-all plugin-exec` (commands::plugin_exec).
+#[derive(Debug, Args)]
+pub struct PluginExecArgs {
+    /// The plugin's executable and its arguments, after `--`.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<OsString>,
 }

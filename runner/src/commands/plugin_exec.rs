@@ -24,7 +24,7 @@
 //! (128 + signal instead for signals that would dump core).
 
 use crate::sd_notify::Notify;
-use clap::Args;
+use crate::cli::PluginExecArgs;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -39,18 +39,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 use update_all_protocol::progress_status;
-
-#[derive(Debug, Args)]
-pub struct PluginExecArgs {
-    /// The plugin's executable and its arguments, after `--`.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
-    pub command: Vec<OsString>,
-}
 
 /// How long the plugin's stderr is still read once the plugin has exited,
 /// at most, while something it left behind keeps the pipe open.

@@ -14,60 +14,11 @@ mod info;
 mod list;
 mod validate;
 
+use crate::cli::{InfoArgs, ListArgs, PluginsArgs, PluginsCommand, ValidateArgs};
 use crate::output;
 use crate::plugin::catalog::{Catalog, Entry};
-use clap::{Args, Subcommand};
 use std::process::ExitCode;
 use update_all_core::{Env, Scope};
-
-#[derive(Debug, Args)]
-pub struct PluginsArgs {
-    #[command(subcommand)]
-    pub command: PluginsCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum PluginsCommand {
-    /// Every plugin of the scope: enabled, disabled or refused, and why
-    List(ListArgs),
-    /// One plugin's manifest as resolved, its units, and its own answers
-    /// (version, can-separate-download, does-require-sudo)
-    Info(InfoArgs),
-    /// Check plugins against the protocol without applying anything
-    ///
-    /// The executable exists and may be run; is-applicable, version,
-    /// can-separate-download, does-require-sudo, sudo-programs-paths,
-    /// estimate-update, the dynamic mutex commands and validate answer as
-    /// docs/plugin-protocol.md says; the manifest's claims agree with the
-    /// answers. update and download are never run. Exits 0 when every
-    /// plugin checked is valid, 1 otherwise.
-    Validate(ValidateArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct InfoArgs {
-    /// The plugin's name.
-    pub name: String,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ValidateArgs {
-    /// Only this plugin (default: every plugin of the scope).
-    pub name: Option<String>,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
 
 pub fn run(scope: Scope, args: &PluginsArgs) -> ExitCode {
     let env = Env::from_process(Some(scope));
