@@ -93,12 +93,20 @@ pub fn only_package(doc: &serde_json::Value) -> &serde_json::Value {
     &list[0]
 }
 
-/// The protocol's progress lines in a plugin's stderr (plan 4.5).
+/// The protocol's progress lines in a plugin's stderr
+/// (docs/plugin-protocol.md, "Progress and status text"), each one that
+/// update-all reads as progress.
 pub fn progress_lines(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.starts_with("{\"type\":\"progress\""))
-        .map(|l| serde_json::from_str(l).expect("progress line is JSON"))
+        .map(|l| {
+            assert!(
+                update_all_protocol::progress_status(l.as_bytes()).is_some(),
+                "update-all reads no progress in {l}"
+            );
+            serde_json::from_str(l).expect("progress line is JSON")
+        })
         .collect()
 }
 
