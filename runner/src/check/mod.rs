@@ -18,7 +18,7 @@ pub mod dropins;
 pub mod dynamic;
 pub mod transient;
 
-use crate::systemd::{self, Bus, State};
+use crate::systemd::{self, Bus, Outcome, CLD_DUMPED, CLD_EXITED, CLD_KILLED};
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -427,23 +427,24 @@ impl Checker<'_, '_> {
         let plugin = self.plugins[i].name().to_string();
         let stdout = fs::read(self.stdout_path(i, command)).unwrap_or_default();
         let status = ended.props.exec_main_status.unwrap_or(0);
-        let exit = match (ended.state, ended.props.result.as_deref()) {
-            (State::Timeout, _) => Exit::TimedOut {
+        // Past a timeout, a stop or an OOM kill, how the command's process
+        // ended: its exit status or signal, for the parsers to judge.
+        let exit = match (ended.outcome, ended.props.exec_main_code) {
+            (Outcome::Timeout, _) => Exit::TimedOut {
                 after: timeout,
                 setting: command.timeout(&self.plugins[i].manifest.timeouts).1,
             },
-            (State::Cancelled, _) => Exit::NotStarted(format!("{} was stopped", ended.unit)),
-            (_, Some("success")) => Exit::Code(status),
-            (_, Some("exit-code")) => Exit::Code(status),
-            (_, Some("signal" | "core-dump")) => Exit::Signal(status),
-            (_, Some("oom-kill")) => Exit::NotStarted(format!(
+            (Outcome::Cancelled, _) => Exit::NotStarted(format!("{} was stopped", ended.unit)),
+            (Outcome::Oom, _) => Exit::NotStarted(format!(
                 "{} ran out of memory (resources.memory_max)",
                 ended.unit
             )),
-            (_, other) => Exit::NotStarted(format!(
+            (_, Some(CLD_EXITED)) => Exit::Code(status),
+            (_, Some(CLD_KILLED | CLD_DUMPED)) => Exit::Signal(status),
+            (_, _) => Exit::NotStarted(format!(
                 "{} failed ({})",
                 ended.unit,
-                other.unwrap_or("unknown result")
+                ended.props.result.as_deref().unwrap_or("unknown result")
             )),
         };
         PluginRun {
@@ -460,15 +461,15 @@ impl Checker<'_, '_> {
     /// Fills row `i` from its estimate unit.
     fn estimated(&mut self, i: usize, ended: &Ended, timeout: Duration) {
         let journal = journal_hint(self.scope, &ended.unit);
-        if ended.state == State::Skipped {
+        if ended.outcome == Outcome::Skipped {
             self.rows[i].applicable = Some(false);
             self.rows[i].verdict = UpdateStatus::NotApplicable;
             return;
         }
         if !ended.command_ran() {
             // The condition (is-applicable) itself failed or hung.
-            let message = match ended.state {
-                State::Timeout => {
+            let message = match ended.outcome {
+                Outcome::Timeout => {
                     let run = self.run_of(i, Command::IsApplicable, ended, timeout);
                     run.yes_no().err().map(|e| e.to_string())
                 }

@@ -9,7 +9,7 @@
 //! (`RefUnit`) while this connection lasts, so that their result can be
 //! read after their job ends and nothing is left behind afterwards.
 
-use crate::systemd::{self, Bus, Event, State, UnitProps};
+use crate::systemd::{self, Bus, Event, Outcome, UnitProps};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -165,7 +165,7 @@ fn bytes(size: &str) -> Option<u64> {
 #[derive(Clone, Debug)]
 pub struct Ended {
     pub unit: String,
-    pub state: State,
+    pub outcome: Outcome,
     pub props: UnitProps,
 }
 
@@ -230,8 +230,12 @@ impl<'b> Batch<'b> {
                 if let Ok(now) = self.bus.outcome(&unit).await {
                     props.merge(&now);
                 }
-                let state = State::of_finished(Some(&result), &props);
-                Some(Ended { unit, state, props })
+                let outcome = props.ended_as(Some(&result));
+                Some(Ended {
+                    unit,
+                    outcome,
+                    props,
+                })
             }
             _ => None,
         }

@@ -161,7 +161,7 @@ fn status(scope: Scope, args: &ScheduleStatusArgs) -> ExitCode {
         let run = query::last_run(db)?;
         let last_run = match run {
             Some(run) => {
-                let summary = stats::summarize(db, run.id).unwrap_or_default();
+                let summary = stats::run_summary(db, run.id).unwrap_or_default();
                 Some(LastRun::new(run, summary))
             }
             None => None,

@@ -10,13 +10,13 @@ use crate::output::format::{duration, local_time, or_dash, table};
 use crate::stats::query::{self, Run};
 use crate::stats::skips::Skip;
 use crate::stats::{self, store, Db, Record};
-use crate::systemd::{self, Bus};
+use crate::systemd::{self, Bus, Outcome, PlannedUnits, UnitState};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use update_all_core::Scope;
+use update_all_core::{Env, Scope};
 
 pub fn run(scope: Scope, args: &StatusArgs) -> ExitCode {
     let db = match super::database::open(scope) {
@@ -66,7 +66,7 @@ struct UnitStatus {
     plugin: String,
     phase: String,
     /// waiting, running, or how it ended (success, failed, skipped, ...).
-    state: String,
+    state: UnitState,
     /// Since when it runs, or when it started.
     started_us: Option<i64>,
     ended_us: Option<i64>,
@@ -83,8 +83,9 @@ struct Live {
 async fn live_units(scope: Scope) -> systemd::Result<Vec<Live>> {
     let bus = Bus::connect(scope).await?;
     let jobs = bus.jobs().await?;
+    let planned = PlannedUnits::of(&update_all_core::load(&Env::from_process(Some(scope))));
     let mut live = Vec::new();
-    for unit in bus.plugin_units().await? {
+    for unit in bus.plugin_units(&planned).await? {
         let props = bus.props(&unit.path).await?;
         let queued = jobs.iter().any(|j| j.unit == unit.name);
         if props.is_active() || queued {
@@ -129,7 +130,11 @@ impl Report {
                 unit: l.unit.name,
                 plugin: l.unit.plugin,
                 phase: l.unit.phase.as_str().to_owned(),
-                state: if running { "running" } else { "waiting" }.to_owned(),
+                state: if running {
+                    UnitState::Running
+                } else {
+                    UnitState::Waiting
+                },
                 started_us: l.running_since_us,
                 ended_us: None,
                 duration_s: l.running_since_us.map(|s| (now - s).max(0) as f64 / 1e6),
@@ -183,7 +188,7 @@ impl Report {
                     u.unit.clone(),
                     match u.exit_status {
                         Some(s) => format!("{} ({s})", u.state),
-                        None => u.state.clone(),
+                        None => u.state.to_string(),
                     },
                     or_dash(u.started_us, local_time),
                     or_dash(u.duration_s, |s| duration(Duration::from_secs_f64(s))),
@@ -191,15 +196,13 @@ impl Report {
             })
             .collect();
         table(out, &header, &rows)?;
-        let failed = |u: &&UnitStatus| {
-            !matches!(
-                u.state.as_str(),
-                "success" | "skipped" | "running" | "waiting"
-            )
+        let failed = |u: &&UnitStatus| u.state.is_failure();
+        let count = |o: Outcome| {
+            let ended = |u: &&UnitStatus| u.state.outcome() == Some(o);
+            self.units.iter().filter(ended).count()
         };
-        let count = |f: &dyn Fn(&str) -> bool| self.units.iter().filter(|u| f(&u.state)).count();
-        let (ok, skipped) = (count(&|s| s == "success"), count(&|s| s == "skipped"));
-        let pending = count(&|s| s == "running" || s == "waiting");
+        let (ok, skipped) = (count(Outcome::Success), count(Outcome::Skipped));
+        let pending = self.units.iter().filter(|u| !u.state.is_final()).count();
         writeln!(
             out,
             "\n{ok} succeeded, {} failed, {skipped} skipped{}",
@@ -222,7 +225,7 @@ fn finished(r: &Record) -> UnitStatus {
         unit: r.unit.clone(),
         plugin: r.plugin.clone(),
         phase: r.phase.clone(),
-        state: r.result.to_string(),
+        state: UnitState::Finished(r.result),
         started_us: r.started_us,
         ended_us: r.ended_us,
         duration_s: r.duration().map(|d| d.as_secs_f64()),

@@ -30,7 +30,8 @@ fn time_in(us: i64, zone: jiff::tz::TimeZone) -> String {
     )
 }
 
-/// "0.4s", "12.3s", "4m05s", "1h02m".
+/// "0.4s", "12.3s", "4m05s", "1h02m": the one way update-all writes a
+/// duration (tables, the live table, the end of a run, notifications).
 pub fn duration(d: Duration) -> String {
     let s = d.as_secs();
     if s < 60 {

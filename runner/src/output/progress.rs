@@ -12,12 +12,13 @@
 use crate::output;
 use crate::output::format::duration as human;
 use crate::summary::RunSummary;
-use crate::systemd::State;
+use crate::summary::UnitResult;
+use crate::systemd::{Outcome, UnitState};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use update_all_core::{inventory, plan, Env, Phase, Scope};
+use update_all_core::{Env, Phase, Scope};
 
 /// One plugin unit of the run, as far as it is known.
 #[derive(Clone, Debug)]
@@ -25,7 +26,7 @@ pub struct Row {
     pub unit: String,
     pub plugin: String,
     pub phase: Phase,
-    pub state: State,
+    pub state: UnitState,
     /// The plugin's last sd_notify `STATUS=`, e.g. "45% Downloading 3/10".
     pub status: String,
     /// When it started running (CLOCK_REALTIME).
@@ -57,8 +58,8 @@ impl Row {
     /// elapsed over the estimate (held below 1 while it runs).
     pub fn fraction(&self, now: SystemTime) -> Option<f64> {
         match self.state {
-            State::Waiting => Some(0.0),
-            State::Running => percent(&self.status).or_else(|| {
+            UnitState::Waiting => Some(0.0),
+            UnitState::Running => percent(&self.status).or_else(|| {
                 let estimate = self.estimate?.as_secs_f64();
                 let elapsed = self.elapsed(now)?.as_secs_f64();
                 (estimate > 0.0).then(|| (elapsed / estimate).min(0.99))
@@ -70,6 +71,47 @@ impl Row {
     /// "apt download", "apt update".
     fn label(&self) -> String {
         format!("{} {}", self.plugin, self.phase.as_str())
+    }
+}
+
+/// A row is its unit's part in the run: from its start for as long as it
+/// took.
+impl UnitResult for Row {
+    fn plugin(&self) -> &str {
+        &self.plugin
+    }
+
+    fn outcome(&self) -> Option<Outcome> {
+        self.state.outcome()
+    }
+
+    fn started(&self) -> Option<SystemTime> {
+        self.started
+    }
+
+    fn ended(&self) -> Option<SystemTime> {
+        Some(self.started? + self.took?)
+    }
+}
+
+/// A row's state as `run` says it, in its table and its `--json` lines (as
+/// it always has, and scripts read it): a success reads `done`, and a
+/// failure other than a timeout, an OOM kill or a cancel reads `failed`,
+/// with the row's detail saying how ("killed by signal 9"). `status` and
+/// the records say the outcome's own name ([`UnitState::as_str`]).
+pub fn word(state: UnitState) -> &'static str {
+    match state {
+        UnitState::Finished(Outcome::Success) => "done",
+        UnitState::Finished(
+            Outcome::Failed
+            | Outcome::Signal
+            | Outcome::CoreDump
+            | Outcome::Watchdog
+            | Outcome::StartLimitHit
+            | Outcome::Resources
+            | Outcome::Protocol,
+        ) => "failed",
+        other => other.as_str(),
     }
 }
 
@@ -99,7 +141,7 @@ struct StateEvent<'a> {
     plugin: &'a str,
     phase: Phase,
     unit: &'a str,
-    state: State,
+    state: &'static str,
     elapsed_s: Option<f64>,
     eta_s: Option<f64>,
     status: Option<&'a str>,
@@ -176,7 +218,7 @@ impl Progress {
                 plugin: &row.plugin,
                 phase: row.phase,
                 unit: &row.unit,
-                state: row.state,
+                state: word(row.state),
                 elapsed_s: secs(row.elapsed(now)),
                 eta_s: secs(row.eta(now)),
                 status: Some(row.status.as_str()).filter(|s| !s.is_empty()),
@@ -231,7 +273,7 @@ impl Progress {
                 self.line(&format!(
                     "  {}: {} — {}",
                     row.label(),
-                    row.detail.as_deref().unwrap_or(row.state.as_str()),
+                    row.detail.as_deref().unwrap_or(word(row.state)),
                     output::unit_log(self.scope, &row.unit)
                 ));
             }
@@ -313,7 +355,7 @@ impl Progress {
 /// Each unit's place in the plan of `scope`, wave by wave: the order of
 /// `update-all plan`.
 fn plan_order(scope: Scope) -> HashMap<String, usize> {
-    let plan = plan::plan(inventory::load(&Env::from_process(Some(scope))));
+    let plan = update_all_core::load(&Env::from_process(Some(scope)));
     plan.waves
         .iter()
         .flatten()
@@ -378,9 +420,9 @@ fn layout<'a>(rows: &[&'a Row], height: usize, footer: bool) -> Table<'a> {
         return Table::default();
     }
     let rank = |row: &Row| match row.state {
-        State::Running => 0,
+        UnitState::Running => 0,
         s if s.is_failure() => 1,
-        State::Waiting => 2,
+        UnitState::Waiting => 2,
         _ => 3,
     };
     let mut by_rank: Vec<usize> = (0..rows.len()).collect();
@@ -397,8 +439,8 @@ fn layout<'a>(rows: &[&'a Row], height: usize, footer: bool) -> Table<'a> {
             continue;
         }
         let count = match row.state {
-            State::Running => &mut table.folded.running,
-            State::Waiting => &mut table.folded.waiting,
+            UnitState::Running => &mut table.folded.running,
+            UnitState::Waiting => &mut table.folded.waiting,
             s if s.is_failure() => &mut table.folded.failed,
             _ => &mut table.folded.finished,
         };
@@ -435,7 +477,7 @@ fn cut(text: &str, columns: usize) -> String {
 /// "apt download: running", "apt download: done in 12.3s", "apt update:
 /// failed in 1.0s (exit status 3)", "apt download: 45% Downloading".
 fn plain(row: &Row, now: SystemTime) -> String {
-    let mut text = format!("{}: {}", row.label(), row.state);
+    let mut text = format!("{}: {}", row.label(), word(row.state));
     if row.state.is_final() {
         if let Some(took) = row.took {
             text.push_str(&format!(" in {}", human(took)));
@@ -443,7 +485,7 @@ fn plain(row: &Row, now: SystemTime) -> String {
         if let Some(detail) = &row.detail {
             text.push_str(&format!(" ({detail})"));
         }
-    } else if row.state == State::Running {
+    } else if row.state == UnitState::Running {
         if let Some(eta) = row.eta(now) {
             text.push_str(&format!(", about {} left", human(eta)));
         }
@@ -458,10 +500,10 @@ const BAR: usize = 20;
 
 fn live_line(row: &Row, now: SystemTime, label: usize, columns: usize) -> String {
     let colour = match row.state {
-        State::Waiting => "2",
-        State::Running => "36",
-        State::Done => "32",
-        State::Skipped => "33",
+        UnitState::Waiting => "2",
+        UnitState::Running => "36",
+        UnitState::Finished(Outcome::Success) => "32",
+        UnitState::Finished(Outcome::Skipped) => "33",
         _ => "31",
     };
     let bar = match row.fraction(now) {
@@ -488,7 +530,7 @@ fn live_line(row: &Row, now: SystemTime, label: usize, columns: usize) -> String
     let head = format!(
         "{:<label$}  {bar}  {:<9} {:>7} {:>9}  ",
         row.label(),
-        row.state.as_str(),
+        word(row.state),
         elapsed,
         eta
     );
@@ -512,7 +554,7 @@ fn terminal_size() -> (usize, usize) {
 mod tests {
     use super::*;
 
-    fn row(state: State) -> Row {
+    fn row(state: UnitState) -> Row {
         Row {
             unit: "update-all-apt-download.service".into(),
             plugin: "apt".into(),
@@ -529,7 +571,7 @@ mod tests {
     #[test]
     fn status_percent_and_estimate_drive_the_bar() {
         let now = SystemTime::now();
-        let mut r = row(State::Running);
+        let mut r = row(UnitState::Running);
         r.status = " 45% Downloading 3/10".into();
         assert_eq!(r.fraction(now), Some(0.45));
         r.status = "Downloading".into();
@@ -541,11 +583,14 @@ mod tests {
         r.started = Some(now - Duration::from_secs(50));
         assert_eq!(r.fraction(now), Some(0.99));
         assert_eq!(r.eta(now), Some(Duration::ZERO));
-        assert_eq!(row(State::Done).fraction(now), Some(1.0));
+        assert_eq!(
+            row(UnitState::Finished(Outcome::Success)).fraction(now),
+            Some(1.0)
+        );
     }
 
     /// A row of plugin `name` in `state`.
-    fn named(name: &str, state: State) -> Row {
+    fn named(name: &str, state: UnitState) -> Row {
         Row {
             unit: format!("update-all-{name}.service"),
             plugin: name.into(),
@@ -564,16 +609,19 @@ mod tests {
         // plan orders them.
         let mut rows = Vec::new();
         for i in 0..12 {
-            rows.push(named(&format!("done{i:02}"), State::Done));
+            rows.push(named(
+                &format!("done{i:02}"),
+                UnitState::Finished(Outcome::Success),
+            ));
         }
-        rows.push(named("skipped", State::Skipped));
-        rows.push(named("failed1", State::Failed));
-        rows.push(named("timeout", State::Timeout));
+        rows.push(named("skipped", UnitState::Finished(Outcome::Skipped)));
+        rows.push(named("failed1", UnitState::Finished(Outcome::Failed)));
+        rows.push(named("timeout", UnitState::Finished(Outcome::Timeout)));
         for i in 0..3 {
-            rows.push(named(&format!("running{i}"), State::Running));
+            rows.push(named(&format!("running{i}"), UnitState::Running));
         }
         for i in 0..4 {
-            rows.push(named(&format!("waiting{i}"), State::Waiting));
+            rows.push(named(&format!("waiting{i}"), UnitState::Waiting));
         }
         let rows: Vec<&Row> = rows.iter().collect();
 
@@ -629,11 +677,14 @@ mod tests {
     #[test]
     fn plain_lines() {
         let now = SystemTime::now();
-        assert_eq!(plain(&row(State::Running), now), "apt download: running");
-        let mut done = row(State::Done);
+        assert_eq!(
+            plain(&row(UnitState::Running), now),
+            "apt download: running"
+        );
+        let mut done = row(UnitState::Finished(Outcome::Success));
         done.took = Some(Duration::from_millis(12_340));
         assert_eq!(plain(&done, now), "apt download: done in 12.3s");
-        let mut failed = row(State::Failed);
+        let mut failed = row(UnitState::Finished(Outcome::Failed));
         failed.took = Some(Duration::from_secs(1));
         failed.detail = Some("exit status 3".into());
         assert_eq!(
@@ -642,5 +693,17 @@ mod tests {
         );
         assert_eq!(human(Duration::from_secs(245)), "4m05s");
         assert_eq!(human(Duration::from_secs(3720)), "1h02m");
+    }
+
+    #[test]
+    fn the_runs_words() {
+        let word = |o| word(UnitState::Finished(o));
+        assert_eq!(word(Outcome::Success), "done");
+        assert_eq!(word(Outcome::Signal), "failed");
+        assert_eq!(word(Outcome::StartLimitHit), "failed");
+        for same in ["skipped", "timeout", "oom", "cancelled", "failed"] {
+            assert_eq!(word(Outcome::parse(same)), same);
+        }
+        assert_eq!(super::word(UnitState::Waiting), "waiting");
     }
 }

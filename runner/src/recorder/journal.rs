@@ -22,8 +22,8 @@
 //! manager's PID and the user's UID for a user manager. A forged entry
 //! changes nothing.
 
-use crate::stats::outcome::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
 use crate::stats::{store, Outcome, Record};
+use crate::systemd::{classify, exit_code_of_name};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -263,16 +263,10 @@ impl Invocation {
                 (None, "success") => (Some("exited".to_owned()), Some(0)),
                 (None, _) => (None, None),
             };
-            let main_code = match code.as_deref() {
-                Some("exited") => CLD_EXITED,
-                Some("killed") => CLD_KILLED,
-                Some("dumped") => CLD_DUMPED,
-                _ => 0,
-            };
-            let mut outcome = Outcome::from_systemd(result, true, main_code);
-            if self.stopped {
-                outcome = Outcome::Cancelled;
-            }
+            let main_code = code.as_deref().and_then(exit_code_of_name);
+            // A stop asked for while it ran cancelled its start job.
+            let job = self.stopped.then_some("canceled");
+            let outcome = classify(job, Some(result), Some(true), main_code);
             (outcome, code, status)
         };
         let counter = |k: &str| self.counters.get(k).copied();

@@ -15,11 +15,12 @@ pub mod cgroup;
 pub mod journal;
 pub mod session;
 
-use crate::stats::outcome::{CLD_DUMPED, CLD_EXITED, CLD_KILLED};
 use crate::stats::store::{self, Continue};
-use crate::stats::{now_us, summarize, summary_of, Db, Outcome, Record, RunId};
-use crate::summary::RunSummary;
-use crate::systemd::{self, is_plugin_unit, Bus, Event, PluginUnit, Resync, UnitProps, Watch};
+use crate::stats::{now_us, run_summary, Db, Record, RunId};
+use crate::summary::{summarize, RunSummary};
+use crate::systemd::{
+    self, is_plugin_unit, Bus, Event, Outcome, PlannedUnits, PluginUnit, Resync, UnitProps, Watch,
+};
 use cgroup::{Counters, Sampler};
 use futures_util::{FutureExt, StreamExt};
 use journal::ConditionSkip;
@@ -158,10 +159,14 @@ impl Recorder {
         }
     }
 
+    /// The plugin units as systemd has them now. Their plugin and phase are
+    /// systemd's too, not the plan's: the recorder starts with every run
+    /// and must not hold it up reading every manifest, and it records what
+    /// systemd ran, whatever the plan says now.
     pub async fn refresh_units(&mut self) -> systemd::Result<()> {
         self.units = self
             .bus
-            .plugin_units()
+            .plugin_units(&PlannedUnits::default())
             .await?
             .into_iter()
             .map(|u| (u.name.clone(), u))
@@ -425,21 +430,8 @@ impl Recorder {
         if self.is_recorded(&invocation_id) {
             return None;
         }
-        let main_code = service.i32("ExecMainCode").unwrap_or(0);
-        let mut result = Outcome::from_systemd(
-            props.result.as_deref().unwrap_or(""),
-            props.condition_result.unwrap_or(true),
-            main_code,
-        );
-        if job_result == Some("canceled") && result != Outcome::Skipped {
-            result = Outcome::Cancelled;
-        }
-        let exit_code = match main_code {
-            CLD_EXITED => Some("exited"),
-            CLD_KILLED => Some("killed"),
-            CLD_DUMPED => Some("dumped"),
-            _ => None,
-        };
+        let result = props.ended_as(job_result);
+        let exit_code = props.exec_main_code.and_then(systemd::exit_code_name);
         Some(Record {
             run_id: 0,
             plugin: unit.plugin.clone(),
@@ -525,17 +517,17 @@ impl Recorder {
     /// this one saw.
     pub fn end(&mut self) -> RunSummary {
         let Some(run) = self.run else {
-            return summary_of(&self.records);
+            return summarize(&self.records);
         };
         let Some(db) = &self.db else {
-            return summary_of(&self.records);
+            return summarize(&self.records);
         };
         if let Err(e) = db.end_run(run, now_us()) {
             warn_db(db, "cannot end the run", &e);
         }
-        summarize(db, run).unwrap_or_else(|e| {
+        run_summary(db, run).unwrap_or_else(|e| {
             tracing::warn!(update_all_run = run, "{e}");
-            summary_of(&self.records)
+            summarize(&self.records)
         })
     }
 }
@@ -544,10 +536,6 @@ impl Recorder {
 struct Service(HashMap<String, OwnedVariant>);
 
 impl Service {
-    fn i32(&self, name: &str) -> Option<i32> {
-        i32::try_from(self.0.get(name)?).ok()
-    }
-
     /// An accounting counter; systemd says "none" with UINT64_MAX.
     fn counter(&self, name: &str) -> Option<i64> {
         let v = u64::try_from(self.0.get(name)?).ok()?;

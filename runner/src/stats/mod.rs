@@ -20,18 +20,17 @@
 //! properties and signals, and its own journal entries (see `journal`),
 //! never from what anyone else could have logged.
 
-pub mod outcome;
 pub mod query;
 pub mod schema;
 pub mod skips;
 pub mod store;
 
-pub use outcome::Outcome;
+/// How an invocation ended, as records keep it (see `systemd::Outcome`).
+pub use crate::systemd::Outcome;
 
-use crate::summary::RunSummary;
+use crate::summary::{self, RunSummary, UnitResult};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -280,42 +279,36 @@ pub fn percentile(v: &[Duration], p: u32) -> Option<Duration> {
     v.get(rank - 1).copied()
 }
 
-/// The summary of run `run_id` as recorded, for the notification at its
-/// end.
-pub fn summarize(db: &Db, run_id: RunId) -> Result<RunSummary, DbError> {
+/// The summary of run `run_id` as recorded (also what a recorder that
+/// died recorded), for the notification at its end.
+pub fn run_summary(db: &Db, run_id: RunId) -> Result<RunSummary, DbError> {
     let records = query::run_records(db, run_id)
         .map_err(|e| DbError::new(&db.path, DbErrorKind::Sqlite(e)))?;
-    Ok(summary_of(&records))
+    Ok(summary::summarize(&records))
 }
 
-/// Plugins by their worst phase (a plugin whose download succeeded but
-/// whose update failed has failed), and the span from the first start to
-/// the last end.
-pub fn summary_of(records: &[Record]) -> RunSummary {
-    let mut by_plugin: BTreeMap<&str, Outcome> = BTreeMap::new();
-    for r in records {
-        by_plugin
-            .entry(&r.plugin)
-            .and_modify(|o| *o = o.worse(r.result))
-            .or_insert(r.result);
+/// A record is a unit's part in its run: from its start to its end.
+impl UnitResult for Record {
+    fn plugin(&self) -> &str {
+        &self.plugin
     }
-    let mut s = RunSummary::default();
-    for (plugin, outcome) in by_plugin {
-        let list = if outcome == Outcome::Success {
-            &mut s.succeeded
-        } else if outcome == Outcome::Skipped {
-            &mut s.skipped
-        } else {
-            &mut s.failed
-        };
-        list.push(plugin.to_owned());
+
+    fn outcome(&self) -> Option<Outcome> {
+        Some(self.result)
     }
-    let first = records.iter().filter_map(|r| r.started_us).min();
-    let last = records.iter().filter_map(|r| r.ended_us).max();
-    if let (Some(a), Some(b)) = (first, last) {
-        s.duration = Duration::from_micros(u64::try_from(b - a).unwrap_or(0));
+
+    fn started(&self) -> Option<SystemTime> {
+        time(self.started_us?)
     }
-    s
+
+    fn ended(&self) -> Option<SystemTime> {
+        time(self.ended_us?)
+    }
+}
+
+/// Microseconds since the epoch, as the database keeps time.
+fn time(us: i64) -> Option<SystemTime> {
+    Some(UNIX_EPOCH + Duration::from_micros(u64::try_from(us).ok()?))
 }
 
 #[cfg(test)]
@@ -365,7 +358,7 @@ mod tests {
 
     #[test]
     fn summary_takes_each_plugins_worst_phase() {
-        let s = summary_of(&[
+        let s = summary::summarize(&[
             record("apt", Outcome::Success, 1_000_000, 2_000_000),
             record("apt", Outcome::Failed, 2_000_000, 3_000_000),
             record("flatpak", Outcome::Success, 1_500_000, 4_500_000),

@@ -2,8 +2,9 @@
 //! runner makes on it.
 
 use super::error::error_name;
-use super::names::{is_plugin_unit, job_id, parse_phase, plugin_of_name};
-use super::{Error, Job, PluginUnit, Result, UnitProps};
+use super::names::{is_plugin_unit, job_id};
+use super::units::identity_from_systemd;
+use super::{Error, Job, PlannedUnits, PluginUnit, Result, UnitProps};
 use std::collections::HashMap;
 use update_all_core::names::TARGET;
 use update_all_core::Scope;
@@ -97,9 +98,9 @@ impl Bus {
     }
 
     /// Every plugin unit `update-all.target` wants, sorted by name, with
-    /// the plugin and phase from its environment (`UPDATE_ALL_PLUGIN`,
-    /// `UPDATE_ALL_PHASE`).
-    pub async fn plugin_units(&self) -> Result<Vec<PluginUnit>> {
+    /// its plugin and phase: from `planned` where the plan makes the unit,
+    /// else as systemd has it (see [`identity_from_systemd`]).
+    pub async fn plugin_units(&self, planned: &PlannedUnits) -> Result<Vec<PluginUnit>> {
         let target = self.load(TARGET).await?;
         let mut wants: Vec<String> = self.property(&target, UNIT_IFACE, "Wants").await?;
         wants.retain(|name| is_plugin_unit(name));
@@ -111,26 +112,19 @@ impl Bus {
                 .load_unit(name.clone())
                 .await
                 .map_err(|e| self.fail(&name, e))?;
-            let env: Vec<String> = self
-                .property(&path, SERVICE_IFACE, "Environment")
-                .await
-                .unwrap_or_default();
-            let from_env = |key: &str| {
-                env.iter()
-                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-                    .map(str::to_owned)
+            let identity = match planned.get(&name) {
+                Some(identity) => Some(identity),
+                None => {
+                    let env: Vec<String> = self
+                        .property(&path, SERVICE_IFACE, "Environment")
+                        .await
+                        .unwrap_or_default();
+                    identity_from_systemd(&name, &env)
+                }
             };
-            let (plugin, phase) =
-                match (from_env("UPDATE_ALL_PLUGIN"), from_env("UPDATE_ALL_PHASE")) {
-                    (Some(plugin), Some(phase)) => match parse_phase(&phase) {
-                        Some(phase) => (plugin, phase),
-                        None => continue,
-                    },
-                    _ => match plugin_of_name(&name) {
-                        Some(found) => found,
-                        None => continue,
-                    },
-                };
+            let Some((plugin, phase)) = identity else {
+                continue;
+            };
             units.push(PluginUnit {
                 name,
                 path,
@@ -194,8 +188,8 @@ impl Bus {
     }
 
     /// Everything [`UnitProps`] holds, read now; for a unit whose job was
-    /// just removed, that is how it ended: `State::of_finished(job_result,
-    /// &props)`. A unit that was unloaded meanwhile is [`Error::NoSuchUnit`]
+    /// just removed, that is how it ended:
+    /// [`UnitProps::ended_as`]`(job_result)`. A unit that was unloaded meanwhile is [`Error::NoSuchUnit`]
     /// (see [`Bus::pin`]); systemd sends a unit's last property changes
     /// before the `JobRemoved` of its job, so a watcher has them anyway.
     pub async fn outcome(&self, unit: &str) -> Result<UnitProps> {

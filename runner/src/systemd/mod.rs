@@ -13,8 +13,7 @@
 //! while let Some(event) = events.next().await {
 //!     match event {
 //!         Event::JobRemoved { unit, result, .. } => {
-//!             let outcome = bus.outcome(&unit).await?;
-//!             let state = State::of_finished(Some(&result), &outcome);
+//!             let outcome = bus.outcome(&unit).await?.ended_as(Some(&result));
 //!         }
 //!         // Signals may have been missed: read the jobs and units again.
 //!         Event::Resync(_) => { /* bus.jobs(), bus.outcome(..) */ }
@@ -32,22 +31,27 @@
 //! (following the signals across re-execs and bus restarts), `events`
 //! (signals as [`Event`]s), `properties` ([`UnitProps`]), `units` (plugin
 //! units and jobs), `names` (which units are plugin units, object paths),
-//! `classify` (how a finished unit ended), `error`.
+//! `classify` (how a finished unit ended) and `outcome` (its words),
+//! `error`.
 
 mod bus;
 mod classify;
 mod error;
 mod events;
 mod names;
+mod outcome;
 mod properties;
 mod units;
 mod watch;
 
 pub use bus::Bus;
-pub use classify::State;
+pub use classify::{
+    classify, exit_code_name, exit_code_of_name, UnitState, CLD_DUMPED, CLD_EXITED, CLD_KILLED,
+};
 pub use error::{Error, Result};
 pub use events::{Event, Resync};
 pub use names::{is_plugin_unit, CHECK_PREFIX};
+pub use outcome::Outcome;
 pub use properties::UnitProps;
-pub use units::{Job, PluginUnit};
+pub use units::{Job, PlannedUnits, PluginUnit};
 pub use watch::Watch;

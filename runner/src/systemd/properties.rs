@@ -18,6 +18,8 @@ pub struct UnitProps {
     /// What the plugin sent with sd_notify `STATUS=`.
     pub status_text: Option<String>,
     pub exec_main_status: Option<i32>,
+    /// How the main process ended (`CLD_*`, see [`classify`](super::classify())).
+    pub exec_main_code: Option<i32>,
     pub inactive_exit_us: Option<u64>,
     pub inactive_enter_us: Option<u64>,
     pub exec_main_start_us: Option<u64>,
@@ -39,6 +41,7 @@ impl UnitProps {
                 "ConditionResult" => self.condition_result = bool::try_from(value).ok(),
                 "StatusText" => self.status_text = string(),
                 "ExecMainStatus" => self.exec_main_status = i32::try_from(value).ok(),
+                "ExecMainCode" => self.exec_main_code = i32::try_from(value).ok(),
                 "InactiveExitTimestamp" => self.inactive_exit_us = u64_(),
                 "InactiveEnterTimestamp" => self.inactive_enter_us = u64_(),
                 "ExecMainStartTimestamp" => self.exec_main_start_us = u64_(),
@@ -69,6 +72,7 @@ impl UnitProps {
             condition_result,
             status_text,
             exec_main_status,
+            exec_main_code,
             inactive_exit_us,
             inactive_enter_us,
             exec_main_start_us,

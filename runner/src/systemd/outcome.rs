@@ -1,5 +1,7 @@
-//! What became of one plugin unit's invocation, from systemd's service
-//! `Result` and how its main process ended.
+//! The one vocabulary of how a plugin unit's invocation ended: `run`,
+//! `status`, `history`, the notifications and the statistics database all
+//! speak it. [`classify`](super::classify()) makes one from what systemd
+//! says.
 
 use serde::Serialize;
 use std::fmt;
@@ -26,8 +28,9 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// (outcome, stored name) for every outcome; the names are the stored
-/// text and the JSON, so they never change.
+/// (outcome, stored name) for every outcome; the names are the text
+/// stored in the `result` column of the statistics database and the JSON
+/// of `status` and `history`, so they never change.
 const NAMES: [(Outcome, &str); 12] = [
     (Outcome::Success, "success"),
     (Outcome::Skipped, "skipped"),
@@ -42,11 +45,6 @@ const NAMES: [(Outcome, &str); 12] = [
     (Outcome::Protocol, "protocol"),
     (Outcome::Cancelled, "cancelled"),
 ];
-
-/// `ExecMainCode`: the si_code of the main process's end (CLD_*).
-pub const CLD_EXITED: i32 = 1;
-pub const CLD_KILLED: i32 = 2;
-pub const CLD_DUMPED: i32 = 3;
 
 impl Outcome {
     pub fn as_str(self) -> &'static str {
@@ -63,29 +61,6 @@ impl Outcome {
             .iter()
             .find(|(_, n)| *n == s)
             .map_or(Outcome::Failed, |(o, _)| *o)
-    }
-
-    /// From a finished service: its `Result`, whether its conditions held
-    /// (`ConditionResult`) and `ExecMainCode`.
-    pub fn from_systemd(result: &str, condition_result: bool, main_code: i32) -> Outcome {
-        match result {
-            // A failed ExecCondition= ends as "exec-condition" with
-            // ConditionResult=no; a failed Condition*= never starts.
-            "exec-condition" => Outcome::Skipped,
-            _ if !condition_result => Outcome::Skipped,
-            "success" if main_code == CLD_KILLED || main_code == CLD_DUMPED => Outcome::Cancelled,
-            "success" => Outcome::Success,
-            "exit-code" => Outcome::Failed,
-            "timeout" => Outcome::Timeout,
-            "oom-kill" => Outcome::Oom,
-            "signal" => Outcome::Signal,
-            "core-dump" => Outcome::CoreDump,
-            "watchdog" => Outcome::Watchdog,
-            "start-limit-hit" => Outcome::StartLimitHit,
-            "resources" => Outcome::Resources,
-            "protocol" => Outcome::Protocol,
-            _ => Outcome::Failed,
-        }
     }
 
     /// Neither a success nor a skip.
@@ -129,27 +104,7 @@ mod tests {
     }
 
     #[test]
-    fn systemd_results() {
-        assert_eq!(
-            Outcome::from_systemd("exec-condition", false, 0),
-            Outcome::Skipped
-        );
-        assert_eq!(
-            Outcome::from_systemd("success", true, CLD_EXITED),
-            Outcome::Success
-        );
-        assert_eq!(
-            Outcome::from_systemd("success", true, CLD_KILLED),
-            Outcome::Cancelled
-        );
-        assert_eq!(
-            Outcome::from_systemd("exit-code", true, CLD_EXITED),
-            Outcome::Failed
-        );
-        assert_eq!(
-            Outcome::from_systemd("oom-kill", true, CLD_KILLED),
-            Outcome::Oom
-        );
+    fn worse_is_failure_then_success_then_skip() {
         assert_eq!(Outcome::Success.worse(Outcome::Timeout), Outcome::Timeout);
         assert_eq!(Outcome::Success.worse(Outcome::Skipped), Outcome::Success);
     }
