@@ -23,8 +23,8 @@
 //! same signal, so systemd judges the unit as if it ran the plugin itself
 //! (128 + signal instead for signals that would dump core).
 
-use crate::sd_notify::Notify;
 use crate::cli::PluginExecArgs;
+use crate::sd_notify::Notify;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
