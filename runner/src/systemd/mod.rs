@@ -30,7 +30,7 @@
 //! Where things are: `bus` (the connection and its calls), `watch`
 //! (following the signals across re-execs and bus restarts), `events`
 //! (signals as [`Event`]s), `properties` ([`UnitProps`]), `units` (plugin
-//! units and jobs), `names` (which units are plugin units, object paths),
+//! units, whose plugin and phase they run, jobs), `names` (which units are plugin units, object paths),
 //! `classify` (how a finished unit ended) and `outcome` (its words),
 //! `error`.
 
