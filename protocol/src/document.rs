@@ -71,7 +71,10 @@ impl fmt::Display for ErrorInfo {
 }
 
 /// The one JSON document a JSON command prints. `progress` is read as
-/// nothing (progress goes to stderr); unknown keys are ignored.
+/// nothing (progress goes to stderr); unknown keys are ignored. Read it
+/// with [`Document::parse`] or [`Document::from_value`], which also refuse
+/// a document that is not a JSON object (serde alone would take an array
+/// as the fields in order).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Document {
     pub status: Status,

@@ -167,7 +167,7 @@ impl Serialize for ProtocolError {
 /// How much of the plugin's output a message quotes.
 pub(crate) const EXCERPT: usize = 200;
 
-/// `bytes` quoted for a one-line message: the first [`EXCERPT`] bytes with
+/// `bytes` quoted for a one-line message: the first 200 bytes with
 /// control characters escaped, and how long it really was.
 pub fn excerpt(bytes: &[u8]) -> String {
     let cut = &bytes[..bytes.len().min(EXCERPT)];

@@ -8,7 +8,9 @@ use crate::fields::{self, Expected};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The data of a successful estimate-update.
+/// The data of a successful estimate-update. Read it with
+/// [`Estimate::from_data`], which also refuses data that is not an object
+/// and reads `applicable` first.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     #[serde(deserialize_with = "fields::objects")]

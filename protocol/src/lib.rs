@@ -14,10 +14,14 @@
 //!   wrong and what to do about it, and quotes what the plugin printed.
 //!
 //! Documents are read with serde, through `serde_path_to_error`, so that a
-//! wrong value is named by its path: ``
-//! `data.packages_to_update[3].download_size_bytes` is "12 MB"; it must be
-//! a whole number of bytes or null``. Unknown keys are ignored everywhere,
-//! as the protocol lets plugins add their own.
+//! wrong value is named by its path, as in
+//!
+//! ```text
+//! `data.packages_to_update[3].download_size_bytes` is "12 MB"; it must be a whole number of bytes or null
+//! ```
+//!
+//! Unknown keys are ignored everywhere, as the protocol lets plugins add
+//! their own.
 //!
 //! This crate runs nothing: the runner starts plugins (by hand or in
 //! transient units) and hands the result here.

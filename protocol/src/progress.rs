@@ -34,7 +34,9 @@ pub fn progress_status(line: &[u8]) -> Option<String> {
     if !line.starts_with(b"{") {
         return None;
     }
-    let progress: ProgressLine = serde_json::from_slice(line).ok()?;
+    // Through a Value, so that a repeated key counts once, its last value.
+    let value: Value = serde_json::from_slice(line).ok()?;
+    let progress = ProgressLine::deserialize(&value).ok()?;
     if progress.kind != "progress" {
         return None;
     }
@@ -99,6 +101,11 @@ mod tests {
         assert_eq!(
             status(r#"{"type":"progress","percent":5,"message":{"a":1}}"#).as_deref(),
             Some("5%")
+        );
+        assert_eq!(
+            status(r#"{"type":"log","type":"progress","message":"last","message":"wins"}"#)
+                .as_deref(),
+            Some("wins")
         );
     }
 
