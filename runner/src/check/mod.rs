@@ -258,7 +258,7 @@ pub async fn check(scope: Scope, plugins: &[&Plugin]) -> Result<Report, Error> {
         }),
         _ => Error::Io(dir.clone(), e),
     })?;
-    let mut events = bus.watch().await?;
+    let mut events = bus.subscribe().await?;
     let mut checker = Checker {
         scope,
         plugins,

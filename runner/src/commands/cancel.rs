@@ -49,7 +49,7 @@ async fn cancel(scope: Scope) -> Result<Vec<String>, systemd::Error> {
     if stopped.is_empty() {
         return Ok(stopped);
     }
-    let mut events = bus.watch().await?;
+    let mut events = bus.subscribe().await?;
     bus.stop(TARGET).await?;
     // What PartOf= did not reach: units started without the target.
     for job in bus.jobs().await? {

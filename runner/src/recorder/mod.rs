@@ -19,7 +19,8 @@ use crate::stats::store::{self, Continue};
 use crate::stats::{now_us, run_summary, Db, Record, RunId};
 use crate::summary::{summarize, RunSummary};
 use crate::systemd::{
-    self, is_plugin_unit, Bus, Event, Outcome, PlannedUnits, PluginUnit, Resync, UnitProps, Watch,
+    self, is_plugin_unit, Bus, Event, Outcome, PlannedUnits, PluginUnit, Resync, Subscription,
+    UnitProps,
 };
 use cgroup::{Counters, Sampler};
 use futures_util::{FutureExt, StreamExt};
@@ -292,7 +293,7 @@ impl Recorder {
     /// the run's end is only looked for (its last catch-up records what
     /// is left). Says whether the run may be over; a failure is logged
     /// and left to the next resync.
-    pub async fn reconcile(&mut self, why: Resync, events: &mut Watch) -> bool {
+    pub async fn reconcile(&mut self, why: Resync, events: &mut Subscription) -> bool {
         let done = async {
             self.bus.jobs().await?;
             while let Some(Some(event)) = events.next().now_or_never() {

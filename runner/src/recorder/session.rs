@@ -15,7 +15,7 @@
 //!    units stopped are recorded.
 //!
 //! systemd re-executing or reloading, and the bus restarting, lose
-//! nothing: the watch follows the manager (`systemd::Watch`), every plugin
+//! nothing: the subscription follows the manager (`systemd::Subscription`), every plugin
 //! unit is read again when it is back (`Recorder::reconcile`), the run's
 //! end is looked for every `systemd::BACKSTOP`, and a last catch-up
 //! records whatever ended unheard.
@@ -41,7 +41,7 @@ pub async fn record(scope: Scope) -> Result<RunSummary, String> {
         .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
     let bus = Bus::connect(scope).await.map_err(|e| e.to_string())?;
     // Subscribed before anything is read, so no unit's end is missed.
-    let mut events = bus.watch().await.map_err(|e| e.to_string())?;
+    let mut events = bus.subscribe().await.map_err(|e| e.to_string())?;
     let db = match Db::open_for_writing(&stats::db_path(scope)) {
         Ok(db) => Some(db),
         Err(e) => {

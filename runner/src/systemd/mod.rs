@@ -7,7 +7,7 @@
 //!
 //! ```ignore
 //! let bus = Bus::connect(scope).await?;
-//! let mut events = bus.watch().await?;       // match rules, then Subscribe
+//! let mut events = bus.subscribe().await?;       // match rules, then Subscribe
 //! let units = bus.plugin_units().await?;     // what update-all.target pulls in
 //! bus.start(TARGET).await?;
 //! while let Some(event) = events.next().await {
@@ -25,7 +25,7 @@
 //!
 //! The watch follows the manager: `systemctl daemon-reexec` (a systemd
 //! package upgrade does it) gives it a new unique bus name, and its signals
-//! are taken from that name on, after subscribing again (see [`Watch`]).
+//! are taken from that name on, after subscribing again (see [`Subscription`]).
 //!
 //! Where things are: `bus` (the connection and its calls), `watch`
 //! (following the signals across re-execs and bus restarts), `events`
@@ -41,8 +41,8 @@ mod events;
 mod names;
 mod outcome;
 mod properties;
+mod subscription;
 mod units;
-mod watch;
 
 pub use bus::Bus;
 pub use classify::{
@@ -53,5 +53,5 @@ pub use events::{Event, Resync};
 pub use names::{is_plugin_unit, CHECK_PREFIX};
 pub use outcome::Outcome;
 pub use properties::UnitProps;
+pub use subscription::Subscription;
 pub use units::{Job, PlannedUnits, PluginUnit};
-pub use watch::Watch;

@@ -3,7 +3,7 @@
 //!
 //! systemd re-executing (a systemd package upgrade does) or reloading, and
 //! the bus restarting, do not lose the run: the watch follows the manager
-//! (`systemd::Watch`), and after each [`Event::Resync`] the run's jobs and
+//! (`systemd::Subscription`), and after each [`Event::Resync`] the run's jobs and
 //! units are read again, so a unit that ended unheard ends its row with
 //! the state its properties give. Every `systemd::BACKSTOP` that is done
 //! too, against any missed signal. Ctrl-C (or SIGTERM) stops watching and
@@ -48,7 +48,7 @@ pub struct Watcher {
     runtime: SharedRuntime,
     signals: Signals<zruntime::Shared>,
     bus: Bus,
-    events: systemd::Watch,
+    events: systemd::Subscription,
     units: Vec<PluginUnit>,
     state: RunState,
 }
@@ -62,7 +62,7 @@ impl Watcher {
         let signals = Signals::new(&runtime, [Signal::Interrupt, Signal::Terminate])
             .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
         let bus = Bus::connect(scope).await.map_err(|e| e.to_string())?;
-        let events = bus.watch().await.map_err(|e| e.to_string())?;
+        let events = bus.subscribe().await.map_err(|e| e.to_string())?;
         // Who each unit belongs to comes from the plan (systemd is asked
         // only about units the plan does not make).
         let planned = PlannedUnits::of(&update_all_core::load(&Env::from_process(Some(scope))));

@@ -1,5 +1,5 @@
 //! Following systemd's signals across re-executions, reloads and restarts
-//! of the bus: [`Bus::watch`] and [`Bus::reconnect`].
+//! of the bus: [`Bus::subscribe`] and [`Bus::reconnect`].
 
 use super::bus::{DBUS, MANAGER_PATH, SYSTEMD};
 use super::error::error_name;
@@ -21,7 +21,7 @@ use zbus_systemd::systemd1::ManagerProxy;
 const QUEUE: NonZeroUsize = NonZeroUsize::new(1 << 16).unwrap();
 /// Changes of systemd's owner waiting to be read: a few at a time.
 const OWNER_QUEUE: NonZeroUsize = NonZeroUsize::new(64).unwrap();
-/// How often a watch asks for a [`Resync::Backstop`]: the bound on how long
+/// How often a subscription asks for a [`Resync::Backstop`]: the bound on how long
 /// a missed signal can hold up a run.
 pub const BACKSTOP: Duration = Duration::from_secs(10);
 /// How long [`Bus::reconnect`] tries before it gives up.
@@ -37,7 +37,7 @@ impl Bus {
     /// `update-all-*` units, and a [`Event::Resync`] whenever signals may
     /// have been missed; it ends when the connection closes (then
     /// [`Bus::reconnect`]).
-    pub async fn watch(&self) -> Result<Watch> {
+    pub async fn subscribe(&self) -> Result<Subscription> {
         let signals = MatchRule::builder()
             .msg_type(MessageType::Signal)
             .path_namespace(MANAGER_PATH)
@@ -74,7 +74,7 @@ impl Bus {
             },
             held: None,
         };
-        Ok(Watch(
+        Ok(Subscription(
             Box::pin(futures_util::stream::unfold(
                 follow,
                 |mut follow| async move {
@@ -88,17 +88,17 @@ impl Bus {
 
     /// Connects again after the connection closed (the bus restarted, and
     /// the system survived it), trying for up to [`RECONNECT_FOR`] while
-    /// the bus and systemd come back, and watches again. The watch starts
+    /// the bus and systemd come back, and subscribes again. The subscription starts
     /// with a [`Resync::ManagerBack`]: nothing was heard meanwhile.
-    pub async fn reconnect(scope: Scope) -> Result<(Bus, Watch)> {
+    pub async fn reconnect(scope: Scope) -> Result<(Bus, Subscription)> {
         let runtime = zruntime::SharedRuntime::current()
             .map_err(|e| Error::Bus(zbus::Error::Failure(e.to_string())))?;
         let deadline = Instant::now() + RECONNECT_FOR;
         loop {
             let attempt = async {
                 let bus = Bus::connect(scope).await?;
-                let watch = bus.watch().await?;
-                Ok::<_, Error>((bus, watch))
+                let subscription = bus.subscribe().await?;
+                Ok::<_, Error>((bus, subscription))
             };
             // An attempt that hangs (a bus that accepts and never answers)
             // ends at the deadline too.
@@ -112,9 +112,9 @@ impl Bus {
                     })
                 });
             match attempt {
-                Ok((bus, mut watch)) => {
-                    watch.resync();
-                    return Ok((bus, watch));
+                Ok((bus, mut subscription)) => {
+                    subscription.resync();
+                    return Ok((bus, subscription));
                 }
                 Err(e) if Instant::now() >= deadline => return Err(e),
                 Err(e) => {
@@ -126,18 +126,18 @@ impl Bus {
     }
 }
 
-/// What [`Bus::watch`] hands out: systemd's signals as [`Event`]s, taken
+/// What [`Bus::subscribe`] hands out: systemd's signals as [`Event`]s, taken
 /// from whichever connection owns `org.freedesktop.systemd1` now.
-pub struct Watch(Pin<Box<dyn Stream<Item = Event>>>, Option<Event>);
+pub struct Subscription(Pin<Box<dyn Stream<Item = Event>>>, Option<Event>);
 
-impl Watch {
+impl Subscription {
     /// The next event is a [`Resync::ManagerBack`].
     fn resync(&mut self) {
         self.1 = Some(Event::Resync(Resync::ManagerBack));
     }
 }
 
-impl Stream for Watch {
+impl Stream for Subscription {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
@@ -148,7 +148,7 @@ impl Stream for Watch {
     }
 }
 
-/// The state behind a [`Watch`].
+/// The state behind a [`Subscription`].
 struct Follow {
     signals: MessageStream,
     /// `NameOwnerChanged` of systemd's name, sent by the bus.
