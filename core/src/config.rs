@@ -1,17 +1,20 @@
 //! `config.yaml` and its `config.d/*.yaml` drop-ins: which plugins run,
 //! limits for `update-all.slice`, when to notify, where the runner is, the
-//! pre-flight conditions of a run and what the system timer's run covers.
-//! See docs/configuration.md.
+//! pre-flight conditions of a run, what the system timer's run covers and
+//! how transient failures are retried. See docs/configuration.md.
 
 use crate::diagnostic::Diagnostic;
 use crate::discovery::discover;
 use crate::locate;
 use crate::paths::Env;
 use crate::trust::Trust;
-use crate::values::{ByteSize, ExecPath, Percent, PluginName, Weight};
-use serde::{Deserialize, Serialize};
+use crate::values::{Bounded, ByteSize, ExecPath, Percent, PluginName, Weight};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// One configuration file as written; absent fields leave what lower
 /// files set.
@@ -30,6 +33,8 @@ struct ConfigFile {
     conditions: ConditionsFile,
     #[serde(default)]
     schedule: ScheduleFile,
+    #[serde(default)]
+    retries: RetriesFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -160,6 +165,110 @@ pub struct Schedule {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RetriesFile {
+    attempts: Option<Bounded<1, 10>>,
+    backoff: Option<Backoff>,
+}
+
+/// How a plugin unit retries a `download` or `update` that failed with a
+/// transient error code (docs/plugin-protocol.md, "Error codes"): in the
+/// same unit, waiting `backoff` before the second attempt and twice as
+/// long before each next one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retries {
+    /// Attempts in all, the first one included: 1 turns retries off.
+    pub attempts: u32,
+    /// The wait before the second attempt.
+    pub backoff: Duration,
+}
+
+impl Default for Retries {
+    /// 3 attempts, after 2 s and 4 s: a held package manager lock or a
+    /// mirror that hiccuped gets its chance, and a network that is down
+    /// costs a unit 6 s.
+    fn default() -> Self {
+        Retries {
+            attempts: 3,
+            backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Retries {
+    fn overlay(&mut self, top: RetriesFile) {
+        if let Some(n) = top.attempts {
+            // 1 to 10, checked while parsing.
+            self.attempts = u32::try_from(n.get()).unwrap_or(1);
+        }
+        if let Some(Backoff(b)) = top.backoff {
+            self.backoff = b;
+        }
+    }
+}
+
+/// `retries.backoff`: seconds, as a number (`2`, `0.5`) or with a unit
+/// (`2s`, `500ms`), from 0 to an hour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Backoff(Duration);
+
+/// The longest `retries.backoff`.
+const BACKOFF_MAX: Duration = Duration::from_secs(3600);
+
+impl Backoff {
+    fn of_seconds(secs: f64) -> Result<Self, String> {
+        Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|d| *d <= BACKOFF_MAX)
+            .map(Backoff)
+            .ok_or_else(|| format!("{secs} s is out of range: use 0 to 3600 seconds"))
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let (number, scale) = if let Some(ms) = t.strip_suffix("ms") {
+            (ms, 0.001)
+        } else {
+            (t.strip_suffix('s').unwrap_or(t), 1.0)
+        };
+        let number: f64 = number.trim_end().parse().map_err(|_| {
+            format!("invalid duration {text:?}: write seconds such as `2s`, `0.5s` or `500ms`")
+        })?;
+        Backoff::of_seconds(number * scale)
+    }
+}
+
+struct BackoffVisitor;
+
+impl Visitor<'_> for BackoffVisitor {
+    type Value = Backoff;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as `2s`, `0.5s` or `500ms`")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Backoff, E> {
+        // Precision is no concern: anything above an hour is refused.
+        #[allow(clippy::cast_precision_loss)]
+        Backoff::of_seconds(v as f64).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Backoff, E> {
+        #[allow(clippy::cast_precision_loss)]
+        Backoff::of_seconds(v as f64).map_err(E::custom)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Backoff, E> {
+        Backoff::of_seconds(v).map_err(E::custom)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Backoff, E> {
+        Backoff::parse(v).map_err(E::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Backoff {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(BackoffVisitor)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PluginSelection {
     enabled: Option<Vec<PluginName>>,
     #[serde(default)]
@@ -210,6 +319,7 @@ pub struct Config {
     pub paths: Paths,
     pub conditions: Conditions,
     pub schedule: Schedule,
+    pub retries: Retries,
     /// The files that were read, in the order they were applied.
     pub files: Vec<PathBuf>,
 }
@@ -266,6 +376,7 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
                     if let Some(users) = file.schedule.update_logged_in_users {
                         config.schedule.update_logged_in_users = users;
                     }
+                    config.retries.overlay(file.retries);
                     config.files.push(path);
                 }
                 Ok(None) => {}
@@ -370,6 +481,63 @@ mod tests {
             }
         );
         assert!(config.schedule.update_logged_in_users);
+    }
+
+    #[test]
+    fn retries_merge_key_by_key_and_take_seconds_with_or_without_a_unit() {
+        let (config, _) = load_from(&[]);
+        assert_eq!(config.retries, Retries::default());
+        assert_eq!(config.retries.attempts, 3);
+        assert_eq!(config.retries.backoff, Duration::from_secs(2));
+        for (backoff, wanted) in [
+            ("2s", Duration::from_secs(2)),
+            ("0.2s", Duration::from_millis(200)),
+            ("500ms", Duration::from_millis(500)),
+            ("5", Duration::from_secs(5)),
+            ("0.25", Duration::from_millis(250)),
+            ("0", Duration::ZERO),
+            ("\"1 s\"", Duration::from_secs(1)),
+        ] {
+            let (config, diags) = load_from(&[
+                ("etc/update-all/config.yaml", "retries:\n  attempts: 5\n"),
+                (
+                    "etc/update-all/config.d/50-x.yaml",
+                    &format!("retries:\n  backoff: {backoff}\n"),
+                ),
+            ]);
+            assert!(diags.is_empty(), "{backoff}: {diags:?}");
+            assert_eq!(
+                config.retries,
+                Retries {
+                    attempts: 5,
+                    backoff: wanted
+                },
+                "{backoff}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_retries_are_refused_with_their_place() {
+        for (text, wanted) in [
+            ("retries:\n  attempts: 0\n", "0 is out of range: use 1 to 10"),
+            ("retries:\n  attempts: 11\n", "11 is out of range: use 1 to 10"),
+            (
+                "retries:\n  backoff: soon\n",
+                "invalid duration \"soon\": write seconds such as `2s`",
+            ),
+            ("retries:\n  backoff: -1\n", "-1 s is out of range"),
+            ("retries:\n  backoff: 2h\n", "invalid duration \"2h\""),
+            ("retries:\n  backof: 2s\n", "unknown field `backof`"),
+        ] {
+            let (config, diags) = load_from(&[("etc/update-all/config.yaml", text)]);
+            let msg = diags.first().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                msg.contains("config.yaml:2:") && msg.contains(wanted),
+                "{text}: {msg}"
+            );
+            assert_eq!(config.retries, Retries::default(), "the file is ignored");
+        }
     }
 
     #[test]

@@ -60,6 +60,14 @@ impl Expected for ErrorInfo {
     const ONE: &'static str = "null or an object with code, message and details";
 }
 
+impl ErrorInfo {
+    /// Whether the failure may pass if the command runs again a little
+    /// later (its code is one of [`crate::codes::TRANSIENT`]).
+    pub fn is_transient(&self) -> bool {
+        crate::codes::is_transient(&self.code)
+    }
+}
+
 impl fmt::Display for ErrorInfo {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "{}: {}", self.code, self.message)?;
@@ -109,6 +117,25 @@ impl Document {
             }
         })?;
         Document::from_value(&value).map_err(Problem::Invalid)
+    }
+
+    /// The document a command ended with, from stdout that may hold more
+    /// than the protocol allows (a tool's output before it): stdout as one
+    /// document, else its last non-empty line as one. `None` when neither
+    /// is a document.
+    pub fn parse_last(stdout: &[u8]) -> Option<Self> {
+        Document::parse(stdout).ok().or_else(|| {
+            let last = stdout
+                .split(|&b| b == b'\n')
+                .map(<[u8]>::trim_ascii)
+                .rfind(|l| !l.is_empty())?;
+            Document::parse(last).ok()
+        })
+    }
+
+    /// The error of a document with `status: error`.
+    pub fn failure(&self) -> Option<&ErrorInfo> {
+        self.error.as_ref().filter(|_| self.status == Status::Error)
     }
 
     /// Reads a parsed document; the error names the key that is wrong.
@@ -220,6 +247,27 @@ mod tests {
         ] {
             assert_eq!(invalid(doc), wanted, "{doc}");
         }
+    }
+
+    #[test]
+    fn the_last_document_is_found_after_other_output() {
+        let locked = br#"{"status":"error","data":null,"error":{"code":"LOCKED","message":"busy","details":null},"progress":null}"#;
+        let mut stdout = b"Reading package lists...\n".to_vec();
+        stdout.extend_from_slice(locked);
+        stdout.extend_from_slice(b"\n\n");
+        let doc = Document::parse_last(&stdout).unwrap();
+        assert!(doc.failure().is_some_and(ErrorInfo::is_transient));
+        let doc = Document::parse_last(br#"{"status":"success","data":{},"error":null,"progress":null}"#)
+            .unwrap();
+        assert_eq!(doc.failure(), None);
+        let failed = br#"{"status":"error","error":{"code":"PACKAGE_ERROR","message":"m"}}"#;
+        assert!(!Document::parse_last(failed)
+            .unwrap()
+            .failure()
+            .unwrap()
+            .is_transient());
+        assert_eq!(Document::parse_last(b""), None);
+        assert_eq!(Document::parse_last(b"{\"status\":\"err"), None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! - [`Command`]: the commands a plugin answers, their time limits and the
 //!   exit statuses each may end with;
-//! - [`Document`]: the one JSON document of the JSON commands, and
+//! - [`Document`]: the one JSON document of the JSON commands (its error
+//!   codes that update-all acts on are in [`codes`]), and
 //!   [`Estimate`], the data of `estimate-update`;
 //! - [`progress_status`]: a progress line of stderr as the unit's status
 //!   text;
@@ -29,6 +30,7 @@
 //! [docs/plugin-protocol.md]: https://github.com/update-all/update-all/blob/main/docs/plugin-protocol.md
 
 mod answers;
+pub mod codes;
 mod command;
 mod document;
 mod error;
