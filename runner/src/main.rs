@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod commands;
 mod config;
+mod inhibit;
 mod invoker;
 mod log;
 mod notify;

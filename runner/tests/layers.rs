@@ -24,8 +24,9 @@ use std::str::FromStr;
 /// table of docs/architecture.md; a new top-level module needs a row.
 #[rustfmt::skip]
 const LAYERS: &[&[&str]] = &[
-    // Leaves: configuration, logging, users' managers, the invoker, sd_notify.
-    &["config", "log", "user_manager", "invoker", "sd_notify"],
+    // Leaves: configuration, logging, users' managers, the invoker, sd_notify,
+    // logind's inhibitor lock.
+    &["config", "log", "user_manager", "invoker", "sd_notify", "inhibit"],
     // The bus, events, properties, unit names and the one classifier.
     &["systemd"],
     // The one run summary, of systemd's outcomes.

@@ -105,6 +105,9 @@ pub fn run(args: &PluginExecArgs) -> ExitCode {
     };
     let notifier = Notifier::from_env();
     install_forwarding();
+    // Shutdown and sleep wait while an update installs: held until this
+    // process ends, right after the plugin's (crate::inhibit).
+    let _inhibitor = crate::inhibit::for_phase(program, rest.last().map(OsString::as_os_str));
     let spawned = Command::new(program)
         .args(rest)
         .stderr(Stdio::piped())
