@@ -5,7 +5,8 @@
 //!   exit statuses each may end with;
 //! - [`Document`]: the one JSON document of the JSON commands (its error
 //!   codes that update-all acts on are in [`codes`]), and
-//!   [`Estimate`], the data of `estimate-update`;
+//!   [`Estimate`], the data of `estimate-update`, and [`Applied`], that of
+//!   `download` and `update`;
 //! - [`progress_status`]: a progress line of stderr as the unit's status
 //!   text;
 //! - [`PluginRun`]: one finished plugin command (exit, stdout, stderr),
@@ -30,6 +31,7 @@
 //! [docs/plugin-protocol.md]: https://github.com/update-all/update-all/blob/main/docs/plugin-protocol.md
 
 mod answers;
+mod applied;
 pub mod codes;
 mod command;
 mod document;
@@ -40,6 +42,7 @@ mod plugin_run;
 mod progress;
 
 pub use answers::Health;
+pub use applied::Applied;
 pub use command::Command;
 pub use document::{Document, ErrorInfo, Status};
 pub use error::{excerpt, Problem, ProtocolError};

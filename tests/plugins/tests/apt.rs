@@ -4,7 +4,8 @@
 //! - in a private root (its own dpkg database, lists, cache and sources, a
 //!   local repository built here): the estimate sees 1.0 → 2.0, download
 //!   fetches, update upgrades, by hand and through update-all's units in
-//!   the test bed. The host's packages are never touched.
+//!   the test bed; a dpkg run cut short is repaired by the update before
+//!   it upgrades. The host's packages are never touched.
 
 mod pkgmgr;
 
@@ -184,7 +185,7 @@ fn estimate_parses_recorded_dist_upgrade() {
 }
 
 /// A private apt/dpkg root with ua-fixture 1.0 installed from a local
-/// repository; [`PrivateRoot::publish`] adds 2.0 to the repository.
+/// repository; [`PrivateRoot::publish`] adds 2.0 or 3.0 to the repository.
 struct PrivateRoot {
     _dir: tempfile::TempDir,
     root: PathBuf,
@@ -205,7 +206,7 @@ impl PrivateRoot {
         let dir = scratch("apt");
         let base = dir.path().to_owned();
         let (root, repo, debs) = (base.join("root"), base.join("repo"), base.join("debs"));
-        for v in ["1.0", "2.0"] {
+        for v in ["1.0", "2.0", "3.0"] {
             let pkg = base.join(format!("build-{v}"));
             std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
             std::fs::create_dir_all(pkg.join("usr/share/ua-fixture")).unwrap();
@@ -304,6 +305,62 @@ impl PrivateRoot {
         )
     }
 
+    /// ua-fixture 1.0 installed, 3.0 in the repository and the lists, and
+    /// a dpkg run cut short as a power cut leaves it: 2.0 unpacked over
+    /// 1.0, not configured, and that change still in dpkg's journal
+    /// (`updates/`), not yet in the status file. apt refuses to work on it.
+    fn interrupted() -> PrivateRoot {
+        let pr = PrivateRoot::new();
+        let (root, conf) = (pr.root.display(), pr.conf.display());
+        pr.publish("3.0");
+        sh(&format!("APT_CONFIG='{conf}' apt-get -qq update"));
+        let status = pr.root.join("var/lib/dpkg/status");
+        let sound = read(&status);
+        sh(&format!(
+            "dpkg --root='{root}' --log='{root}/var/log/dpkg.log' --unpack '{}/ua-fixture_2.0_all.deb' >/dev/null",
+            pr.debs.display()
+        ));
+        assert_eq!(pr.abbrev(), "iU", "2.0 unpacked, not configured");
+        // dpkg killed before it folded its journal into the status file:
+        // the status file says 1.0 is installed, the journal holds 2.0's
+        // record.
+        let unpacked = read(&status);
+        let record = unpacked
+            .split("\n\n")
+            .find(|r| r.starts_with("Package: ua-fixture\n"))
+            .expect("ua-fixture's record");
+        std::fs::write(
+            pr.root.join("var/lib/dpkg/updates/0000"),
+            format!("{}\n", record.trim_end()),
+        )
+        .unwrap();
+        std::fs::write(&status, &sound).unwrap();
+        assert_eq!(pr.abbrev(), "iU", "dpkg reads its journal");
+        let refused = std::process::Command::new("apt-get")
+            .args(["-q", "check"])
+            .env("APT_CONFIG", pr.conf.as_os_str())
+            .output()
+            .unwrap();
+        assert!(
+            !refused.status.success()
+                && String::from_utf8_lossy(&refused.stderr).contains("dpkg --configure -a"),
+            "apt should refuse an interrupted dpkg:\n{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        pr
+    }
+
+    /// ua-fixture's `db:Status-Abbrev` in the private root (dpkg-query(1)):
+    /// `ii` installed, `iU` unpacked.
+    fn abbrev(&self) -> String {
+        sh(&format!(
+            "dpkg-query --admindir='{}/var/lib/dpkg' -W -f '${{db:Status-Abbrev}}' ua-fixture",
+            self.root.display()
+        ))
+        .trim()
+        .to_owned()
+    }
+
     fn cached(&self) -> bool {
         self.root
             .join("var/cache/apt/archives/ua-fixture_2.0_all.deb")
@@ -374,6 +431,84 @@ fn private_root_estimate_download_update_by_hand() {
         "apt private root: estimate {:.2}s, estimate+download+update+estimate {:.2}s",
         estimate_time.as_secs_f64(),
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// An interrupted dpkg run in the private root, as a power cut leaves it:
+/// ua-fixture 2.0 unpacked over 1.0 but never configured, and that change
+/// still in dpkg's journal (`updates/`), not yet in the status file. apt
+/// refuses to work on it ("dpkg was interrupted"). The plugin's estimate
+/// still reads, its download leaves it alone, and its update first
+/// finishes it with `dpkg --configure -a` in the private root, says so on
+/// stderr and in its document (`data.repaired`), then upgrades to 3.0.
+#[test]
+fn an_interrupted_dpkg_run_is_repaired_before_the_upgrade() {
+    if !is_root("apt repairs an interrupted dpkg")
+        || !have_tools(
+            "apt repairs an interrupted dpkg",
+            &["apt-get", "dpkg", "dpkg-deb", "dpkg-scanpackages"],
+        )
+    {
+        return;
+    }
+    let host_before = host_dpkg_status();
+    let pr = PrivateRoot::interrupted();
+    let admin = pr.root.join("var/lib/dpkg");
+
+    // The estimate reads; the download changes nothing and leaves the
+    // repair to the update, which downloads what is missing then.
+    let estimate = plugin_tests::json(&pr.run("estimate-update"));
+    assert_eq!(only_package(&estimate)["new_version"], "3.0", "{estimate}");
+    let out = pr.run("download");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not downloading: the update repairs it first"),
+        "{stderr}"
+    );
+    assert_eq!(pr.abbrev(), "iU", "the download left dpkg as it was");
+
+    let out = pr.run("update");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "apt: an interrupted dpkg run (1 entry in dpkg's journal), left unconfigured: \
+             ua-fixture; running dpkg --configure -a before the upgrade"
+        ),
+        "{stderr}"
+    );
+    let doc = plugin_tests::json(&out);
+    let applied = update_all_protocol::Applied::from_data(&doc["data"]).unwrap();
+    assert_eq!(
+        applied.repaired,
+        ["dpkg --configure -a finished an interrupted dpkg run \
+          (1 entry in dpkg's journal), left unconfigured: ua-fixture"],
+        "{doc}"
+    );
+    assert_eq!(pr.installed(), "3.0");
+    assert_eq!(read(pr.root.join("usr/share/ua-fixture/version")), "3.0\n");
+    assert!(
+        std::fs::read_dir(admin.join("updates")).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(|c: char| c.is_ascii_digit())),
+        "dpkg's journal is still dirty"
+    );
+    // dpkg's log: 2.0 configured, then upgraded to 3.0.
+    let log = read(pr.root.join("var/log/dpkg.log"));
+    let configured = log.find(" configure ua-fixture:all 2.0 ");
+    let upgraded = log.find(" upgrade ua-fixture:all 2.0 3.0");
+    assert!(
+        configured.is_some() && upgraded.is_some() && configured < upgraded,
+        "{log}"
+    );
+    // Nothing to repair the next time: no note, no document data.
+    let out = pr.run("update");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("dpkg --configure -a"));
+    assert_eq!(plugin_tests::json(&out)["data"], serde_json::Value::Null);
+    assert!(
+        host_dpkg_status() == host_before,
+        "the host's dpkg status changed"
     );
 }
 
@@ -481,6 +616,58 @@ fn private_root_through_update_all_units() {
     eprintln!(
         "apt through update-all: download + update units in {:.2}s",
         took.as_secs_f64()
+    );
+}
+
+/// An interrupted dpkg run through update-all's units: the download unit
+/// succeeds without touching it, the update unit repairs it, says so in
+/// its journal, and upgrades.
+#[test]
+fn an_interrupted_dpkg_run_is_repaired_through_update_all_units() {
+    if !have_tools(
+        "apt repair through update-all",
+        &["apt-get", "dpkg", "dpkg-deb", "dpkg-scanpackages"],
+    ) {
+        return;
+    }
+    let Some(tb) = testbed::Testbed::require() else {
+        return;
+    };
+    let pr = PrivateRoot::interrupted();
+    let host_before = host_dpkg_status();
+    tb.sh("ln -sf /dev/null /run/systemd/system/update-all-recorder.service");
+    tb.install_update_all(
+        &testbed::target_binary("update-all-generator"),
+        Some(&testbed::target_binary("update-all")),
+    );
+    pkgmgr::install_with_settings(&tb, "apt", &[("config", &pr.conf.display().to_string())]);
+    let out = tb.systemctl(&["start", "update-all-apt.service"]);
+    let update = "update-all-apt.service";
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        tb.journal("update-all-apt-download.service"),
+        tb.journal(update)
+    );
+    let journal = journal_has(&tb, update, "Unpacking ua-fixture (3.0) over (2.0)");
+    let said = "apt: an interrupted dpkg run (1 entry in dpkg's journal), left unconfigured: \
+                ua-fixture; running dpkg --configure -a before the upgrade";
+    let (repair, upgrade) = (
+        journal.find(said),
+        journal.find("Unpacking ua-fixture (3.0) over (2.0)"),
+    );
+    assert!(
+        repair.is_some() && upgrade.is_some() && repair < upgrade,
+        "update journal:\n{journal}"
+    );
+    assert!(
+        journal_has(&tb, "update-all-apt-download.service", "not downloading")
+            .contains("not downloading: the update repairs it first"),
+    );
+    assert_eq!(pr.installed(), "3.0");
+    assert!(
+        host_dpkg_status() == host_before,
+        "the host's dpkg status changed"
     );
 }
 

@@ -1,0 +1,74 @@
+//! What `download` and `update` did ([docs/plugin-protocol.md, download
+//! and update]): the data of their `success` document. Most plugins print
+//! `null`; every key is optional.
+//!
+//! [docs/plugin-protocol.md, download and update]: https://github.com/update-all/update-all/blob/main/docs/plugin-protocol.md#download-and-update
+
+use crate::fields;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The data of a successful `download` or `update`. Read it with
+/// [`Applied::from_data`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// What the plugin repaired before it updated, one sentence each: a
+    /// package manager's run that was cut short and finished first (apt:
+    /// `dpkg --configure -a`). Empty when nothing needed it.
+    #[serde(default, deserialize_with = "fields::strings")]
+    pub repaired: Vec<String>,
+}
+
+impl Applied {
+    /// Reads the `data` of a successful download or update: `null` (or no
+    /// data) is nothing to report; an object is read, its unknown keys
+    /// ignored. The error names the wrong value by its path, as
+    /// `data.repaired[0]`.
+    pub fn from_data(data: &Value) -> Result<Self, String> {
+        match data {
+            Value::Null => Ok(Applied::default()),
+            Value::Object(_) => fields::read("data", data),
+            other => Err(format!(
+                "`data` is {}; a successful download or update has null or an \
+                 object (docs/plugin-protocol.md)",
+                fields::kind_of(other)
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(data: &str) -> Result<Applied, String> {
+        Applied::from_data(&serde_json::from_str(data).unwrap())
+    }
+
+    #[test]
+    fn without_the_field_nothing_was_repaired() {
+        for data in ["null", "{}", r#"{"repaired": null}"#, r#"{"other": 1}"#] {
+            assert_eq!(read(data).unwrap(), Applied::default(), "{data}");
+        }
+    }
+
+    #[test]
+    fn repairs_are_read() {
+        let a = read(r#"{"repaired": ["dpkg --configure -a finished an interrupted dpkg run"]}"#)
+            .unwrap();
+        assert_eq!(
+            a.repaired,
+            ["dpkg --configure -a finished an interrupted dpkg run"]
+        );
+    }
+
+    #[test]
+    fn wrong_values_are_named() {
+        let e = read(r#"{"repaired": "dpkg"}"#).unwrap_err();
+        assert!(e.contains("`data.repaired`"), "{e}");
+        let e = read(r#"{"repaired": [1]}"#).unwrap_err();
+        assert!(e.contains("`data.repaired[0]`"), "{e}");
+        let e = read("[]").unwrap_err();
+        assert!(e.starts_with("`data` is"), "{e}");
+    }
+}
