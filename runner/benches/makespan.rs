@@ -28,6 +28,27 @@
 //! times are CLOCK_REALTIME, shared by the host and the instance.
 //!
 //! Target (issue 9): `update-all run` ≤ 2.2 s in every round.
+//!
+//! # Reading the breakdown
+//!
+//! Per round and mode, in ms after the command started unless said:
+//! when the run's first job runs (the recorder's: everything the command
+//! does before its start request lands), when the pre-flight's
+//! `network-online.target` became active, the recorder's start-up (job
+//! running → `READY=1`; plugin units wait for it), its readiness → the
+//! first plugin unit, the median `ExecCondition=` and `plugin-exec`
+//! overhead (its start → the script's start, plus the script's end → its
+//! exit), the longest gap on the two chains, the last unit's end, the
+//! command's exit after it, and when `systemd-logind.service` started
+//! (the test bed boots `basic.target` only, so the first to ask logind
+//! starts it by bus activation). Then a table per unit, and medians over
+//! the rounds. A round whose pre-flight waited for `network-online.target`
+//! (the runner says "waiting for the network") is marked.
+//!
+//! `MAKESPAN_STRACE=DIR` also traces the runner and the recorder with
+//! `strace` in each `update-all run` round and keeps the traces in DIR:
+//! for finding where the time goes, not for the figures (tracing slows
+//! them).
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -312,6 +333,12 @@ struct Round {
     recorder: UnitTimes,
     /// `network-online.target`, which the runner's pre-flight starts.
     network_online: Option<UnitTimes>,
+    /// `systemd-logind.service`: the runner asks logind at the end whom to
+    /// notify, which starts it on a fresh boot (bus activation).
+    logind: Option<UnitTimes>,
+    /// The runner's pre-flight said it waited for `network-online.target`
+    /// (it polls the job every 250 ms).
+    waited_for_network: bool,
     exit_code: Option<i32>,
 }
 
@@ -330,14 +357,7 @@ fn measure(bins: &Binaries, mode: Mode) -> Round {
     let start = Instant::now();
     let out = match (mode, &trace) {
         (Mode::Runner, None) => tb.exec(&[RUNNER, "run"]),
-        (Mode::Runner, Some(_)) => tb.exec(&[
-            STRACE[0],
-            STRACE[1],
-            STRACE[2],
-            "/run/run.strace",
-            RUNNER,
-            "run",
-        ]),
+        (Mode::Runner, Some(_)) => tb.exec(&traced("/run/run.strace", &[RUNNER, "run"])),
         (Mode::Systemctl, _) => tb.systemctl(&["start", TARGET]),
     };
     if mode == Mode::Systemctl {
@@ -363,6 +383,7 @@ fn measure(bins: &Binaries, mode: Mode) -> Round {
         .collect();
     let recorder = unit_times(&tb, RECORDER);
     let network_online = Some(unit_times(&tb, "network-online.target"));
+    let logind = Some(unit_times(&tb, "systemd-logind.service"));
     if mode == Mode::Runner && out.status.code() != Some(1) {
         eprintln!(
             "warning: update-all run exited {:?} (1 expected: f fails)\n{}{}",
@@ -381,14 +402,28 @@ fn measure(bins: &Binaries, mode: Mode) -> Round {
         units,
         recorder,
         network_online,
+        logind,
+        waited_for_network: String::from_utf8_lossy(&out.stderr)
+            .contains("waiting for the network"),
         exit_code: out.status.code(),
     };
     tb.shutdown().unwrap_or_else(|e| eprintln!("teardown: {e}"));
     round
 }
 
-/// `strace` as the traces are taken: every thread, epoch timestamps (µs).
-const STRACE: [&str; 3] = ["strace", "-fttts512", "-o"];
+/// `strace` as the traces are taken: every thread, epoch timestamps (µs),
+/// D-Bus messages long enough to read their member names.
+const STRACE: [&str; 4] = ["strace", "-fttt", "-s512", "-o"];
+
+/// `command` under [`STRACE`], writing the trace to `out` (inside).
+fn traced<'a>(out: &'a str, command: &[&'a str]) -> Vec<&'a str> {
+    STRACE
+        .iter()
+        .copied()
+        .chain([out])
+        .chain(command.iter().copied())
+        .collect()
+}
 
 /// `MAKESPAN_STRACE=DIR`: each `update-all run` round also traces the
 /// runner and the recorder with `strace` and leaves the traces in DIR
@@ -404,8 +439,8 @@ fn trace_recorder(tb: &Testbed) {
     tb.write(
         format!("/run/systemd/system/{RECORDER}.d/90-strace.conf"),
         format!(
-            "[Service]\nNotifyAccess=all\nExecStart=\nExecStart={} {} {} /run/recorder.strace {RUNNER} record\n",
-            STRACE[0], STRACE[1], STRACE[2]
+            "[Service]\nNotifyAccess=all\nExecStart=\nExecStart={}\n",
+            traced("/run/recorder.strace", &[RUNNER, "record"]).join(" ")
         ),
         0o644,
     );
@@ -448,7 +483,15 @@ struct Phases {
     last_unit: Option<f64>,
     /// The last plugin unit inactive → the command's end.
     tail: Option<f64>,
+    /// `systemd-logind.service` started, after the command's start (only
+    /// when it was not running before).
+    logind_start: Option<f64>,
+    /// Its start-up, to active.
+    logind_startup: Option<f64>,
 }
+
+/// How many phases [`Phases::rows`] has.
+const PHASES: usize = 11;
 
 /// Milliseconds from `from` to `to` (µs), when both are known.
 fn span(from: i64, to: i64) -> Option<f64> {
@@ -508,11 +551,21 @@ impl Phases {
             chain_gap,
             last_unit: span(r.t0, last),
             tail: span(last, end),
+            logind_start: r
+                .logind
+                .as_ref()
+                .filter(|l| l.inactive_exit > r.t0)
+                .and_then(|l| span(r.t0, l.inactive_exit)),
+            logind_startup: r
+                .logind
+                .as_ref()
+                .filter(|l| l.inactive_exit > r.t0)
+                .and_then(|l| span(l.inactive_exit, l.active_enter)),
         }
     }
 
     /// Each phase's label and value.
-    fn rows(&self) -> [(&'static str, Option<f64>); 9] {
+    fn rows(&self) -> [(&'static str, Option<f64>); PHASES] {
         [
             ("start → first job runs", self.to_start),
             ("start → network-online.target", self.network_online),
@@ -523,6 +576,8 @@ impl Phases {
             ("chain gap (max)", self.chain_gap),
             ("start → last unit inactive", self.last_unit),
             ("last unit inactive → exit", self.tail),
+            ("start → logind started", self.logind_start),
+            ("logind start-up", self.logind_startup),
         ]
     }
 }
@@ -540,9 +595,14 @@ fn print_breakdown(r: &Round) {
         .map(|(label, v)| format!("{label} {}", show(*v)))
         .collect();
     println!(
-        "  {} (exit {:?}), ms: {}",
+        "  {} (exit {:?}{}), ms: {}",
         r.mode.label(),
         r.exit_code,
+        if r.waited_for_network {
+            ", pre-flight WAITED for network-online.target"
+        } else {
+            ""
+        },
         line.join("; ")
     );
     println!(
@@ -574,7 +634,7 @@ fn print_breakdown(r: &Round) {
 fn print_phase_medians(label: &str, rounds: &[&Round]) {
     let phases: Vec<Phases> = rounds.iter().map(|r| Phases::of(r)).collect();
     println!("  {label}, median (min–max) over the rounds, ms:");
-    for i in 0..9 {
+    for i in 0..PHASES {
         let values: Vec<f64> = phases.iter().filter_map(|p| p.rows()[i].1).collect();
         let Some(median) = median_of(values.clone()) else {
             continue;
@@ -651,6 +711,10 @@ fn main() {
         .unwrap_or_default();
     let (runs, systemctls): (Vec<&Round>, Vec<&Round>) =
         results.iter().map(|(r, s)| (r, s)).unzip();
+    println!(
+        "  rounds whose pre-flight waited for network-online.target: {} of {rounds}",
+        runs.iter().filter(|r| r.waited_for_network).count()
+    );
     print_phase_medians(Mode::Runner.label(), &runs);
     print_phase_medians(Mode::Systemctl.label(), &systemctls);
     println!(
