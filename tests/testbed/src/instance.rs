@@ -316,14 +316,18 @@ impl Testbed {
     /// Writes `contents` to the absolute path `inside` within the instance,
     /// creating parent directories (mode 0755) and setting `mode`.
     ///
-    /// Note: paths outside the private mounts (`/run`, `/tmp`, ...) are the
-    /// host's files.
-    ///
     /// # Panics
     ///
-    /// If the file cannot be written.
+    /// If the file cannot be written, or if `inside` is the host's own file
+    /// (outside the private mounts `/run`, `/tmp`, `/var/tmp`,
+    /// `/var/lib/systemd` and `/var/lib/update-all` of an instance booted on
+    /// the host's root): a test writing there would change the host and
+    /// every other instance running beside it. Configuration for a test
+    /// goes to `/run/update-all/config.d/`, plugins to
+    /// `/run/update-all/plugins.d/`.
     pub fn write(&self, inside: impl AsRef<Path>, contents: impl AsRef<[u8]>, mode: u32) {
         let inside = inside.as_ref();
+        self.refuse_host_path(inside);
         let path = self.host_path(inside);
         let result = (|| -> io::Result<()> {
             if let Some(parent) = path.parent() {
@@ -338,6 +342,32 @@ impl Testbed {
                 self.name,
                 inside.display()
             );
+        }
+    }
+
+    /// Panics when `inside` is the host's own file: the nearest existing
+    /// ancestor is the very same directory (device and inode) inside the
+    /// instance and on the host.
+    fn refuse_host_path(&self, inside: &Path) {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(relative) = inside.strip_prefix("/") else {
+            return;
+        };
+        let mut ancestor = relative.parent();
+        while let Some(dir) = ancestor {
+            if let Ok(within) = fs::metadata(self.root().join(dir)) {
+                let shared = fs::metadata(Path::new("/").join(dir))
+                    .is_ok_and(|host| (host.dev(), host.ino()) == (within.dev(), within.ino()));
+                assert!(
+                    !shared,
+                    "testbed {}: {} is the host's own file, shared with every instance; \
+                     write test files under /run (configuration: /run/update-all/config.d/)",
+                    self.name,
+                    inside.display()
+                );
+                return;
+            }
+            ancestor = dir.parent();
         }
     }
 

@@ -234,6 +234,25 @@ fn files_and_executables_from_the_host() {
 }
 
 #[test]
+fn writing_the_hosts_own_files_is_refused() {
+    let Some(tb) = Testbed::require() else { return };
+    let target = "/etc/update-all-testbed-probe/config.yaml";
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tb.write(target, "x: 1\n", 0o644);
+    }))
+    .expect_err("a write to the host's /etc must panic");
+    let msg = err
+        .downcast_ref::<String>()
+        .expect("formatted panic message");
+    assert!(msg.contains("the host's own file"), "{msg}");
+    assert!(!std::path::Path::new(target).exists());
+    assert!(!std::path::Path::new("/etc/update-all-testbed-probe").exists());
+    // The private mounts stay writable, /var/lib/update-all among them.
+    tb.write("/var/lib/update-all/probe", "ok", 0o644);
+    assert_eq!(tb.check(&["cat", "/var/lib/update-all/probe"]), "ok");
+}
+
+#[test]
 fn check_panics_with_output() {
     let Some(tb) = Testbed::require() else { return };
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
