@@ -520,8 +520,14 @@ mod tests {
     #[test]
     fn wrong_retries_are_refused_with_their_place() {
         for (text, wanted) in [
-            ("retries:\n  attempts: 0\n", "0 is out of range: use 1 to 10"),
-            ("retries:\n  attempts: 11\n", "11 is out of range: use 1 to 10"),
+            (
+                "retries:\n  attempts: 0\n",
+                "0 is out of range: use 1 to 10",
+            ),
+            (
+                "retries:\n  attempts: 11\n",
+                "11 is out of range: use 1 to 10",
+            ),
             (
                 "retries:\n  backoff: soon\n",
                 "invalid duration \"soon\": write seconds such as `2s`",

@@ -257,8 +257,9 @@ mod tests {
         stdout.extend_from_slice(b"\n\n");
         let doc = Document::parse_last(&stdout).unwrap();
         assert!(doc.failure().is_some_and(ErrorInfo::is_transient));
-        let doc = Document::parse_last(br#"{"status":"success","data":{},"error":null,"progress":null}"#)
-            .unwrap();
+        let doc =
+            Document::parse_last(br#"{"status":"success","data":{},"error":null,"progress":null}"#)
+                .unwrap();
         assert_eq!(doc.failure(), None);
         let failed = br#"{"status":"error","error":{"code":"PACKAGE_ERROR","message":"m"}}"#;
         assert!(!Document::parse_last(failed)
