@@ -12,6 +12,7 @@ mod notify;
 mod output;
 mod plugin;
 mod recorder;
+mod retry;
 mod run;
 mod schedule;
 mod sd_notify;
@@ -60,7 +61,7 @@ fn main() -> ExitCode {
         #[cfg(debug_assertions)]
         cli::Command::NotifyTest(args) => commands::notify_test::run(scope, &args),
         cli::Command::NotifyDeliver(args) => notify::send(&args.summary, &args.body, args.critical),
-        cli::Command::PluginExec(args) => commands::plugin_exec::run(&args),
+        cli::Command::PluginExec(args) => commands::plugin_exec::run(scope, &args),
         cli::Command::Plugins(args) => commands::plugins::run(scope, &args),
     }
 }

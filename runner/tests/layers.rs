@@ -25,8 +25,8 @@ use std::str::FromStr;
 #[rustfmt::skip]
 const LAYERS: &[&[&str]] = &[
     // Leaves: configuration, logging, users' managers, the invoker, sd_notify,
-    // logind's inhibitor lock.
-    &["config", "log", "user_manager", "invoker", "sd_notify", "inhibit"],
+    // logind's inhibitor lock, retries of transient failures.
+    &["config", "log", "user_manager", "invoker", "sd_notify", "inhibit", "retry"],
     // The bus, events, properties, unit names and the one classifier.
     &["systemd"],
     // The one run summary, of systemd's outcomes.

@@ -1,11 +1,16 @@
 //! `update-all history`: the last recorded plugin unit runs, oldest first.
+//! A unit that retried a transient failure says how many attempts it took
+//! (`success after 3 attempts`; `attempts` in `--json`, null where not
+//! known).
 //!
 //! Exit status 0, also when nothing was recorded yet; 1 when the
 //! statistics database cannot be read.
 
 use crate::cli::HistoryArgs;
 use crate::output;
-use crate::output::format::{bytes, cpu_time, duration, local_time, or_dash, result_text, table};
+use crate::output::format::{
+    bytes, cpu_time, duration, local_time, or_dash, result_with_attempts, table,
+};
 use crate::stats::{self, query, Record};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -76,7 +81,7 @@ fn write_table(out: &mut dyn Write, records: &[Record], path: &Path) -> io::Resu
                 r.run_id.to_string(),
                 r.plugin.clone(),
                 r.phase.clone(),
-                result_text(r),
+                result_with_attempts(r),
                 or_dash(r.duration(), duration),
                 or_dash(r.cpu_ns, |ns| cpu_time(Duration::from_nanos(ns as u64))),
                 or_dash(r.memory_peak_bytes, |b| bytes(b as u64)),

@@ -83,6 +83,15 @@ pub fn result_text(r: &Record) -> String {
     }
 }
 
+/// [`result_text`], and how many attempts it took when there were
+/// retries: `success after 3 attempts`, `failed (1) after 3 attempts`.
+pub fn result_with_attempts(r: &Record) -> String {
+    match r.attempts {
+        Some(n) if n > 1 => format!("{} after {n} attempts", result_text(r)),
+        _ => result_text(r),
+    }
+}
+
 /// Left-aligned columns, two spaces apart, with a header row.
 pub fn table<const N: usize>(
     out: &mut dyn Write,

@@ -287,6 +287,9 @@ impl Invocation {
             io_write_bytes: counter("IO_METRIC_WRITE_BYTES"),
             ip_ingress_bytes: counter("IP_METRIC_INGRESS_BYTES"),
             ip_egress_bytes: counter("IP_METRIC_EGRESS_BYTES"),
+            // Only the unit's last status text tells, and the journal
+            // does not keep it.
+            attempts: None,
         })
     }
 }

@@ -8,13 +8,16 @@
 //! the cgroup goes), else from the cgroup samples (see `cgroup`); network
 //! bytes from `IPIngressBytes` / `IPEgressBytes` where IPAccounting is on;
 //! peak memory from the samples (systemd 252 has no `MemoryPeak`; newer
-//! ones do, and it is used when larger). A skipped unit's invocation comes
-//! from its activation as seen, else from the journal (see `journal`).
+//! ones do, and it is used when larger); the attempts its command took
+//! from the status text `plugin-exec` left (see `crate::retry`). A skipped
+//! unit's invocation comes from its activation as seen, else from the
+//! journal (see `journal`).
 
 pub mod cgroup;
 pub mod journal;
 pub mod session;
 
+use crate::retry::Attempt;
 use crate::stats::store::{self, Continue};
 use crate::stats::{now_us, run_summary, Db, Record, RunId};
 use crate::summary::{summarize, RunSummary};
@@ -450,6 +453,7 @@ impl Recorder {
             io_write_bytes: service.counter("IOWriteBytes"),
             ip_ingress_bytes: service.counter("IPIngressBytes"),
             ip_egress_bytes: service.counter("IPEgressBytes"),
+            attempts: ran(props).then(|| attempts(props)),
         })
     }
 
@@ -565,6 +569,18 @@ fn seen_skip(a: Activation) -> Option<ConditionSkip> {
         started_us: a.started_us.and_then(us).unwrap_or(now),
         ended_us: now,
     })
+}
+
+/// How many attempts the unit's command took, from the status text its
+/// `plugin-exec` left (see `crate::retry`): `attempt 3/3: …` after
+/// retries, the plugin's own text (or none) when the first attempt was
+/// the last.
+fn attempts(props: &UnitProps) -> u32 {
+    props
+        .status_text
+        .as_deref()
+        .and_then(Attempt::in_status)
+        .map_or(1, |a| a.number)
 }
 
 /// The unit's latest invocation got going and ended (a skip does not

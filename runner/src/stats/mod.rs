@@ -64,6 +64,12 @@ pub struct Record {
     pub io_write_bytes: Option<i64>,
     pub ip_ingress_bytes: Option<i64>,
     pub ip_egress_bytes: Option<i64>,
+    /// How many times the unit ran its command: more than 1 when
+    /// `plugin-exec` retried a transient failure (see `crate::retry`).
+    /// None where not known: a record older than this field, an invocation
+    /// that did not run the command (skipped, cancelled before it started),
+    /// or one read back from the journal alone.
+    pub attempts: Option<u32>,
 }
 
 impl Record {
@@ -353,6 +359,7 @@ mod tests {
             io_write_bytes: None,
             ip_ingress_bytes: None,
             ip_egress_bytes: None,
+            attempts: None,
         }
     }
 

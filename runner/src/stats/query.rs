@@ -8,7 +8,7 @@ use std::time::Duration;
 
 const COLUMNS: &str = "run_id, plugin, phase, unit, invocation_id, started_us, ended_us, result,
      exit_code, exit_status, cpu_ns, memory_peak_bytes, io_read_bytes, io_write_bytes,
-     ip_ingress_bytes, ip_egress_bytes";
+     ip_ingress_bytes, ip_egress_bytes, attempts";
 
 fn record(row: &Row) -> rusqlite::Result<Record> {
     Ok(Record {
@@ -28,6 +28,7 @@ fn record(row: &Row) -> rusqlite::Result<Record> {
         io_write_bytes: row.get(13)?,
         ip_ingress_bytes: row.get(14)?,
         ip_egress_bytes: row.get(15)?,
+        attempts: row.get(16)?,
     })
 }
 

@@ -53,6 +53,10 @@ const MIGRATIONS: &[&str] = &[
          -- who asked for the run: timer or manual
          trigger TEXT NOT NULL
      );",
+    // v3: how many attempts a unit's command took (plugin-exec retries
+    // transient failures in the same unit); NULL where not known: records
+    // made before, and invocations that did not run the command.
+    "ALTER TABLE records ADD COLUMN attempts INTEGER;",
 ];
 
 /// The schema version this build writes and reads.

@@ -116,8 +116,9 @@ impl Db {
                 "INSERT OR IGNORE INTO records (run_id, plugin, phase, unit, invocation_id,
                      started_us, ended_us, result, exit_code, exit_status, cpu_ns,
                      memory_peak_bytes, io_read_bytes, io_write_bytes, ip_ingress_bytes,
-                     ip_egress_bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                     ip_egress_bytes, attempts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17)",
             )?
             .execute(params![
                 r.run_id,
@@ -136,6 +137,7 @@ impl Db {
                 r.io_write_bytes,
                 r.ip_ingress_bytes,
                 r.ip_egress_bytes,
+                r.attempts,
             ])?;
         Ok(n == 1)
     }
@@ -164,6 +166,7 @@ mod tests {
             io_write_bytes: None,
             ip_ingress_bytes: None,
             ip_egress_bytes: None,
+            attempts: Some(1),
         }
     }
 
