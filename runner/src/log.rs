@@ -27,7 +27,9 @@
 //! upper-cases them):
 //! - `update_all_run`: the run's id in the statistics (`UPDATE_ALL_RUN`);
 //! - `update_all_plugin`: the plugin's name (`UPDATE_ALL_PLUGIN`);
-//! - `unit`: the unit concerned, e.g. `update-all-apt.service` (`UNIT`).
+//! - `unit`: the unit concerned, e.g. `update-all-apt.service` (`UNIT`);
+//! - `update_all_attempt`: which attempt of a plugin unit's command, when
+//!   `plugin-exec` retries a transient failure (`UPDATE_ALL_ATTEMPT`).
 //!
 //! ```ignore
 //! tracing::warn!(update_all_run = run, update_all_plugin = %plugin, unit = %unit,

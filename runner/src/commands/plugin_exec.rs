@@ -1,7 +1,8 @@
 //! `update-all plugin-exec -- EXECUTABLE PHASE`: how generated plugin units
 //! start their plugin (`ExecStart=`, with `NotifyAccess=main`).
 //!
-//! The plugin's stdout is inherited (the journal). Its stderr is read line
+//! The plugin's stdout is passed on unchanged (to the journal), and its end
+//! kept: the JSON document the command ended with. Its stderr is read line
 //! by line: a progress line of the plugin protocol
 //! (`{"type":"progress","percent":45,"message":"…"}`, docs/plugin-protocol.md)
 //! becomes the unit's status text through sd_notify (`STATUS=45% …`), which
@@ -18,12 +19,23 @@
 //! the pipe by then and still passed on; systemd then ends what is left
 //! (`KillMode=control-group`).
 //!
-//! The exit status is the plugin's; a plugin killed by a signal
+//! A command that ends with a transient error (a document whose code is
+//! `NETWORK_ERROR`, `TIMEOUT`, `TEMPORARY_FAILURE` or `LOCKED`, see
+//! `crate::retry`) runs again, in this same process and unit, after the
+//! waits of the configuration's `retries` (2 s, then 4 s, 3 attempts in all
+//! by default; docs/configuration.md). Each attempt after the first is
+//! logged (`attempt 2/3`, journal field `UPDATE_ALL_ATTEMPT`) and its
+//! status texts begin with `attempt 2/3: `, so `update-all run` shows it
+//! and the recorder counts the attempts. A signal ends it all: no attempt
+//! follows one, and it cuts a wait short. Nothing else is retried.
+//!
+//! The exit status is the last attempt's plugin's; a plugin killed by a signal
 //! (SIGKILL of the OOM killer, SIGTERM of a stop) kills this process with the
 //! same signal, so systemd judges the unit as if it ran the plugin itself
 //! (128 + signal instead for signals that would dump core).
 
 use crate::cli::PluginExecArgs;
+use crate::retry::{self, Attempt};
 use crate::sd_notify::Notify;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -31,14 +43,17 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{pipe2, Pid};
 use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
-use update_all_protocol::progress_status;
+use update_all_core::config::{self, Retries};
+use update_all_core::{Env, Scope};
+use update_all_protocol::{progress_status, Document};
 
 /// How long the plugin's stderr is still read once the plugin has exited,
 /// at most, while something it left behind keeps the pipe open.
@@ -57,6 +72,9 @@ struct Drain {
 
 /// A line longer than this is passed on in pieces.
 const LINE_MAX: usize = 64 * 1024;
+
+/// How much of the end of stdout is kept to find the document in.
+const STDOUT_KEPT: usize = 1024 * 1024;
 
 /// The plugin's process group, once it runs; 0 before.
 static GROUP: AtomicI32 = AtomicI32::new(0);
@@ -98,7 +116,7 @@ fn install_forwarding() {
     }
 }
 
-pub fn run(args: &PluginExecArgs) -> ExitCode {
+pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
     let Some((program, rest)) = args.command.split_first() else {
         tracing::error!("plugin-exec: no command given");
         return ExitCode::from(2);
@@ -108,8 +126,82 @@ pub fn run(args: &PluginExecArgs) -> ExitCode {
     // Shutdown and sleep wait while an update installs: held until this
     // process ends, right after the plugin's (crate::inhibit).
     let _inhibitor = crate::inhibit::for_phase(program, rest.last().map(OsString::as_os_str));
+    let phase = rest.last().map_or("plugin".into(), |p| p.to_string_lossy());
+    let mut relay = Relay::new(io::stderr(), notifier);
+    // Read when the first transient failure asks for it: a run without
+    // one reads no configuration (the recorder reports its problems).
+    let mut retries: Option<Retries> = None;
+    let mut attempt = Attempt { number: 1, of: 1 };
+    let status = loop {
+        let (status, answer) = match run_once(program, rest, &mut relay) {
+            Ok(ended) => ended,
+            Err(code) => return code,
+        };
+        let Some(error) = retry::transient(answer.as_ref()) else {
+            break status;
+        };
+        let retries = retries.get_or_insert_with(|| configured(scope));
+        attempt.of = retries.attempts;
+        let stopped = PENDING.load(Ordering::SeqCst) != 0 || status.signal().is_some();
+        if stopped || attempt.number >= attempt.of {
+            tracing::warn!(
+                update_all_attempt = attempt.number,
+                "{phase} failed with {error} at {attempt}{}",
+                if stopped {
+                    ", and was stopped"
+                } else {
+                    "; no attempt is left"
+                }
+            );
+            break status;
+        }
+        let wait = retry::delay_before(retries, attempt.number + 1);
+        if let Some(n) = relay.notifier.as_mut() {
+            n.status(&attempt.waiting(error, wait));
+        }
+        tracing::warn!(
+            update_all_attempt = attempt.number,
+            "{phase} failed with {error} at {attempt}; it runs again in {}",
+            retry::wait_text(wait)
+        );
+        if !pause(wait) {
+            // Stopped while waiting: as if the signal had ended the plugin.
+            die_like(PENDING.load(Ordering::SeqCst));
+            return ExitCode::from(exit_code(status));
+        }
+        attempt.number += 1;
+        relay.attempt = attempt;
+        tracing::info!(
+            update_all_attempt = attempt.number,
+            "{attempt}: {phase} starts again"
+        );
+    };
+    if let Some(n) = relay.notifier.as_mut() {
+        n.status(&attempt.status(&final_status(&phase, status)));
+    }
+    if let Some(signal) = status.signal().filter(|_| !status.core_dumped()) {
+        die_like(signal);
+    }
+    ExitCode::from(exit_code(status))
+}
+
+/// The retries of `scope`'s configuration (its defaults when it cannot be
+/// read).
+fn configured(scope: Scope) -> Retries {
+    config::load(&Env::from_process(Some(scope))).0.retries
+}
+
+/// Runs the plugin once, relaying its output: its exit status and the
+/// document it ended with, if any. `Err`: it could not be started, or
+/// waited for; the exit code to end with.
+fn run_once<W: Write>(
+    program: &OsStr,
+    args: &[OsString],
+    relay: &mut Relay<W>,
+) -> Result<(ExitStatus, Option<Document>), ExitCode> {
     let spawned = Command::new(program)
-        .args(rest)
+        .args(args)
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own group, so a forwarded signal reaches the tools it runs too.
         .process_group(0)
@@ -120,11 +212,11 @@ pub fn run(args: &PluginExecArgs) -> ExitCode {
         Ok(child) => child,
         Err(e) => {
             tracing::error!("plugin-exec: cannot run {}: {e}", program.to_string_lossy());
-            return ExitCode::from(if e.kind() == io::ErrorKind::NotFound {
+            return Err(ExitCode::from(if e.kind() == io::ErrorKind::NotFound {
                 127
             } else {
                 126
-            });
+            }));
         }
     };
     let pid = i32::try_from(child.id()).unwrap_or(0);
@@ -134,33 +226,71 @@ pub fn run(args: &PluginExecArgs) -> ExitCode {
         // A signal that came before the group existed.
         signal_group(pid, early);
     }
-    let mut relay = Relay::new(io::stderr(), notifier);
-    let status = match supervise(child, &mut relay, DRAIN) {
-        Ok(status) => status,
+    let mut tee = Tee::new(io::stdout());
+    let waited = supervise(child, relay, &mut tee, DRAIN);
+    // What the plugin left behind is systemd's to end, not a signal's.
+    GROUP.store(0, Ordering::SeqCst);
+    match waited {
+        Ok(status) => Ok((status, tee.document())),
         Err(e) => {
             tracing::error!("plugin-exec: cannot wait for the plugin: {e}");
-            return ExitCode::from(1);
+            Err(ExitCode::from(1))
         }
-    };
-    if let Some(n) = relay.notifier.as_mut() {
-        n.status(&final_status(rest.last().map(OsString::as_os_str), status));
     }
-    if let Some(signal) = status.signal().filter(|_| !status.core_dumped()) {
-        die_like(signal);
-    }
-    ExitCode::from(exit_code(status))
 }
 
-/// Waits for `child` while relaying its stderr (if piped) through `relay`.
-/// Returns once it has exited and its stderr has reached end-of-file or
-/// been drained as `drain` allows: whatever the plugin left running may
-/// hold the pipe open for as long as it lives.
-fn supervise<W: Write>(
+/// Waits `wait`, or until SIGTERM, SIGINT or SIGHUP comes (the handler
+/// above notes it in `PENDING`); says whether the wait ran out.
+fn pause(wait: Duration) -> bool {
+    use nix::poll::ppoll;
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    use nix::sys::time::TimeSpec;
+    /// The longest sleep between looks at `PENDING`, should a signal go to
+    /// another thread than this one (whose ppoll it would not wake).
+    const SLICE: Duration = Duration::from_millis(100);
+    let mut stops = SigSet::empty();
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        stops.add(signal);
+    }
+    // Blocked while PENDING is looked at, let through only inside ppoll:
+    // a signal cannot slip in between the look and the sleep.
+    let mut before = SigSet::empty();
+    let blocked = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&stops), Some(&mut before)).is_ok();
+    let mut open = before;
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        open.remove(signal);
+    }
+    let end = Instant::now() + wait;
+    let ran_out = loop {
+        if PENDING.load(Ordering::SeqCst) != 0 {
+            break false;
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break true;
+        }
+        let slice = TimeSpec::from_duration(left.min(SLICE));
+        let _ = ppoll(&mut [], Some(slice), blocked.then_some(open));
+    };
+    if blocked {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&before), None);
+    }
+    ran_out
+}
+
+/// Waits for `child` while relaying its stderr (if piped) through `relay`
+/// and its stdout (if piped) through `tee`. Returns once it has exited and
+/// both have reached end-of-file or been drained as `drain` allows:
+/// whatever the plugin left running may hold the pipes open for as long as
+/// it lives.
+fn supervise<W: Write, O: Write>(
     mut child: Child,
     relay: &mut Relay<W>,
+    tee: &mut Tee<O>,
     drain: Drain,
 ) -> io::Result<ExitStatus> {
-    let stderr = child.stderr.take();
+    let stderr = child.stderr.take().map(OwnedFd::from);
+    let stdout = child.stdout.take().map(OwnedFd::from);
     // Closed when the child has been reaped: poll(2) sees the hangup.
     let (exited, exiting) = pipe2(OFlag::O_CLOEXEC)?;
     let waiter = thread::spawn(move || {
@@ -168,28 +298,36 @@ fn supervise<W: Write>(
         drop(exiting);
         status
     });
+    let mut sources: Vec<(File, &mut dyn Sink)> = Vec::new();
     if let Some(stderr) = stderr {
-        pump(stderr, exited.as_fd(), drain, relay);
+        sources.push((stderr.into(), relay));
     }
+    if let Some(stdout) = stdout {
+        sources.push((stdout.into(), tee));
+    }
+    pump(sources, exited.as_fd(), drain);
     waiter
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("the waiting thread panicked")))
 }
 
-/// Relays `from` until end-of-file, or, once `exited` is readable or hung
-/// up, until `drain` ends it; `from` is closed on return, so whatever still
-/// writes to it gets EPIPE rather than blocking on a full pipe.
-fn pump<R: Read + AsFd, W: Write>(
-    mut from: R,
-    exited: BorrowedFd,
-    drain: Drain,
-    relay: &mut Relay<W>,
-) {
+/// Where [`pump`] puts what it reads from one of the plugin's pipes.
+trait Sink {
+    fn feed(&mut self, bytes: &[u8]);
+    /// The pipe has ended (or is given up on).
+    fn finish(&mut self);
+}
+
+/// Relays each source into its sink until end-of-file, or, once `exited`
+/// is readable or hung up, until `drain` ends it; the sources are closed on
+/// return, so whatever still writes to them gets EPIPE rather than
+/// blocking on a full pipe.
+fn pump<R: Read + AsFd>(mut sources: Vec<(R, &mut dyn Sink)>, exited: BorrowedFd, drain: Drain) {
     let mut buf = vec![0u8; 16 * 1024];
     // Once the plugin has exited: when the drain ends at the latest.
     let mut last_call: Option<Instant> = None;
     let mut quiet_until: Option<Instant> = None;
-    loop {
+    while !sources.is_empty() {
         let timeout = match (last_call, quiet_until) {
             (Some(last), Some(quiet)) => {
                 let left = last.min(quiet).saturating_duration_since(Instant::now());
@@ -202,7 +340,10 @@ fn pump<R: Read + AsFd, W: Write>(
             }
             _ => PollTimeout::NONE,
         };
-        let mut fds = vec![PollFd::new(from.as_fd(), PollFlags::POLLIN)];
+        let mut fds: Vec<PollFd> = sources
+            .iter()
+            .map(|(from, _)| PollFd::new(from.as_fd(), PollFlags::POLLIN))
+            .collect();
         if last_call.is_none() {
             fds.push(PollFd::new(exited, PollFlags::POLLIN));
         }
@@ -210,36 +351,44 @@ fn pump<R: Read + AsFd, W: Write>(
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
             Err(e) => {
-                tracing::warn!("plugin-exec: cannot wait for the plugin's stderr: {e}");
+                tracing::warn!("plugin-exec: cannot wait for the plugin's output: {e}");
                 break;
             }
         }
-        let ready = fds[0].any().unwrap_or(true);
-        if fds.get(1).is_some_and(|f| f.any().unwrap_or(true)) {
+        let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(true)).collect();
+        if last_call.is_none() && ready[sources.len()] {
             let now = Instant::now();
             last_call = Some(now + drain.most);
             quiet_until = Some(now + drain.quiet);
         }
-        if !ready {
-            continue;
-        }
-        // poll said readable: this read does not block.
-        match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                relay.feed(&buf[..n]);
-                if last_call.is_some() {
-                    quiet_until = Some(Instant::now() + drain.quiet);
+        let mut ended = Vec::new();
+        for (i, (from, to)) in sources.iter_mut().enumerate() {
+            if !ready[i] {
+                continue;
+            }
+            // poll said readable: this read does not block.
+            match from.read(&mut buf) {
+                Ok(0) => ended.push(i),
+                Ok(n) => {
+                    to.feed(&buf[..n]);
+                    if last_call.is_some() {
+                        quiet_until = Some(Instant::now() + drain.quiet);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::warn!("plugin-exec: cannot read the plugin's output: {e}");
+                    ended.push(i);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                tracing::warn!("plugin-exec: cannot read the plugin's stderr: {e}");
-                break;
-            }
+        }
+        for i in ended.into_iter().rev() {
+            sources.remove(i).1.finish();
         }
     }
-    relay.finish();
+    for (_, to) in sources {
+        to.finish();
+    }
 }
 
 /// Ends this process with `signal` unless its default action dumps core
@@ -285,8 +434,7 @@ fn exit_code(status: ExitStatus) -> u8 {
 }
 
 /// The status text left behind when the plugin has ended.
-fn final_status(phase: Option<&OsStr>, status: ExitStatus) -> String {
-    let phase = phase.map_or("plugin".into(), OsStr::to_string_lossy);
+fn final_status(phase: &str, status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(0), _) => format!("{phase} finished"),
         (Some(code), _) => format!("{phase} failed with exit status {code}"),
@@ -301,8 +449,19 @@ fn final_status(phase: Option<&OsStr>, status: ExitStatus) -> String {
 struct Relay<W: Write> {
     to: W,
     notifier: Option<Notifier>,
+    /// Which attempt the progress is of (see `Attempt::status`).
+    attempt: Attempt,
     /// The start of a line whose end has not come yet.
     line: Vec<u8>,
+}
+
+impl<W: Write> Sink for Relay<W> {
+    fn feed(&mut self, bytes: &[u8]) {
+        Relay::feed(self, bytes);
+    }
+    fn finish(&mut self) {
+        Relay::finish(self);
+    }
 }
 
 impl<W: Write> Relay<W> {
@@ -310,6 +469,7 @@ impl<W: Write> Relay<W> {
         Relay {
             to,
             notifier,
+            attempt: Attempt { number: 1, of: 1 },
             line: Vec::with_capacity(256),
         }
     }
@@ -340,12 +500,45 @@ impl<W: Write> Relay<W> {
             .as_mut()
             .and_then(|n| Some((n, progress_status(&self.line)?)));
         if let Some((n, text)) = progress {
-            n.status(&text);
+            n.status(&self.attempt.status(&text));
         } else {
             let _ = self.to.write_all(&self.line).and_then(|()| self.to.flush());
         }
         self.line.clear();
     }
+}
+
+/// Passes the plugin's stdout on unchanged and keeps its end, where the
+/// document the command ended with is.
+struct Tee<W: Write> {
+    to: W,
+    /// The last [`STDOUT_KEPT`] bytes at least.
+    kept: Vec<u8>,
+}
+
+impl<W: Write> Tee<W> {
+    fn new(to: W) -> Self {
+        Tee {
+            to,
+            kept: Vec::new(),
+        }
+    }
+
+    /// The document stdout ended with (see `Document::parse_last`).
+    fn document(&self) -> Option<Document> {
+        Document::parse_last(&self.kept)
+    }
+}
+
+impl<W: Write> Sink for Tee<W> {
+    fn feed(&mut self, bytes: &[u8]) {
+        let _ = self.to.write_all(bytes).and_then(|()| self.to.flush());
+        self.kept.extend_from_slice(bytes);
+        if self.kept.len() > 2 * STDOUT_KEPT {
+            self.kept.drain(..self.kept.len() - STDOUT_KEPT);
+        }
+    }
+    fn finish(&mut self) {}
 }
 
 /// The unit's status text, through sd_notify(3) (`crate::sd_notify`).
@@ -389,7 +582,7 @@ mod tests {
         assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
         assert_eq!(exit_code(ExitStatus::from_raw(15)), 143);
         assert_eq!(
-            final_status(Some(OsStr::new("update")), ExitStatus::from_raw(1 << 8)),
+            final_status("update", ExitStatus::from_raw(1 << 8)),
             "update failed with exit status 1"
         );
     }
@@ -449,7 +642,11 @@ mod tests {
         plugin.write_all(b"x\ny").unwrap();
         drop(plugin);
         let mut out = Vec::new();
-        pump(from, exited.as_fd(), LONG, &mut Relay::new(&mut out, None));
+        pump(
+            vec![(from, &mut Relay::new(&mut out, None) as &mut dyn Sink)],
+            exited.as_fd(),
+            LONG,
+        );
         assert_eq!(out, b"x\ny");
     }
 
@@ -464,7 +661,11 @@ mod tests {
             most: Duration::from_secs(600),
         };
         let mut out = Vec::new();
-        pump(from, exited.as_fd(), drain, &mut Relay::new(&mut out, None));
+        pump(
+            vec![(from, &mut Relay::new(&mut out, None) as &mut dyn Sink)],
+            exited.as_fd(),
+            drain,
+        );
         assert_eq!(out, b"last words\nno newline");
         // The relay closed its end: the leftover writer is not held.
         assert_eq!(
@@ -473,22 +674,84 @@ mod tests {
         );
     }
 
-    /// Runs `script` as a plugin whose stderr is relayed; kills its process
-    /// group afterwards. The exit status, the output and how long it took.
-    fn supervised(script: &str, drain: Drain) -> (ExitStatus, String, Duration) {
+    /// Runs `script` as a plugin whose stderr is relayed and whose stdout
+    /// is teed; kills its process group afterwards. The exit status, the
+    /// stderr passed on, the stdout passed on, the document it ended with
+    /// and how long it took.
+    fn teed(
+        script: &str,
+        drain: Drain,
+    ) -> (ExitStatus, String, String, Option<Document>, Duration) {
         let child = Command::new("sh")
             .args(["-c", script])
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .spawn()
             .unwrap();
         let group = Pid::from_raw(i32::try_from(child.id()).unwrap());
         let started = Instant::now();
-        let mut out = Vec::new();
-        let status = supervise(child, &mut Relay::new(&mut out, None), drain).unwrap();
+        let mut err = Vec::new();
+        let mut tee = Tee::new(Vec::new());
+        let status = supervise(child, &mut Relay::new(&mut err, None), &mut tee, drain).unwrap();
         let took = started.elapsed();
         let _ = killpg(group, Signal::SIGKILL);
-        (status, String::from_utf8(out).unwrap(), took)
+        let document = tee.document();
+        let out = String::from_utf8(tee.to).unwrap();
+        (status, String::from_utf8(err).unwrap(), out, document, took)
+    }
+
+    /// [`teed`] without stdout.
+    fn supervised(script: &str, drain: Drain) -> (ExitStatus, String, Duration) {
+        let (status, err, _, _, took) = teed(script, drain);
+        (status, err, took)
+    }
+
+    #[test]
+    fn stdout_passes_unchanged_and_its_last_document_is_kept() {
+        let doc = r#"{"status":"error","data":null,"error":{"code":"LOCKED","message":"held","details":null},"progress":null}"#;
+        let (status, err, out, document, _) = teed(
+            &format!("echo 'Reading lists'; echo progress >&2; printf '%s\\n' '{doc}'; exit 1"),
+            DRAIN,
+        );
+        assert_eq!(status.code(), Some(1));
+        assert_eq!(err, "progress\n");
+        assert_eq!(out, format!("Reading lists\n{doc}\n"));
+        let document = document.unwrap();
+        assert_eq!(retry::transient(Some(&document)).unwrap().code, "LOCKED");
+        let (_, _, out, document, _) = teed("printf 'no document'", DRAIN);
+        assert_eq!((out.as_str(), document), ("no document", None));
+    }
+
+    #[test]
+    fn a_leftover_child_holding_stdout_does_not_hold_the_plugin() {
+        let (status, _, out, _, took) = teed(
+            "echo first; (sleep 60) & exit 0",
+            Drain {
+                quiet: Duration::from_millis(200),
+                most: Duration::from_secs(600),
+            },
+        );
+        assert_eq!(status.code(), Some(0));
+        assert_eq!(out, "first\n");
+        assert!(took < Duration::from_secs(30), "took {took:?}");
+    }
+
+    #[test]
+    fn a_wait_runs_out_or_ends_at_a_stop_signal() {
+        let started = Instant::now();
+        assert!(pause(Duration::from_millis(50)));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        // The handler notes a stop in PENDING (here from another thread).
+        let stop = thread::spawn(|| {
+            thread::sleep(Duration::from_millis(100));
+            PENDING.store(15, Ordering::SeqCst);
+        });
+        let started = Instant::now();
+        assert!(!pause(Duration::from_secs(60)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        stop.join().unwrap();
+        PENDING.store(0, Ordering::SeqCst);
     }
 
     #[test]
