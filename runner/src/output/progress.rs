@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use update_all_core::{Env, Phase, Scope};
+use update_all_core::{Phase, Plan, Scope};
 
 /// One plugin unit of the run, as far as it is known.
 #[derive(Clone, Debug)]
@@ -115,8 +115,10 @@ pub fn word(state: UnitState) -> &'static str {
     }
 }
 
-/// A leading "45%" of a status text, as a fraction.
+/// A leading "45%" of a status text (after an "attempt 2/3: " of a retry),
+/// as a fraction.
 fn percent(status: &str) -> Option<f64> {
+    let status = crate::retry::Attempt::text_of(status);
     let (number, _) = status.trim_start().split_once('%')?;
     let value: f64 = number.trim().parse().ok()?;
     (0.0..=100.0).contains(&value).then_some(value / 100.0)
@@ -164,8 +166,8 @@ pub struct Progress {
     out: io::Stdout,
     /// The manager whose units these are (for the hints that name them).
     scope: Scope,
-    /// Each unit's place in the plan, read when first needed.
-    order: Option<HashMap<String, usize>>,
+    /// Each unit's place in the plan ([`Progress::follow_plan`]).
+    order: HashMap<String, usize>,
     /// Lines of the live table now on screen, below the notes.
     drawn: usize,
 }
@@ -184,9 +186,21 @@ impl Progress {
             mode,
             out,
             scope,
-            order: None,
+            order: HashMap::new(),
             drawn: 0,
         }
+    }
+
+    /// Orders the table as `plan` orders its units: wave by wave, as
+    /// `update-all plan` shows them.
+    pub fn follow_plan(&mut self, plan: &Plan) {
+        self.order = plan
+            .waves
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(place, &unit)| (plan.unit_name(&plan.units[unit]), place))
+            .collect();
     }
 
     /// Whether the screen wants a redraw now and then (elapsed time, bars).
@@ -311,9 +325,8 @@ impl Progress {
 
     /// `rows` as the plan orders their units: wave by wave; units the plan
     /// does not know (it changed since systemd loaded it) last.
-    fn in_plan_order<'a>(&mut self, rows: &'a [Row]) -> Vec<&'a Row> {
-        let scope = self.scope;
-        let order = self.order.get_or_insert_with(|| plan_order(scope));
+    fn in_plan_order<'a>(&self, rows: &'a [Row]) -> Vec<&'a Row> {
+        let order = &self.order;
         let mut sorted: Vec<&Row> = rows.iter().collect();
         // Stable: rows the plan does not know keep their own (name) order.
         sorted.sort_by_key(|r| order.get(&r.unit).copied().unwrap_or(usize::MAX));
@@ -350,18 +363,6 @@ impl Progress {
         let _ = out.flush();
         self.drawn = drawn;
     }
-}
-
-/// Each unit's place in the plan of `scope`, wave by wave: the order of
-/// `update-all plan`.
-fn plan_order(scope: Scope) -> HashMap<String, usize> {
-    let plan = update_all_core::load(&Env::from_process(Some(scope)));
-    plan.waves
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(place, &unit)| (plan.unit_name(&plan.units[unit]), place))
-        .collect()
 }
 
 /// What the live table shows of the rows: the rows that fit, in the order

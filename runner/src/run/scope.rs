@@ -7,12 +7,15 @@ use super::{only, Options};
 use crate::output::progress::Progress;
 use crate::watch::{Ended, Fail, Watcher};
 use update_all_core::names::TARGET;
-use update_all_core::Scope;
+use update_all_core::{Env, Plan, Scope};
 
 /// Starts and watches the run of `scope`; its exit status (see `exit`).
 pub fn run_scope(scope: Scope, options: &Options) -> u8 {
+    // Read once: who each unit belongs to, and the table's order.
+    let plan = update_all_core::load(&Env::from_process(Some(scope)));
     let mut progress = Progress::new(scope, options.json);
-    let watched = zbus::block_on(start_and_watch(scope, options, &mut progress));
+    progress.follow_plan(&plan);
+    let watched = zbus::block_on(start_and_watch(scope, &plan, options, &mut progress));
     // The dynamic-mutex drop-ins of `--check` end with the run.
     let mut note = |kind: &str, text: &str| progress.note(kind, text, &[]);
     zbus::block_on(crate::check::dynamic::finish(scope, &mut note));
@@ -34,10 +37,11 @@ pub fn run_scope(scope: Scope, options: &Options) -> u8 {
 /// is in progress already, and follows it.
 async fn start_and_watch(
     scope: Scope,
+    plan: &Plan,
     options: &Options,
     progress: &mut Progress,
 ) -> Result<Ended, Fail> {
-    let mut watcher = Watcher::connect(scope).await?;
+    let mut watcher = Watcher::connect(scope, plan).await?;
     let attached = watcher.attached().await?;
     if !attached {
         // `--check`: order this run by the dynamic mutexes (check::dynamic).

@@ -24,7 +24,7 @@ use state::RunState;
 use std::future::poll_fn;
 use std::task::Poll;
 use std::time::Duration;
-use update_all_core::{Env, Scope};
+use update_all_core::{Plan, Scope};
 use zruntime::signal::{Signal, Signals};
 use zruntime::SharedRuntime;
 
@@ -57,7 +57,7 @@ impl Watcher {
     /// Listens to Ctrl-C and SIGTERM and to systemd's signals, before
     /// anything starts (Ctrl-C during the start detaches too), and pins
     /// the plugin units so their outcome can be read after they end.
-    pub async fn connect(scope: Scope) -> Result<Watcher, Fail> {
+    pub async fn connect(scope: Scope, plan: &Plan) -> Result<Watcher, Fail> {
         let runtime = SharedRuntime::current().map_err(|e| e.to_string())?;
         let signals = Signals::new(&runtime, [Signal::Interrupt, Signal::Terminate])
             .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
@@ -65,7 +65,7 @@ impl Watcher {
         let events = bus.subscribe().await.map_err(|e| e.to_string())?;
         // Who each unit belongs to comes from the plan (systemd is asked
         // only about units the plan does not make).
-        let planned = PlannedUnits::of(&update_all_core::load(&Env::from_process(Some(scope))));
+        let planned = PlannedUnits::of(plan);
         let units = bus
             .plugin_units(&planned)
             .await
