@@ -71,6 +71,14 @@ impl Attempt {
         )
     }
 
+    /// A status text without its `attempt 2/3: ` (see [`Attempt::status`]).
+    pub fn text_of(status: &str) -> &str {
+        match status.split_once(": ") {
+            Some((head, text)) if Attempt::in_status(head).is_some() => text,
+            _ => status,
+        }
+    }
+
     /// The attempt a unit's status text tells of: `attempt N/M` at its
     /// start. `None` for any other text (the first attempt's, or a unit
     /// that ran without retries).
@@ -159,6 +167,11 @@ mod tests {
             Attempt::in_status(&second.status("update finished")),
             Some(second)
         );
+        assert_eq!(
+            Attempt::text_of("attempt 2/3: 45% Get 3/10"),
+            "45% Get 3/10"
+        );
+        assert_eq!(Attempt::text_of("45% Get: 3/10"), "45% Get: 3/10");
         assert_eq!(
             second.waiting(&error, Duration::from_secs(4)),
             "attempt 2/3 failed (LOCKED); attempt 3/3 in 4 s"

@@ -144,6 +144,29 @@ mod tests {
     }
 
     #[test]
+    fn records_of_a_v2_database_are_kept_with_attempts_unknown() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for v in 0..2 {
+            let tx = conn.transaction().unwrap();
+            apply(&tx, v).unwrap();
+            tx.commit().unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO runs (id, boot_id, started_us) VALUES (1, 'b', 1);
+             INSERT INTO records (run_id, plugin, phase, unit, invocation_id, result)
+             VALUES (1, 'apt', 'update', 'update-all-apt.service', 'i', 'success');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (plugin, attempts): (String, Option<u32>) = conn
+            .query_row("SELECT plugin, attempts FROM records", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((plugin.as_str(), attempts), ("apt", None));
+    }
+
+    #[test]
     fn newer_schema_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", CURRENT + 1)
