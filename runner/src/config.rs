@@ -97,7 +97,8 @@ fn in_effect(config: &Config) -> String {
         "plugins.enabled: {enabled}, plugins.disabled: {}, \
          conditions: skip_on_battery {}, skip_on_metered {}, wait_for_network {}; \
          notifications: enabled {}, on_success {}, on_failure {}; \
-         schedule.update_logged_in_users: {}; slice: {}; paths.runner: {}",
+         schedule.update_logged_in_users: {}; retries: attempts {}, backoff {:?}; \
+         slice: {}; paths.runner: {}",
         names(&config.disabled),
         c.skip_on_battery,
         c.skip_on_metered,
@@ -106,6 +107,8 @@ fn in_effect(config: &Config) -> String {
         n.on_success,
         n.on_failure,
         config.schedule.update_logged_in_users,
+        config.retries.attempts,
+        config.retries.backoff,
         if slice.is_empty() {
             "no limits"
         } else {
@@ -142,8 +145,8 @@ mod tests {
              applies): plugins.enabled: all, plugins.disabled: [], \
              conditions: skip_on_battery false, skip_on_metered true, wait_for_network true; \
              notifications: enabled true, on_success true, on_failure true; \
-             schedule.update_logged_in_users: false; slice: no limits; \
-             paths.runner: /usr/bin/update-all"
+             schedule.update_logged_in_users: false; retries: attempts 3, backoff 2s; \
+             slice: no limits; paths.runner: /usr/bin/update-all"
         );
     }
 

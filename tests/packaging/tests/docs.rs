@@ -81,6 +81,7 @@ fn default_config_shows_every_key_with_its_default() {
         assert_eq!(config.conditions, default.conditions);
         assert_eq!(config.schedule, default.schedule);
         assert_eq!(config.paths, default.paths);
+        assert_eq!(config.retries, default.retries);
     }
 
     for section in accepted_keys("") {
