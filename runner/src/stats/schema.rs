@@ -57,6 +57,12 @@ const MIGRATIONS: &[&str] = &[
     // transient failures in the same unit); NULL where not known: records
     // made before, and invocations that did not run the command.
     "ALTER TABLE records ADD COLUMN attempts INTEGER;",
+    // v4: a run that takes up an earlier one (`update-all retry` runs what
+    // failed in it, a resume what a crash or reboot left unfinished):
+    // `follows` is that run, `kind` says how (`retry`, `resume`); both
+    // NULL for a run of its own.
+    "ALTER TABLE runs ADD COLUMN follows INTEGER REFERENCES runs(id);
+     ALTER TABLE runs ADD COLUMN kind TEXT;",
 ];
 
 /// The schema version this build writes and reads.
