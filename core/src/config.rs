@@ -7,6 +7,7 @@ use crate::diagnostic::Diagnostic;
 use crate::discovery::discover;
 use crate::locate;
 use crate::paths::Env;
+use crate::reboot::{Reboot, RebootFile};
 use crate::trust::Trust;
 use crate::values::{Bounded, ByteSize, ExecPath, Percent, PluginName, Weight};
 use serde::de::{self, Visitor};
@@ -35,6 +36,9 @@ struct ConfigFile {
     schedule: ScheduleFile,
     #[serde(default)]
     retries: RetriesFile,
+    resume: Option<Resume>,
+    #[serde(default)]
+    reboot: RebootFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -267,6 +271,32 @@ impl<'de> Deserialize<'de> for Backoff {
     }
 }
 
+/// `resume`: what happens at the next boot to a run that a crash, a power
+/// loss or a reboot cut short (see docs/configuration.md, "resume").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resume {
+    /// Nothing: `status` still shows the run as interrupted.
+    Never,
+    /// `status` shows it and says to run `update-all resume`.
+    #[default]
+    Ask,
+    /// update-all-resume.service runs the unfinished plugins at boot, once
+    /// the network is online.
+    AtBoot,
+}
+
+impl Resume {
+    /// As written in config.yaml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resume::Never => "never",
+            Resume::Ask => "ask",
+            Resume::AtBoot => "at-boot",
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PluginSelection {
@@ -320,6 +350,9 @@ pub struct Config {
     pub conditions: Conditions,
     pub schedule: Schedule,
     pub retries: Retries,
+    pub resume: Resume,
+    /// Whether and when a system run is followed by a reboot.
+    pub reboot: Reboot,
     /// The files that were read, in the order they were applied.
     pub files: Vec<PathBuf>,
 }
@@ -377,6 +410,8 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
                         config.schedule.update_logged_in_users = users;
                     }
                     config.retries.overlay(file.retries);
+                    config.resume = file.resume.unwrap_or(config.resume);
+                    config.reboot.overlay(file.reboot);
                     config.files.push(path);
                 }
                 Ok(None) => {}
@@ -514,6 +549,77 @@ mod tests {
                 },
                 "{backoff}"
             );
+        }
+    }
+
+    #[test]
+    fn resume_is_ask_by_default_and_the_last_file_wins() {
+        let (config, _) = load_from(&[]);
+        assert_eq!(config.resume, Resume::Ask);
+        let (config, diags) = load_from(&[
+            ("etc/update-all/config.yaml", "resume: never\n"),
+            ("etc/update-all/config.d/50-x.yaml", "resume: at-boot\n"),
+        ]);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(config.resume, Resume::AtBoot);
+        assert_eq!(config.resume.as_str(), "at-boot");
+        let (config, diags) = load_from(&[("etc/update-all/config.yaml", "resume: always\n")]);
+        let msg = diags.first().map(ToString::to_string).unwrap_or_default();
+        assert!(
+            msg.contains("config.yaml:1:") && msg.contains("unknown variant `always`"),
+            "{msg}"
+        );
+        assert_eq!(config.resume, Resume::Ask, "the file is ignored");
+    }
+
+    #[test]
+    fn reboot_is_never_by_default_and_merges_key_by_key() {
+        use crate::reboot::{RebootPolicy, RebootTime};
+        let (config, _) = load_from(&[]);
+        assert_eq!(config.reboot, Reboot::default());
+        assert_eq!(config.reboot.policy, RebootPolicy::Never);
+        assert_eq!(config.reboot.time, RebootTime::Now);
+        assert!(!config.reboot.with_users);
+        let (config, diags) = load_from(&[
+            (
+                "etc/update-all/config.yaml",
+                "reboot:\n  policy: when-needed\n  time: \"02:00\"\n  ignored_users: [kiosk]\n",
+            ),
+            (
+                "etc/update-all/config.d/50-x.yaml",
+                "reboot:\n  time: \"03:15\"\n  with_users: true\n",
+            ),
+        ]);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(config.reboot.policy, RebootPolicy::WhenNeeded);
+        assert_eq!(
+            config.reboot.time,
+            RebootTime::At {
+                hour: 3,
+                minute: 15
+            }
+        );
+        assert!(config.reboot.with_users);
+        assert!(config.reboot.ignores("kiosk"));
+        for (text, wanted) in [
+            (
+                "reboot:\n  policy: sometimes\n",
+                "unknown variant `sometimes`",
+            ),
+            ("reboot:\n  time: \"2am\"\n", "invalid time \"2am\""),
+            (
+                "reboot:\n  ignored_users: [\"a b\"]\n",
+                "invalid user name \"a b\"",
+            ),
+            ("reboot:\n  with_user: true\n", "unknown field `with_user`"),
+        ] {
+            let (config, diags) = load_from(&[("etc/update-all/config.yaml", text)]);
+            let msg = diags.first().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                msg.contains("config.yaml:2:") && msg.contains(wanted),
+                "{text}: {msg}"
+            );
+            assert_eq!(config.reboot, Reboot::default(), "the file is ignored");
         }
     }
 

@@ -17,6 +17,10 @@ pub struct Applied {
     /// `dpkg --configure -a`). Empty when nothing needed it.
     #[serde(default, deserialize_with = "fields::strings")]
     pub repaired: Vec<String>,
+    /// The update needs a reboot to take effect (a new kernel, a new C
+    /// library). Only `update` says it; absent or `null` is `false`.
+    #[serde(default, deserialize_with = "fields::flag")]
+    pub requires_reboot: bool,
 }
 
 impl Applied {
@@ -47,7 +51,13 @@ mod tests {
 
     #[test]
     fn without_the_field_nothing_was_repaired() {
-        for data in ["null", "{}", r#"{"repaired": null}"#, r#"{"other": 1}"#] {
+        for data in [
+            "null",
+            "{}",
+            r#"{"repaired": null}"#,
+            r#"{"requires_reboot": null}"#,
+            r#"{"other": 1}"#,
+        ] {
             assert_eq!(read(data).unwrap(), Applied::default(), "{data}");
         }
     }
@@ -60,6 +70,22 @@ mod tests {
             a.repaired,
             ["dpkg --configure -a finished an interrupted dpkg run"]
         );
+    }
+
+    #[test]
+    fn a_reboot_is_read() {
+        assert!(
+            read(r#"{"requires_reboot": true}"#)
+                .unwrap()
+                .requires_reboot
+        );
+        assert!(
+            !read(r#"{"requires_reboot": false}"#)
+                .unwrap()
+                .requires_reboot
+        );
+        let e = read(r#"{"requires_reboot": "yes"}"#).unwrap_err();
+        assert!(e.contains("`data.requires_reboot`"), "{e}");
     }
 
     #[test]
