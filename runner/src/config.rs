@@ -98,7 +98,7 @@ fn in_effect(config: &Config) -> String {
          conditions: skip_on_battery {}, skip_on_metered {}, wait_for_network {}; \
          notifications: enabled {}, on_success {}, on_failure {}; \
          schedule.update_logged_in_users: {}; retries: attempts {}, backoff {:?}; \
-         slice: {}; paths.runner: {}",
+         resume: {}; slice: {}; paths.runner: {}",
         names(&config.disabled),
         c.skip_on_battery,
         c.skip_on_metered,
@@ -109,6 +109,7 @@ fn in_effect(config: &Config) -> String {
         config.schedule.update_logged_in_users,
         config.retries.attempts,
         config.retries.backoff,
+        config.resume.as_str(),
         if slice.is_empty() {
             "no limits"
         } else {
@@ -146,7 +147,7 @@ mod tests {
              conditions: skip_on_battery false, skip_on_metered true, wait_for_network true; \
              notifications: enabled true, on_success true, on_failure true; \
              schedule.update_logged_in_users: false; retries: attempts 3, backoff 2s; \
-             slice: no limits; paths.runner: /usr/bin/update-all"
+             resume: ask; slice: no limits; paths.runner: /usr/bin/update-all"
         );
     }
 

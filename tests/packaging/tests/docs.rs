@@ -82,9 +82,14 @@ fn default_config_shows_every_key_with_its_default() {
         assert_eq!(config.schedule, default.schedule);
         assert_eq!(config.paths, default.paths);
         assert_eq!(config.retries, default.retries);
+        assert_eq!(config.resume, default.resume);
     }
 
     for section in accepted_keys("") {
+        // A setting of its own (`resume: ask`) has no keys under it.
+        if text.lines().any(|l| l.starts_with(&format!("{section}: "))) {
+            continue;
+        }
         assert!(
             text.lines().any(|l| l == format!("{section}:")),
             "packaging/config.yaml lacks the section {section}"
