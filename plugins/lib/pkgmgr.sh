@@ -31,18 +31,59 @@ function stage(name, k, n, msg,   r, a) {
 }
 '
 
+# The tool's lock was held by another run of it: the plugin sets
+# PM_LOCKED_STATUS to the exit status the tool gives for that, where it has
+# one (zypper 7, dnf 200), and PM_LOCKED to an ERE for the line it prints
+# (apt "E: Could not get lock ..."); pkgmgr_run notes the first such line
+# in PM_LOCK_HELD, and pkgmgr_fail turns the failure into the transient
+# error code LOCKED (docs/plugin-protocol.md, "Error codes"), which
+# update-all plugin-exec retries after a wait.
+PM_LOCKED='' PM_LOCKED_STATUS='' PM_LOCK_HELD=''
+# shellcheck disable=SC2016 # an awk program
+_PM_LOCK_RULE='
+!_pm_locked && ENVIRON["PM_LOCKED"] != "" && $0 ~ ENVIRON["PM_LOCKED"] {
+    _pm_locked = 1; print > ENVIRON["PM_LOCK_NOTE"]; fflush(ENVIRON["PM_LOCK_NOTE"])
+}
+'
+
 # pkgmgr_run FILTER -- COMMAND...: runs COMMAND (stdin /dev/null) with its
 # stdout and stderr through the awk program FILTER, whose output goes to
 # stderr; FILTER prints the lines to keep and calls progress(). Variables
-# for FILTER come from the environment (ENVIRON). Returns COMMAND's status.
+# for FILTER come from the environment (ENVIRON). Returns COMMAND's status,
+# and sets PM_LOCK_HELD to its line that matched PM_LOCKED, if any.
 pkgmgr_run() {
     _pm_filter=$1
     shift
     [ "${1:-}" != -- ] || shift
+    PM_LOCK_HELD=''
+    PM_LOCK_NOTE=/dev/null
+    [ -z "$PM_LOCKED" ] || PM_LOCK_NOTE=$(mktemp "${TMPDIR:-/tmp}/update-all-lock.XXXXXX") ||
+        PM_LOCK_NOTE=/dev/null
+    export PM_LOCKED PM_LOCK_NOTE
     # The status comes back on fd 4, past the pipe (POSIX sh has no pipefail).
     _pm_rc=$({ { "$@" </dev/null 2>&1 3>&- 4>&-; echo "$?" >&4; } |
-        LC_ALL=C awk "$_PM_AWK $_pm_filter" >&2 3>&- 4>&-; } 4>&1)
+        LC_ALL=C awk "$_PM_AWK $_PM_LOCK_RULE $_pm_filter" >&2 3>&- 4>&-; } 4>&1)
+    if [ "$PM_LOCK_NOTE" != /dev/null ]; then
+        PM_LOCK_HELD=$(head -n 1 "$PM_LOCK_NOTE")
+        rm -f "$PM_LOCK_NOTE"
+    fi
     return "${_pm_rc:-1}"
+}
+
+# The filter of a tool whose output has no progress: every line kept.
+# shellcheck disable=SC2034 # for the plugins
+PM_PASS='{ print; fflush() }'
+
+# pkgmgr_fail STATUS CODE MESSAGE: fails the command after the tool of the
+# last pkgmgr_run ended with STATUS: with LOCKED when its lock was held
+# (its PM_LOCKED_STATUS, or a line matching PM_LOCKED), else with CODE and
+# MESSAGE; MESSAGE is the details of a LOCKED error.
+pkgmgr_fail() {
+    if [ -n "$PM_LOCK_HELD" ] || [ "$1" = "${PM_LOCKED_STATUS:-none}" ]; then
+        _pm_why=${PM_LOCK_HELD:-the tool ended with status $1, its status for a held lock}
+        ua_fail LOCKED "${UA_PLUGIN:-the package manager}'s lock is held by another process: $_pm_why" "$3"
+    fi
+    ua_fail "$2" "$3"
 }
 
 # pkgmgr_need_root WHAT: fails the command unless running as root.

@@ -5,11 +5,16 @@
 //!   local repository built here): the estimate sees 1.0 → 2.0, download
 //!   fetches, update upgrades, by hand and through update-all's units in
 //!   the test bed; a dpkg run cut short is repaired by the update before
-//!   it upgrades. The host's packages are never touched.
+//!   it upgrades; a lock held by another apt is reported as LOCKED, and
+//!   through the units retried until it is released. The host's packages
+//!   are never touched.
 
 mod pkgmgr;
 
-use pkgmgr::{have_tools, is_root, ok, only_package, packages, progress_lines, read, scratch, sh};
+use pkgmgr::{
+    error_of, have_tools, is_root, ok, only_package, packages, progress_lines, read, scratch, sh,
+    wait_for, RecordLock,
+};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -750,5 +755,136 @@ fn postinst_reexec_through_update_all_run() {
     assert!(
         host_dpkg_status() == host_before,
         "the host's dpkg status changed"
+    );
+}
+
+/// Another apt holds dpkg's frontend lock in the private root (a record
+/// lock on `lock-frontend`, as apt-get takes it): the plugin's download
+/// and update answer the transient error code LOCKED with apt's own
+/// words, and change nothing; once the lock is released, the update
+/// upgrades.
+#[test]
+fn a_held_dpkg_lock_is_reported_as_locked() {
+    if !is_root("apt with dpkg's lock held")
+        || !have_tools(
+            "apt with dpkg's lock held",
+            &["apt-get", "dpkg", "dpkg-deb", "dpkg-scanpackages"],
+        )
+    {
+        return;
+    }
+    let pr = PrivateRoot::new();
+    pr.publish("2.0");
+    sh(&format!(
+        "APT_CONFIG='{}' apt-get -qq update",
+        pr.conf.display()
+    ));
+    let lock_file = pr.root.join("var/lib/dpkg/lock-frontend");
+    let lock = RecordLock::hold(&lock_file);
+    let env = pr.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for command in ["download", "update"] {
+        let out = plugin_tests::run("apt", &[command], &env);
+        let (code, message) = error_of(&format!("apt {command}"), &out);
+        assert_eq!(code, "LOCKED", "apt {command}: {message}");
+        assert!(
+            message.starts_with(&format!(
+                "apt's lock is held by another process: E: Could not get lock {}",
+                lock_file.display()
+            )),
+            "apt {command}: {message}"
+        );
+    }
+    assert!(!pr.cached() && pr.installed() == "1.0", "nothing changed");
+    drop(lock);
+    pr.run("update");
+    assert_eq!(pr.installed(), "2.0");
+}
+
+/// Through update-all's units: dpkg's lock is held when the run starts
+/// and released once the download unit's first attempt has failed with
+/// LOCKED (the configured wait before the second attempt, 4 s, is the
+/// margin). The download unit then succeeds at its second attempt: one
+/// unit, one success, 2 attempts in `history`; the update unit needs one.
+#[test]
+fn a_lock_released_between_attempts_is_one_unit_with_two_attempts() {
+    if !have_tools(
+        "apt lock retried through update-all",
+        &["apt-get", "dpkg", "dpkg-deb", "dpkg-scanpackages"],
+    ) {
+        return;
+    }
+    let Some(tb) = testbed::Testbed::require() else {
+        return;
+    };
+    let pr = PrivateRoot::new();
+    pr.publish("2.0");
+    let host_before = host_dpkg_status();
+    tb.install_update_all(
+        &testbed::target_binary("update-all-generator"),
+        Some(&testbed::target_binary("update-all")),
+    );
+    pkgmgr::install_with_settings(&tb, "apt", &[("config", &pr.conf.display().to_string())]);
+    tb.write(
+        "/run/update-all/config.d/50-retries.yaml",
+        "retries:\n  attempts: 3\n  backoff: 4s\n",
+        0o644,
+    );
+    let download = "update-all-apt-download.service";
+    let lock = RecordLock::hold(&pr.root.join("var/lib/dpkg/lock-frontend"));
+    let started = Instant::now();
+    tb.check(&["systemctl", "start", "--no-block", "update-all.target"]);
+    wait_for(
+        "the download's first attempt to fail with LOCKED",
+        Duration::from_secs(120),
+        || {
+            tb.journal(download)
+                .contains("download failed with LOCKED: ")
+        },
+    );
+    let failed_after = started.elapsed();
+    drop(lock);
+    wait_for("both apt units' records", Duration::from_secs(120), || {
+        let history = tb.check(&[testbed::RUNNER, "history", "--json", "--plugin", "apt"]);
+        let doc: serde_json::Value = serde_json::from_str(&history).expect("history JSON");
+        doc["records"].as_array().is_some_and(|r| r.len() >= 2)
+    });
+    let history = tb.check(&[testbed::RUNNER, "history", "--json", "--plugin", "apt"]);
+    let doc: serde_json::Value = serde_json::from_str(&history).expect("history JSON");
+    let record = |unit: &str| {
+        let of: Vec<_> = doc["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["unit"] == unit)
+            .collect();
+        assert_eq!(of.len(), 1, "{unit}: {history}");
+        of[0].clone()
+    };
+    let d = record(download);
+    assert_eq!(
+        d["result"],
+        "success",
+        "{history}\n{}",
+        tb.journal(download)
+    );
+    assert_eq!(d["attempts"], 2, "{history}\n{}", tb.journal(download));
+    let u = record("update-all-apt.service");
+    assert_eq!(u["result"], "success", "{history}");
+    assert_eq!(u["attempts"], 1, "{history}");
+    let journal = tb.journal(download);
+    assert!(
+        journal.contains("attempt 2/3: download starts again"),
+        "{journal}"
+    );
+    assert_eq!(pr.installed(), "2.0");
+    assert!(
+        host_dpkg_status() == host_before,
+        "the host's dpkg status changed"
+    );
+    eprintln!(
+        "apt lock retried: first attempt failed after {:.2}s, both units done after {:.2}s",
+        failed_after.as_secs_f64(),
+        started.elapsed().as_secs_f64()
     );
 }

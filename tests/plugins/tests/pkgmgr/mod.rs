@@ -151,3 +151,61 @@ pub fn install_with_settings(tb: &testbed::Testbed, name: &str, settings: &[(&st
     tb.write(&path, out, 0o644);
     tb.daemon_reload();
 }
+
+/// A POSIX record lock (fcntl), as apt and dpkg take on their lock files,
+/// held on the whole of a file until this is dropped: another apt gets
+/// "Could not get lock". (flock(1)'s locks are another kind, which apt
+/// does not see.) An open file description lock, so that it conflicts
+/// with the locks of other processes and even of this one.
+pub struct RecordLock(std::fs::File);
+
+impl RecordLock {
+    pub fn hold(path: &Path) -> RecordLock {
+        use nix::fcntl::{fcntl, FcntlArg};
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // A write lock from the start to the end, however long the file
+        // grows (l_len 0); l_pid must be 0 for an open file description lock.
+        let lock = nix::libc::flock {
+            l_type: nix::libc::F_WRLCK as i16,
+            l_whence: nix::libc::SEEK_SET as i16,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        fcntl(&file, FcntlArg::F_OFD_SETLK(&lock))
+            .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+        RecordLock(file)
+    }
+}
+
+/// The error document's code and message in a plugin's output, which must
+/// have failed.
+pub fn error_of(what: &str, out: &Output) -> (String, String) {
+    let doc = plugin_tests::json(out);
+    assert!(
+        !out.status.success() && doc["status"] == "error",
+        "{what} should have failed: {doc}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = |k: &str| doc["error"][k].as_str().unwrap_or("").to_owned();
+    (s("code"), s("message"))
+}
+
+/// Polls `cond` every 100 ms until it holds; panics with `what` after
+/// `timeout`.
+pub fn wait_for(what: &str, timeout: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
