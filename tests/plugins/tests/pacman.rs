@@ -3,11 +3,14 @@
 //! and 2.0, repo-add makes a local repository, pacman installs 1.0 into a
 //! throw-away root (its pacman.conf points every path there), then the
 //! plugin's estimate sees 1.0 → 2.0 without syncing the real databases,
-//! download fetches 2.0 into the root's cache, update installs it.
+//! download fetches 2.0 into the root's cache, update installs it; while
+//! the database is locked (db.lck), update answers LOCKED.
 
 mod pkgmgr;
 
-use pkgmgr::{have_tools, is_root, ok, only_package, packages, progress_lines, read, scratch, sh};
+use pkgmgr::{
+    error_of, have_tools, is_root, ok, only_package, packages, progress_lines, read, scratch, sh,
+};
 use std::path::Path;
 use std::time::Instant;
 
@@ -165,6 +168,18 @@ fn pacman_upgrades_a_throw_away_root() {
             .any(|l| l["message"] == "Downloaded 1 of 1 packages"),
         "no download progress: {progress:?}"
     );
+
+    // Another pacman runs: its lock file is in the database directory.
+    let lock = root.join("var/lib/pacman/db.lck");
+    std::fs::write(&lock, "").unwrap();
+    let (code, message) = error_of(
+        "pacman update, locked",
+        &plugin_tests::run("pacman", &["update"], &env),
+    );
+    assert_eq!(code, "LOCKED", "{message}");
+    assert!(message.contains("unable to lock database"), "{message}");
+    assert_eq!(query(&conf), "ua-fixture 1.0-1");
+    std::fs::remove_file(&lock).unwrap();
 
     let out = run("update");
     assert_eq!(query(&conf), "ua-fixture 2.0-1");

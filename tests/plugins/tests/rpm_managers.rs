@@ -4,10 +4,15 @@
 //! 1.0 into a throw-away root (dnf --installroot, zypper --root), then runs
 //! the plugin: its estimate sees 1.0 → 2.0, download fetches 2.0 into the
 //! root's cache without installing it, update installs it (rpm --root -q).
+//! While the tool's lock is held by another process, update answers the
+//! transient error code LOCKED and changes nothing.
 
 mod pkgmgr;
 
-use pkgmgr::{have_tools, is_root, ok, only_package, packages, progress_lines, read, scratch, sh};
+use pkgmgr::{
+    error_of, have_tools, is_root, ok, only_package, packages, progress_lines, read, scratch, sh,
+    LockOwner,
+};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -253,6 +258,23 @@ fn dnf_upgrades_a_throw_away_root() {
     assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch");
     assert_eq!(progress_lines(&out).last().unwrap()["percent"], 100);
 
+    // Another dnf holds the metadata lock (its pid in the lock file, as a
+    // running dnf leaves it; dnf 4 would wait for it): LOCKED at once.
+    let owner = LockOwner::start();
+    let lock = s.root.join("var/cache/dnf/metadata_lock.pid");
+    std::fs::write(&lock, owner.pid().to_string()).unwrap();
+    let (code, message) = error_of(
+        "dnf update, locked",
+        &plugin_tests::run("dnf", &["update"], &env),
+    );
+    assert_eq!(code, "LOCKED", "{message}");
+    assert!(
+        message.contains(&format!("already locked by {}", owner.pid())),
+        "{message}"
+    );
+    assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch");
+    drop(owner); // dnf takes over a lock whose process is gone
+
     let out = run("dnf", "update", &env);
     assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch");
     assert_eq!(read(s.root.join("usr/share/ua-fixture/version")), "2.0\n");
@@ -285,11 +307,15 @@ fn zypper_upgrades_a_throw_away_root() {
             .replace("@REPO@", &s.repo.display().to_string()),
     );
     let root = s.root.display().to_string();
-    // zypper logs to the host's /var/log/zypper.log even with --root.
+    // zypper logs to the host's /var/log/zypper.log even with --root, and
+    // takes the host's lock, /run/zypp.pid, unless told otherwise.
     let log = format!("{root}/var/log/zypper.log");
+    let lock_root = format!("{root}/zypp-lock");
+    std::fs::create_dir_all(format!("{lock_root}/run")).unwrap();
     let env = [
         ("UPDATE_ALL_ZYPPER_ROOT", root.as_str()),
         ("ZYPP_LOGFILE", log.as_str()),
+        ("ZYPP_LOCKFILE_ROOT", lock_root.as_str()),
     ];
     let applicable = || {
         plugin_tests::run("zypper", &["is-applicable"], &env)
@@ -300,7 +326,7 @@ fn zypper_upgrades_a_throw_away_root() {
 
     s.publish("1.0");
     sh(&format!(
-        "ZYPP_LOGFILE='{log}' zypper --root '{root}' --non-interactive --quiet install ua-fixture >/dev/null"
+        "ZYPP_LOGFILE='{log}' ZYPP_LOCKFILE_ROOT='{lock_root}' zypper --root '{root}' --non-interactive --quiet install ua-fixture >/dev/null"
     ));
     assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch");
     assert!(applicable());
@@ -331,6 +357,26 @@ fn zypper_upgrades_a_throw_away_root() {
     );
     assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch");
     assert_eq!(progress_lines(&out).last().unwrap()["percent"], 100);
+
+    // Another zypper holds the lock (its pid in zypp.pid): zypper's exit
+    // status 7, ZYPPER_EXIT_ZYPP_LOCKED, is LOCKED.
+    let owner = LockOwner::start();
+    let lock = format!("{lock_root}/run/zypp.pid");
+    std::fs::write(&lock, format!("{}\n", owner.pid())).unwrap();
+    let (code, message) = error_of(
+        "zypper update, locked",
+        &plugin_tests::run("zypper", &["update"], &env),
+    );
+    assert_eq!(code, "LOCKED", "{message}");
+    assert!(
+        message.contains(&format!(
+            "System management is locked by the application with pid {}",
+            owner.pid()
+        )),
+        "{message}"
+    );
+    assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch");
+    drop(owner);
 
     let out = run("zypper", "update", &env);
     assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch");

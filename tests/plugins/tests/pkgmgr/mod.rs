@@ -209,3 +209,29 @@ pub fn wait_for(what: &str, timeout: std::time::Duration, mut cond: impl FnMut()
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A live process whose pid a test writes into a tool's lock file, as a
+/// running dnf or zypper leaves its own there; killed when dropped.
+pub struct LockOwner(std::process::Child);
+
+impl LockOwner {
+    pub fn start() -> LockOwner {
+        LockOwner(
+            Command::new("sleep")
+                .arg("600")
+                .spawn()
+                .expect("cannot run sleep"),
+        )
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for LockOwner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
