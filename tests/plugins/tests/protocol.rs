@@ -597,6 +597,12 @@ fn plugin_exec_forwards_sigterm_and_reports_progress() {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
+    // Without a system bus (no logind) an update goes on without the
+    // shutdown inhibitor, and says so first.
+    if line.starts_with("update-all: warning: cannot take logind's shutdown inhibitor") {
+        line.clear();
+        stderr.read_line(&mut line).unwrap();
+    }
     // The progress line went to the socket, not to stderr.
     assert_eq!(line, "a plain stderr line from the plugin\n");
     let mut buf = [0u8; 512];
