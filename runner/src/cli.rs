@@ -89,6 +89,26 @@ pub enum Command {
     /// ("no run in progress"); 2 when systemd cannot be reached or refuses.
     #[command(display_order = 2)]
     Cancel(CancelArgs),
+    /// Run again what failed, was cancelled or never started in the last run
+    ///
+    /// Reads the last run (or --run ID) from the statistics database and
+    /// starts, as one new run recorded as a retry of it, the units that
+    /// failed or were cancelled there, with those that never started
+    /// because of them: a plugin's update whose download failed, units
+    /// still waiting when the run was cancelled. systemd orders them by
+    /// their After= as in any run; a retried update unit brings its
+    /// download unit along (Requires=). Units that succeeded or were
+    /// skipped do not run again. It is followed as `update-all run --only`
+    /// is (--json: the same JSON lines). The configuration's conditions are
+    /// not checked: a retry is asked for by hand.
+    ///
+    /// Exit status as `update-all run`: 0 every retried unit succeeded or
+    /// was skipped, and also when there was nothing to retry; 1 something
+    /// failed again (or the database cannot be read, or there is no run
+    /// ID); 2 the retry could not start (a run is in progress, not
+    /// authorized, bus unreachable); 130 detached by Ctrl-C.
+    #[command(display_order = 2)]
+    Retry(RetryArgs),
     /// What each plugin would update: applicable, packages, download, time
     ///
     /// Runs every enabled plugin's is-applicable and estimate-update (and
@@ -237,6 +257,21 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// Retry this run (its number in `update-all history`) instead of
+    /// the last one.
+    #[arg(long, value_name = "ID")]
+    pub run: Option<i64>,
+    /// Show what would be retried and start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per line and event, then a summary object (with
+    /// --dry-run, or when there is nothing to retry: one document).
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {

@@ -1,7 +1,8 @@
 //! `update-all history`: the last recorded plugin unit runs, oldest first.
 //! A unit that retried a transient failure says how many attempts it took
 //! (`success after 3 attempts`; `attempts` in `--json`, null where not
-//! known).
+//! known). A run that takes up an earlier one says so beside its number
+//! (`13 (retry of run 12)`; `runs` in `--json`, with `follows` and `kind`).
 //!
 //! Exit status 0, also when nothing was recorded yet; 1 when the
 //! statistics database cannot be read.
@@ -11,7 +12,8 @@ use crate::output;
 use crate::output::format::{
     bytes, cpu_time, duration, local_time, or_dash, result_with_attempts, table,
 };
-use crate::stats::{self, query, Record};
+use crate::stats::query::{self, Run};
+use crate::stats::{self, Record, RunId};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::path::Path;
@@ -20,10 +22,13 @@ use std::time::Duration;
 use update_all_core::Scope;
 
 pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
-    let records = match super::database::query(scope, |db| {
-        query::history(db, args.plugin.as_deref(), args.last)
+    let (records, runs) = match super::database::query(scope, |db| {
+        let records = query::history(db, args.plugin.as_deref(), args.last)?;
+        let mut ids: Vec<RunId> = records.iter().map(|r| r.run_id).collect();
+        ids.dedup();
+        Ok((records, query::runs(db, &ids)?))
     }) {
-        Ok(records) => records,
+        Ok(found) => found,
         Err(code) => return code,
     };
     let path = stats::db_path(scope);
@@ -35,10 +40,11 @@ pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
                 &Json {
                     database: &path,
                     records,
+                    runs: &runs,
                 },
             )
         } else {
-            write_table(out, &records, &path)
+            write_table(out, &records, &runs, &path)
         }
     })
 }
@@ -47,6 +53,8 @@ pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
 struct Json<'a> {
     database: &'a Path,
     records: Vec<JsonRecord<'a>>,
+    /// The runs of those records, by id.
+    runs: &'a [Run],
 }
 
 /// A record with its duration worked out, for scripts.
@@ -66,7 +74,12 @@ impl<'a> From<&'a Record> for JsonRecord<'a> {
     }
 }
 
-fn write_table(out: &mut dyn Write, records: &[Record], path: &Path) -> io::Result<()> {
+fn write_table(
+    out: &mut dyn Write,
+    records: &[Record],
+    runs: &[Run],
+    path: &Path,
+) -> io::Result<()> {
     if records.is_empty() {
         return writeln!(out, "No runs recorded yet in {}.", path.display());
     }
@@ -78,7 +91,7 @@ fn write_table(out: &mut dyn Write, records: &[Record], path: &Path) -> io::Resu
         .map(|r| {
             [
                 or_dash(r.started_us.or(r.ended_us), local_time),
-                r.run_id.to_string(),
+                run_label(r.run_id, runs),
                 r.plugin.clone(),
                 r.phase.clone(),
                 result_with_attempts(r),
@@ -89,4 +102,12 @@ fn write_table(out: &mut dyn Write, records: &[Record], path: &Path) -> io::Resu
         })
         .collect();
     table(out, &header, &rows)
+}
+
+/// "13", or "13 (retry of run 12)" for a run that takes up another.
+fn run_label(id: RunId, runs: &[Run]) -> String {
+    match runs.iter().find(|run| run.id == id).and_then(Run::link) {
+        Some(link) => format!("{id} ({link})"),
+        None => id.to_string(),
+    }
 }

@@ -29,6 +29,7 @@ pub fn run(scope: Scope, explicit: Option<Scope>, args: &RunArgs) -> ExitCode {
         only: args.only.clone(),
         json: args.json,
         check: args.check,
+        retry: None,
     };
     ExitCode::from(crate::run::parts::run(explicit, &options))
 }

@@ -171,9 +171,12 @@ impl Report {
             return writeln!(out, "No runs recorded yet in {}.", self.database.display());
         }
         let started = self.run.as_ref().map(|r| local_time(r.started_us));
-        let since = started
-            .map(|t| format!(" (started {t})"))
-            .unwrap_or_default();
+        let link = self.run.as_ref().and_then(Run::link);
+        let since = match (started, link) {
+            (Some(t), Some(link)) => format!(" (started {t}, {link})"),
+            (Some(t), None) => format!(" (started {t})"),
+            (None, _) => String::new(),
+        };
         if self.in_progress {
             writeln!(out, "Run in progress{since}:")?;
         } else {

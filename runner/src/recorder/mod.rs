@@ -56,6 +56,10 @@ pub struct Recorder {
     run: Option<RunId>,
     /// The run was picked up from a recorder that died.
     continued: bool,
+    /// The plugin units with a job when the run was picked: a run that
+    /// begins here follows an earlier one if a request names them all
+    /// (see `stats::request`).
+    queued: Vec<String>,
     units: HashMap<String, PluginUnit>,
     activations: HashMap<String, Activation>,
     /// Units whose end is handled and which have not run since.
@@ -82,6 +86,7 @@ impl Recorder {
             boot_id: store::boot_id(),
             run: None,
             continued: false,
+            queued: Vec::new(),
             units: HashMap::new(),
             activations: HashMap::new(),
             settled: HashSet::new(),
@@ -126,6 +131,13 @@ impl Recorder {
                 self.continued = run.is_some();
             }
             Err(e) => warn_db(db, "cannot look up an unfinished run", &e),
+        }
+        if let Ok(jobs) = self.bus.jobs().await {
+            self.queued = jobs
+                .into_iter()
+                .filter(|j| is_plugin_unit(&j.unit))
+                .map(|j| j.unit)
+                .collect();
         }
     }
 
@@ -489,7 +501,7 @@ impl Recorder {
         }
         let now = now_us();
         let made = self.db.as_ref().and_then(|db| {
-            db.new_run(&self.boot_id, now, false)
+            db.open_run(&self.boot_id, now, &self.queued)
                 .map_err(|e| warn_db(db, "cannot start a run", &e))
                 .ok()
         });

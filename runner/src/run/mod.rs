@@ -8,14 +8,14 @@
 //! | `preflight` | the configuration's conditions (power, network) |
 //! | `users` | a user's part, run as that user |
 //! | `scope` | one manager's run here: start (or follow), watch, announce |
-//! | `only` | the units `--only` starts, in order |
+//! | `only` | the units `--only` or a retry starts, in order |
 //! | `exit` | the exit statuses, and the worse of two |
 
 pub mod exit;
-mod only;
+pub mod only;
 pub mod parts;
 pub mod preflight;
-mod scope;
+pub mod scope;
 pub mod users;
 
 /// What `update-all run` was asked for, as far as running goes (the
@@ -33,4 +33,18 @@ pub struct Options {
     pub json: bool,
     /// Check first and order the run by the dynamic mutexes.
     pub check: bool,
+    /// `update-all retry`: these units instead of the target or `only`.
+    pub retry: Option<Retry>,
+}
+
+/// A run that takes up what failed in an earlier one (`update-all retry`).
+#[derive(Clone, Debug)]
+pub struct Retry {
+    /// The run taken up: the new run's record follows it.
+    pub follows: crate::stats::RunId,
+    /// Its units to start (see `only::to_retry`).
+    pub units: Vec<String>,
+    /// How the new run takes it up: a retry, or a resume of a run that a
+    /// crash or reboot cut short (`update-all resume`).
+    pub kind: crate::stats::request::Kind,
 }

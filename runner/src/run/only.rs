@@ -1,8 +1,13 @@
-//! The units `update-all run --only a,b` starts, in an order systemd keeps.
+//! The units a run of some units only starts, in an order systemd keeps:
+//! the plugins of `update-all run --only a,b`, or what `update-all retry`
+//! takes up of an earlier run ([`to_retry`]).
 
+use crate::stats::{Outcome, Record};
 use crate::systemd::{Bus, PluginUnit};
 use crate::watch::Fail;
-use update_all_core::Phase;
+use std::collections::HashMap;
+use update_all_core::plan::Reason;
+use update_all_core::{Phase, Plan};
 
 /// The update units of the plugins named in `--only`, ordered so that a
 /// unit comes after every selected unit it is `After=`; systemd then
@@ -36,15 +41,83 @@ pub async fn selected(
             }
         ));
     }
-    let mut chosen: Vec<(&PluginUnit, Vec<String>)> = Vec::new();
-    for unit in units
+    let names: Vec<String> = units
         .iter()
         .filter(|u| u.phase == Phase::Update && only.contains(&u.plugin))
-    {
+        .map(|u| u.name.clone())
+        .collect();
+    ordered(bus, units, &names).await
+}
+
+/// The units of `units` named in `names`, ordered so that a unit comes
+/// after every one of them it is `After=` (systemd's, with any drop-in):
+/// each is queued before the units that wait for it, so systemd orders
+/// their jobs.
+pub async fn ordered(
+    bus: &Bus,
+    units: &[PluginUnit],
+    names: &[String],
+) -> Result<Vec<String>, Fail> {
+    let mut chosen: Vec<(&PluginUnit, Vec<String>)> = Vec::new();
+    for unit in units.iter().filter(|u| names.contains(&u.name)) {
         let after = bus.after(unit).await.map_err(|e| e.to_string())?;
         chosen.push((unit, after));
     }
     Ok(topological(chosen))
+}
+
+/// Why a unit is retried (see [`to_retry`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// It failed, or never started because a unit it requires failed.
+    Failed,
+    /// It was cancelled, or was still waiting when the run was.
+    Cancelled,
+}
+
+/// The units of `plan` that a retry of the run of `records` starts, in
+/// plan order:
+/// - every unit whose last record in the run is a failure (`cancelled`
+///   included);
+/// - every unit with no record that never started because of one of
+///   those: it requires it (a plugin's update unit its download unit,
+///   `Requires=`: its job failed with `dependency`), or it waited for it
+///   (any `After=`) when the run was cancelled. A unit merely ordered after
+///   one that failed did run (`After=` only orders), so without a record
+///   it was not part of the run (`run --only`).
+///
+/// Units no longer in the plan are left out: they cannot start.
+pub fn to_retry(plan: &Plan, records: &[Record]) -> Vec<String> {
+    // Records come in the order they ended: the last one of a unit counts.
+    let last: HashMap<&str, Outcome> = records
+        .iter()
+        .map(|r| (r.unit.as_str(), r.result))
+        .collect();
+    let mut cause: Vec<Option<Cause>> = Vec::with_capacity(plan.units.len());
+    // The plan's units are in topological order: a unit's `after` ones
+    // come before it.
+    for unit in &plan.units {
+        let name = plan.unit_name(unit);
+        let found = match last.get(name.as_str()) {
+            Some(Outcome::Cancelled) => Some(Cause::Cancelled),
+            Some(outcome) if outcome.is_failure() => Some(Cause::Failed),
+            Some(_) => None,
+            None => unit
+                .after
+                .iter()
+                .find_map(|(before, reasons)| match cause[*before]? {
+                    Cause::Cancelled => Some(Cause::Cancelled),
+                    Cause::Failed => reasons.contains(&Reason::Download).then_some(Cause::Failed),
+                }),
+        };
+        cause.push(found);
+    }
+    plan.units
+        .iter()
+        .zip(cause)
+        .filter(|(_, cause)| cause.is_some())
+        .map(|(unit, _)| plan.unit_name(unit))
+        .collect()
 }
 
 /// Names of `units` so that each comes after those of them in its `After=`
@@ -85,5 +158,98 @@ mod tests {
             (&c, vec!["b".into()]),
         ]);
         assert_eq!(order, ["b", "c", "a"]);
+    }
+
+    /// A plan of plugins given as JSON manifests (YAML's subset).
+    fn plan(jsons: &[&str]) -> Plan {
+        use update_all_core::inventory::{Inventory, Plugin};
+        use update_all_core::manifest::ManifestFile;
+        let mut plugins: Vec<Plugin> = jsons
+            .iter()
+            .map(|json| Plugin {
+                manifest: serde_json::from_str::<ManifestFile>(json).unwrap().plugin,
+                source: "/x.yaml".into(),
+                path: "/x.yaml".into(),
+            })
+            .collect();
+        plugins.sort_by(|a, b| a.name().cmp(b.name()));
+        update_all_core::plan::plan(Inventory {
+            plugins,
+            ..Inventory::default()
+        })
+    }
+
+    fn record(unit: &str, result: Outcome) -> Record {
+        Record {
+            run_id: 1,
+            plugin: String::new(),
+            phase: String::new(),
+            unit: format!("update-all-{unit}.service"),
+            invocation_id: unit.into(),
+            started_us: None,
+            ended_us: None,
+            result,
+            exit_code: None,
+            exit_status: None,
+            cpu_ns: None,
+            memory_peak_bytes: None,
+            io_read_bytes: None,
+            io_write_bytes: None,
+            ip_ingress_bytes: None,
+            ip_egress_bytes: None,
+            attempts: None,
+        }
+    }
+
+    fn names(units: Vec<String>) -> Vec<String> {
+        units
+            .iter()
+            .map(|u| u["update-all-".len()..u.len() - ".service".len()].to_owned())
+            .collect()
+    }
+
+    // a downloads apart; b runs after a; c and d on their own, d after c.
+    const A: &str =
+        r#"{"plugin": {"name": "a", "executable": "/a", "can_separate_download": true}}"#;
+    const B: &str = r#"{"plugin": {"name": "b", "executable": "/b", "runs_after": ["a"]}}"#;
+    const C: &str = r#"{"plugin": {"name": "c", "executable": "/c"}}"#;
+    const D: &str = r#"{"plugin": {"name": "d", "executable": "/d", "runs_after": ["c"]}}"#;
+
+    #[test]
+    fn a_retry_takes_what_failed_and_what_required_it() {
+        let plan = plan(&[A, B, C, D]);
+        // a's download failed, so its update never started; b ran after it
+        // anyway (After= only orders) and so did the rest.
+        let run = [
+            record("a-download", Outcome::Failed),
+            record("b", Outcome::Success),
+            record("c", Outcome::Timeout),
+            record("d", Outcome::Success),
+        ];
+        assert_eq!(names(to_retry(&plan, &run)), ["a-download", "a", "c"]);
+        // The last record of a unit run twice counts.
+        let again = [
+            record("c", Outcome::Failed),
+            record("c", Outcome::Success),
+            record("a-download", Outcome::Skipped),
+        ];
+        assert!(to_retry(&plan, &again).is_empty());
+        // `run --only c`: d was not part of it.
+        assert_eq!(
+            names(to_retry(&plan, &[record("c", Outcome::Failed)])),
+            ["c"]
+        );
+    }
+
+    #[test]
+    fn a_retry_of_a_cancelled_run_takes_what_was_still_waiting() {
+        let plan = plan(&[A, B, C, D]);
+        let run = [
+            record("a-download", Outcome::Success),
+            record("a", Outcome::Cancelled),
+            record("c", Outcome::Success),
+            record("d", Outcome::Success),
+        ];
+        assert_eq!(names(to_retry(&plan, &run)), ["a", "b"]);
     }
 }

@@ -1,10 +1,12 @@
 //! One service manager's run in this process: starts `update-all.target`
-//! (or just `--only`'s units), or follows the run already in progress,
-//! watches it to its end (`watch`), then announces the summary.
+//! (or just `--only`'s units, or a retry's), or follows the run already in
+//! progress, watches it to its end (`watch`), then announces the summary.
 
 use super::exit::{CANNOT_START, DETACHED};
-use super::{only, Options};
+use super::{only, Options, Retry};
 use crate::output::progress::Progress;
+use crate::stats::{self, store, Db};
+use crate::systemd::Bus;
 use crate::watch::{Ended, Fail, Watcher};
 use update_all_core::names::TARGET;
 use update_all_core::{Env, Plan, Scope};
@@ -13,9 +15,14 @@ use update_all_core::{Env, Plan, Scope};
 pub fn run_scope(scope: Scope, options: &Options) -> u8 {
     // Read once: who each unit belongs to, and the table's order.
     let plan = update_all_core::load(&Env::from_process(Some(scope)));
+    run_planned(scope, &plan, options)
+}
+
+/// [`run_scope`] with the plan read already.
+pub fn run_planned(scope: Scope, plan: &Plan, options: &Options) -> u8 {
     let mut progress = Progress::new(scope, options.json);
-    progress.follow_plan(&plan);
-    let watched = zbus::block_on(start_and_watch(scope, &plan, options, &mut progress));
+    progress.follow_plan(plan);
+    let watched = zbus::block_on(start_and_watch(scope, plan, options, &mut progress));
     // The dynamic-mutex drop-ins of `--check` end with the run.
     let mut note = |kind: &str, text: &str| progress.note(kind, text, &[]);
     zbus::block_on(crate::check::dynamic::finish(scope, &mut note));
@@ -53,6 +60,11 @@ async fn start_and_watch(
             return Err("interrupted before the run started; nothing was started".to_owned());
         }
     }
+    if attached && options.retry.is_some() {
+        return Err("a run is in progress: retry once it has ended \
+                    (`update-all run` follows it)"
+            .to_owned());
+    }
     if attached {
         let mut message =
             "a run is already in progress: following it instead of starting another".to_owned();
@@ -60,6 +72,9 @@ async fn start_and_watch(
             message.push_str(" (--only is ignored)");
         }
         progress.note("attached", &message, watcher.rows());
+    } else if let Some(retry) = &options.retry {
+        let units = only::ordered(watcher.bus(), watcher.units(), &retry.units).await?;
+        start_retry(watcher.bus(), retry, &units).await?;
     } else if options.only.is_empty() {
         watcher
             .bus()
@@ -76,4 +91,36 @@ async fn start_and_watch(
         }
     }
     watcher.follow(attached, progress).await
+}
+
+/// Starts a retry's `units` (in order) after leaving the request that
+/// links the run they make to the run they take up (see
+/// `stats::request`); withdraws it when they cannot start. Without a
+/// database to write, the retry runs unlinked (said so).
+async fn start_retry(bus: &Bus, retry: &Retry, units: &[String]) -> Result<(), String> {
+    let request = Db::open_for_writing(&stats::db_path(bus.scope))
+        .map_err(|e| e.to_string())
+        .and_then(|db| {
+            let id = db
+                .request_run(
+                    retry.follows,
+                    retry.kind,
+                    &store::boot_id(),
+                    stats::now_us(),
+                    units,
+                )
+                .map_err(|e| e.to_string())?;
+            Ok((db, id))
+        })
+        .map_err(|e| tracing::warn!("the retry is not linked to run {}: {e}", retry.follows))
+        .ok();
+    for unit in units {
+        if let Err(e) = bus.start(unit).await {
+            if let Some((db, id)) = &request {
+                let _ = db.withdraw_request(*id);
+            }
+            return Err(e.to_string());
+        }
+    }
+    Ok(())
 }

@@ -53,6 +53,21 @@ pub struct Run {
     pub ended_us: Option<i64>,
     /// Units found finished but unrecorded when a recorder started.
     pub catch_up: bool,
+    /// The earlier run this one takes up (a retry runs what failed in it),
+    /// and how (`kind`: `retry`, `resume`); None for a run of its own.
+    pub follows: Option<RunId>,
+    pub kind: Option<String>,
+}
+
+impl Run {
+    /// "retry of run 12", for a run that takes up another.
+    pub fn link(&self) -> Option<String> {
+        let follows = self.follows?;
+        Some(format!(
+            "{} of run {follows}",
+            self.kind.as_deref().unwrap_or("continuation")
+        ))
+    }
 }
 
 fn one_run(
@@ -60,17 +75,32 @@ fn one_run(
     sql_tail: &str,
     params: impl rusqlite::Params,
 ) -> rusqlite::Result<Option<Run>> {
-    let sql = format!("SELECT id, started_us, ended_us, catch_up FROM runs {sql_tail}");
-    db.conn
-        .query_row(&sql, params, |r| {
-            Ok(Run {
-                id: r.get(0)?,
-                started_us: r.get(1)?,
-                ended_us: r.get(2)?,
-                catch_up: r.get(3)?,
-            })
-        })
-        .optional()
+    let sql = format!("SELECT {RUN_COLUMNS} FROM runs {sql_tail}");
+    db.conn.query_row(&sql, params, run_row).optional()
+}
+
+const RUN_COLUMNS: &str = "id, started_us, ended_us, catch_up, follows, kind";
+
+fn run_row(r: &Row) -> rusqlite::Result<Run> {
+    Ok(Run {
+        id: r.get(0)?,
+        started_us: r.get(1)?,
+        ended_us: r.get(2)?,
+        catch_up: r.get(3)?,
+        follows: r.get(4)?,
+        kind: r.get(5)?,
+    })
+}
+
+/// The runs among `ids`, by id.
+pub fn runs(db: &Db, ids: &[RunId]) -> rusqlite::Result<Vec<Run>> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id"
+    );
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned());
+    let mut st = db.conn.prepare(&sql)?;
+    let rows = st.query_map([ids], run_row)?;
+    rows.collect()
 }
 
 pub fn run(db: &Db, id: RunId) -> rusqlite::Result<Option<Run>> {

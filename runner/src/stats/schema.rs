@@ -63,6 +63,20 @@ const MIGRATIONS: &[&str] = &[
     // NULL for a run of its own.
     "ALTER TABLE runs ADD COLUMN follows INTEGER REFERENCES runs(id);
      ALTER TABLE runs ADD COLUMN kind TEXT;",
+    // v5: a run asked for before its units start (`update-all retry`
+    // leaves one): the recorder that opens the next run of this boot takes
+    // it up, and deletes every request, so one never outlives that run.
+    "CREATE TABLE run_requests (
+         id      INTEGER PRIMARY KEY,
+         -- what the run will take up, and how (runs.follows, runs.kind)
+         follows INTEGER NOT NULL REFERENCES runs(id),
+         kind    TEXT NOT NULL,
+         boot_id TEXT NOT NULL,
+         at_us   INTEGER NOT NULL,
+         -- the units asked for, space-separated: the next run is this one
+         -- only if every plugin unit it finds queued is among them
+         units   TEXT NOT NULL
+     );",
 ];
 
 /// The schema version this build writes and reads.
@@ -128,7 +142,7 @@ mod tests {
         assert_eq!(version(&conn).unwrap(), 0);
         migrate(&mut conn).unwrap();
         assert_eq!(version(&conn).unwrap(), CURRENT);
-        assert_eq!(tables(&conn), ["records", "runs", "skips"]);
+        assert_eq!(tables(&conn), ["records", "run_requests", "runs", "skips"]);
         // Idempotent: a second open changes nothing.
         migrate(&mut conn).unwrap();
         assert_eq!(version(&conn).unwrap(), CURRENT);
