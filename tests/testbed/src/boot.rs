@@ -138,6 +138,17 @@ fi
 # Private /run first (-n: libmount must not create /run/mount on the host).
 mount -n -t tmpfs -o mode=755,nosuid,nodev tmpfs /run
 
+# A boot of a kept state (Testbed::boot_keeping): its /var/lib/update-all,
+# held here before /tmp is covered and moved into place below, and what
+# the previous boot kept of its /run (as a disk keeps /etc and /usr).
+if [ -n "$TB_STATE" ]; then
+    mkdir -p /run/testbed-state
+    mount --bind "$TB_STATE/var-lib-update-all" /run/testbed-state
+    if [ -d "$TB_STATE/run" ]; then
+        cp -a "$TB_STATE/run/." /run/
+    fi
+fi
+
 # The tests' own tree (the workspace and its target directory) may live
 # under /tmp or /var/tmp, which get fresh tmpfs below: hold on to it here
 # and put it back at the same path afterwards.
@@ -152,6 +163,11 @@ done
 mount -t proc -o nosuid,nodev,noexec proc /proc
 mount --bind /proc/sys /proc/sys
 mount -o remount,bind,ro /proc/sys
+# A boot id of its own: each boot of a kept state is a boot of its own.
+if [ -n "$TB_BOOT_ID" ]; then
+    printf '%s\n' "$TB_BOOT_ID" > /run/testbed-boot-id
+    mount --bind /run/testbed-boot-id /proc/sys/kernel/random/boot_id
+fi
 
 # umount needs /proc: now the host's root can go.
 if [ -n "$TB_ROOT" ]; then
@@ -201,7 +217,12 @@ done
 rm -rf /run/testbed-keep
 for v in /var/lib/systemd /var/lib/update-all; do
     mkdir -p "$v"
-    mount -t tmpfs -o mode=755,nosuid,nodev "tmpfs" "$v"
+    if [ "$v" = /var/lib/update-all ] && [ -n "$TB_STATE" ]; then
+        mount --move /run/testbed-state "$v"
+        rmdir /run/testbed-state
+    else
+        mount -t tmpfs -o mode=755,nosuid,nodev "tmpfs" "$v"
+    fi
 done
 
 # cgroup hierarchies again, now rooted at the new cgroup namespace.
@@ -287,6 +308,8 @@ pub(crate) struct Plan<'a> {
     pub root: Option<&'a Path>,
     /// Units to mask, e.g. [`MASKED_UNITS`].
     pub mask: Vec<&'a str>,
+    /// A state kept across boots (see [`crate::Testbed::boot_keeping`]).
+    pub state: Option<&'a Path>,
 }
 
 /// Starts `unshare` running [`SCRIPT`]; returns the `unshare` process.
@@ -342,6 +365,18 @@ pub(crate) fn spawn(plan: Plan<'_>) -> io::Result<Child> {
     .env(
         "TB_ROOT",
         plan.root.map(Path::as_os_str).unwrap_or_default(),
+    )
+    .env(
+        "TB_STATE",
+        plan.state.map(Path::as_os_str).unwrap_or_default(),
+    )
+    .env(
+        "TB_BOOT_ID",
+        if plan.state.is_some() {
+            random_boot_id()?
+        } else {
+            String::new()
+        },
     )
     .env("TB_CONTAINER", CONTAINER)
     .env("TB_SYSTEMD", SYSTEMD)
@@ -416,6 +451,13 @@ pub(crate) fn child_of(parent: u32) -> Option<u32> {
         }
     }
     None
+}
+
+/// A random boot id, in the format of /proc/sys/kernel/random/boot_id.
+fn random_boot_id() -> io::Result<String> {
+    Ok(fs::read_to_string("/proc/sys/kernel/random/uuid")?
+        .trim()
+        .to_owned())
 }
 
 /// A random 128-bit id in machine-id format (32 lowercase hex digits).

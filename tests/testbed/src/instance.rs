@@ -131,12 +131,17 @@ impl Testbed {
     /// Every call creates an independent instance; instances may run in
     /// parallel.
     pub fn boot() -> Result<Testbed, Error> {
-        Testbed::boot_with(None, boot::MASKED_UNITS.to_vec())
+        Testbed::boot_with(None, boot::MASKED_UNITS.to_vec(), None)
     }
 
     /// [`Testbed::boot`] of the host's `/` or of the directory `root`
-    /// (see [`Testbed::boot_root`]), with the units `mask` masked.
-    pub(crate) fn boot_with(root: Option<&Path>, mask: Vec<&str>) -> Result<Testbed, Error> {
+    /// (see [`Testbed::boot_root`]), with the units `mask` masked, and a
+    /// state kept across boots (see [`Testbed::boot_keeping`]).
+    pub(crate) fn boot_with(
+        root: Option<&Path>,
+        mask: Vec<&str>,
+        state: Option<&Path>,
+    ) -> Result<Testbed, Error> {
         let (tools, host) = prerequisites().map_err(Error::Unavailable)?;
         cgroup::sweep_stale(&host);
 
@@ -163,6 +168,7 @@ impl Testbed {
                 machine_id: boot::random_machine_id()?,
                 root,
                 mask,
+                state,
             })
         })();
         let unshare = match spawned {
@@ -504,6 +510,12 @@ impl Testbed {
     /// the boot script's output.
     pub fn console(&self, lines: usize) -> String {
         self.console.tail(lines)
+    }
+
+    /// Waits for `unshare` to exit after PID 1 was killed (see
+    /// [`Testbed::crash`]), so that teardown finds nothing to power off.
+    pub(crate) fn reap_after_crash(&mut self) {
+        let _ = self.unshare.wait();
     }
 
     /// Tears the instance down now, reporting problems (dropping does the

@@ -39,6 +39,7 @@ mod deploy;
 mod instance;
 mod networkmanager;
 mod notifications;
+mod persist;
 mod rootfs;
 mod skip;
 mod tools;
@@ -49,6 +50,7 @@ use std::io;
 
 pub use deploy::{target_binary, MANIFESTS, PLUGINS, RUNNER};
 pub use instance::Testbed;
+pub use persist::KeptState;
 pub use skip::{skip, SKIP_LOG};
 pub use tools::{host_sh, missing_tools};
 

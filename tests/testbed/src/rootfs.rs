@@ -60,6 +60,6 @@ impl Testbed {
             .copied()
             .filter(|u| !HOST_ONLY_MASKS.contains(u))
             .collect();
-        Testbed::boot_with(Some(&root), mask)
+        Testbed::boot_with(Some(&root), mask, None)
     }
 }

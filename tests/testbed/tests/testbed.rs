@@ -341,3 +341,55 @@ fn added_users_survive_the_host_replacing_its_passwd() {
     drop(tb);
     assert_eq!(std::fs::read("/etc/passwd").unwrap(), host_passwd);
 }
+
+/// Two boots of one kept state: the second finds the first's
+/// /var/lib/update-all and the files it kept of /run (a unit there starts
+/// at boot), under a boot id of its own; a crash leaves nothing behind.
+#[test]
+fn a_second_boot_of_a_kept_state_finds_what_the_first_left() {
+    if !Testbed::should_run() {
+        return;
+    }
+    let state = testbed::KeptState::new();
+    let first = Testbed::boot_keeping(&state).expect("first boot");
+    first.write("/var/lib/update-all/left", "by the first boot\n", 0o644);
+    first.write(
+        "/run/systemd/system/kept.service",
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+        0o644,
+    );
+    std::fs::create_dir(first.host_path("/run/systemd/system/basic.target.wants")).unwrap();
+    std::os::unix::fs::symlink(
+        "../kept.service",
+        first.host_path("/run/systemd/system/basic.target.wants/kept.service"),
+    )
+    .unwrap();
+    first.keep_for_next_boot(
+        &state,
+        &[
+            "/run/systemd/system/kept.service",
+            "/run/systemd/system/basic.target.wants",
+        ],
+    );
+    let first_boot = first.check(&["cat", "/proc/sys/kernel/random/boot_id"]);
+    let (pid, cgroups) = (first.pid(), first.cgroup_dirs());
+    first.crash().expect("a clean hard stop");
+    assert_gone(pid, &cgroups);
+
+    let second = Testbed::boot_keeping(&state).expect("second boot");
+    assert_eq!(
+        second.check(&["cat", "/var/lib/update-all/left"]),
+        "by the first boot\n"
+    );
+    assert_eq!(
+        stdout(&second.systemctl(&["is-active", "kept.service"])),
+        "active",
+        "a unit kept in /run starts at boot"
+    );
+    let second_boot = second.check(&["cat", "/proc/sys/kernel/random/boot_id"]);
+    assert_ne!(first_boot, second_boot);
+    assert_eq!(second_boot.trim().len(), 36, "{second_boot}");
+    let host_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_ne!(second_boot, host_boot);
+    assert!(state.var_lib_update_all().join("left").is_file());
+}
