@@ -39,6 +39,8 @@ struct ConfigFile {
     resume: Option<Resume>,
     #[serde(default)]
     reboot: RebootFile,
+    #[serde(default)]
+    services: ServicesFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -299,6 +301,53 @@ impl Resume {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ServicesFile {
+    restart: Option<RestartServices>,
+}
+
+/// `services`: what a system package manager's update does about the
+/// services that still run the code it replaced (docs/configuration.md,
+/// "services"). The apt plugin asks needrestart, the dnf plugin `dnf
+/// needs-restarting -s`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Services {
+    pub restart: RestartServices,
+}
+
+/// `services.restart`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartServices {
+    /// Nothing is looked at.
+    None,
+    /// The update's record lists the services that need a restart; none
+    /// is restarted. The default: a restart cuts connections and loses
+    /// state, which an administrator who never asked for it would not
+    /// expect from a timer.
+    #[default]
+    List,
+    /// They are restarted (`systemctl try-restart`), except the display
+    /// manager, logind, D-Bus, `user@` units and update-all's own.
+    Auto,
+}
+
+impl RestartServices {
+    /// The variable through which `update-all plugin-exec` hands the
+    /// setting to the plugin's `update`.
+    pub const VAR: &'static str = "UPDATE_ALL_SERVICES_RESTART";
+
+    /// As written in config.yaml, and as the plugin receives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartServices::None => "none",
+            RestartServices::List => "list",
+            RestartServices::Auto => "auto",
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PluginSelection {
     enabled: Option<Vec<PluginName>>,
     #[serde(default)]
@@ -353,6 +402,7 @@ pub struct Config {
     pub resume: Resume,
     /// Whether and when a system run is followed by a reboot.
     pub reboot: Reboot,
+    pub services: Services,
     /// The files that were read, in the order they were applied.
     pub files: Vec<PathBuf>,
 }
@@ -412,6 +462,9 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
                     config.retries.overlay(file.retries);
                     config.resume = file.resume.unwrap_or(config.resume);
                     config.reboot.overlay(file.reboot);
+                    if let Some(restart) = file.services.restart {
+                        config.services.restart = restart;
+                    }
                     config.files.push(path);
                 }
                 Ok(None) => {}
@@ -549,6 +602,41 @@ mod tests {
                 },
                 "{backoff}"
             );
+        }
+    }
+
+    #[test]
+    fn services_restart_is_list_by_default_and_the_last_file_wins() {
+        let (config, _) = load_from(&[]);
+        assert_eq!(config.services.restart, RestartServices::List);
+        let (config, diags) = load_from(&[
+            ("etc/update-all/config.yaml", "services:\n  restart: none\n"),
+            (
+                "etc/update-all/config.d/50-x.yaml",
+                "services:\n  restart: auto\n",
+            ),
+        ]);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(config.services.restart, RestartServices::Auto);
+        assert_eq!(config.services.restart.as_str(), "auto");
+        // A drop-in without the key leaves it.
+        let (config, _) = load_from(&[
+            ("etc/update-all/config.yaml", "services:\n  restart: none\n"),
+            ("etc/update-all/config.d/50-x.yaml", "services: {}\n"),
+        ]);
+        assert_eq!(config.services.restart, RestartServices::None);
+        for (text, why) in [
+            ("services:\n  restart: always\n", "unknown variant `always`"),
+            ("services:\n  restrat: auto\n", "unknown field `restrat`"),
+        ] {
+            let (config, diags) = load_from(&[("etc/update-all/config.yaml", text)]);
+            assert_eq!(diags.len(), 1, "{text}");
+            assert!(
+                diags[0].message.contains(why),
+                "{text}: {}",
+                diags[0].message
+            );
+            assert_eq!(config.services, Services::default(), "the file is ignored");
         }
     }
 

@@ -134,3 +134,77 @@ pkgmgr_estimate() {
     fi
     printf '%s\n' "$_pm_pkgs" | ua_estimate "$@"
 }
+
+# --- services that need a restart (docs/configuration.md, "Services") -------
+
+# Never restarted, whatever services.restart says: the display manager
+# (display-manager.service is an alias; the unit it names is added at run
+# time), logind, D-Bus, user managers, gettys, the rescue shells, and
+# update-all's own units, in which this update runs. needrestart's own
+# exclusions (its needrestart.conf, override_rc) for the desktop and
+# session services.
+_PM_KEEP_RUNNING='^(display-manager|gdm3?|sddm|lightdm|lxdm|xdm|kdm|wdm|slim|nodm|greetd|systemd-logind|elogind|dbus|dbus-broker|user@[0-9]+|user-runtime-dir@[0-9]+|(serial-)?getty@.+|emergency|rescue|update-all.*)\.service$'
+
+# pkgmgr_services_mode: services.restart as update-all plugin-exec hands
+# it to the update (UPDATE_ALL_SERVICES_RESTART): none, list or auto; list
+# when it is not set (the plugin run by hand) or not one of those.
+pkgmgr_services_mode() {
+    case ${UPDATE_ALL_SERVICES_RESTART:-list} in
+    none | list | auto) echo "${UPDATE_ALL_SERVICES_RESTART:-list}" ;;
+    *)
+        echo "${UA_PLUGIN:-plugin}: UPDATE_ALL_SERVICES_RESTART=$UPDATE_ALL_SERVICES_RESTART is not none, list or auto; taken as list" >&2
+        echo list
+        ;;
+    esac
+}
+
+PM_SERVICES_LEFT='' PM_SERVICES_RESTARTED=''
+
+# pkgmgr_restart_services < UNITS: the services (one unit name a line) that
+# still run replaced code. With services.restart auto, each one that may be
+# restarted is (systemctl try-restart, one at a time, so that one failure
+# does not hide the others); PM_SERVICES_RESTARTED lists those, and
+# PM_SERVICES_LEFT the others, one a line. Says what it does on stderr.
+pkgmgr_restart_services() {
+    _pm_mode=$(pkgmgr_services_mode)
+    _pm_dm=$(systemctl show -P Id display-manager.service 2>/dev/null)
+    PM_SERVICES_LEFT='' PM_SERVICES_RESTARTED=''
+    while IFS= read -r _pm_unit; do
+        case $_pm_unit in '') continue ;; *.*) ;; *) _pm_unit=$_pm_unit.service ;; esac
+        if [ "$_pm_mode" = auto ]; then
+            if [ "$_pm_unit" = "$_pm_dm" ] || printf '%s\n' "$_pm_unit" | grep -Eq "$_PM_KEEP_RUNNING"; then
+                echo "${UA_PLUGIN:-plugin}: $_pm_unit needs a restart, which update-all never does" >&2
+            elif systemctl try-restart "$_pm_unit" >&2 </dev/null; then
+                echo "${UA_PLUGIN:-plugin}: restarted $_pm_unit" >&2
+                PM_SERVICES_RESTARTED="$PM_SERVICES_RESTARTED$_pm_unit
+"
+                continue
+            else
+                echo "${UA_PLUGIN:-plugin}: systemctl try-restart $_pm_unit failed" >&2
+            fi
+        else
+            echo "${UA_PLUGIN:-plugin}: $_pm_unit needs a restart" >&2
+        fi
+        PM_SERVICES_LEFT="$PM_SERVICES_LEFT$_pm_unit
+"
+    done
+}
+
+# pkgmgr_success [KEY JSON]...: the update's success document, its data
+# the pairs given (ua_json_object) and, when services need or had a
+# restart, services_to_restart and services_restarted (arrays of unit
+# names, docs/plugin-protocol.md "download and update"); null when there
+# is nothing to say.
+pkgmgr_success() {
+    for _pm_key in services_to_restart services_restarted; do
+        if [ "$_pm_key" = services_to_restart ]; then _pm_list=$PM_SERVICES_LEFT; else _pm_list=$PM_SERVICES_RESTARTED; fi
+        [ -n "$_pm_list" ] || continue
+        # shellcheck disable=SC2086 # one word a line: unit names have no blanks
+        set -- "$@" "$_pm_key" "$(ua_json_strings $_pm_list)"
+    done
+    if [ $# -eq 0 ]; then
+        ua_success
+    else
+        ua_success "$(ua_json_object "$@")"
+    fi
+}

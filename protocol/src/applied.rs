@@ -21,6 +21,15 @@ pub struct Applied {
     /// library). Only `update` says it; absent or `null` is `false`.
     #[serde(default, deserialize_with = "fields::flag")]
     pub requires_reboot: bool,
+    /// Services (systemd unit names) that still run code the update
+    /// replaced and were not restarted: `services.restart` is `list`, or
+    /// update-all never restarts them, or their restart failed
+    /// (docs/configuration.md, "Services").
+    #[serde(default, deserialize_with = "fields::strings")]
+    pub services_to_restart: Vec<String>,
+    /// Services the update restarted (`services.restart: auto`).
+    #[serde(default, deserialize_with = "fields::strings")]
+    pub services_restarted: Vec<String>,
 }
 
 impl Applied {
@@ -86,6 +95,18 @@ mod tests {
         );
         let e = read(r#"{"requires_reboot": "yes"}"#).unwrap_err();
         assert!(e.contains("`data.requires_reboot`"), "{e}");
+    }
+
+    #[test]
+    fn services_are_read() {
+        let a = read(
+            r#"{"services_to_restart": ["dbus.service"], "services_restarted": ["cron.service", "ssh.service"]}"#,
+        )
+        .unwrap();
+        assert_eq!(a.services_to_restart, ["dbus.service"]);
+        assert_eq!(a.services_restarted, ["cron.service", "ssh.service"]);
+        let e = read(r#"{"services_restarted": "cron.service"}"#).unwrap_err();
+        assert!(e.contains("`data.services_restarted`"), "{e}");
     }
 
     #[test]

@@ -98,7 +98,7 @@ fn in_effect(config: &Config) -> String {
          conditions: skip_on_battery {}, skip_on_metered {}, wait_for_network {}; \
          notifications: enabled {}, on_success {}, on_failure {}; \
          schedule.update_logged_in_users: {}; retries: attempts {}, backoff {:?}; \
-         resume: {}; slice: {}; paths.runner: {}",
+         resume: {}; services.restart: {}; slice: {}; paths.runner: {}",
         names(&config.disabled),
         c.skip_on_battery,
         c.skip_on_metered,
@@ -110,6 +110,7 @@ fn in_effect(config: &Config) -> String {
         config.retries.attempts,
         config.retries.backoff,
         config.resume.as_str(),
+        config.services.restart.as_str(),
         if slice.is_empty() {
             "no limits"
         } else {
@@ -147,7 +148,7 @@ mod tests {
              conditions: skip_on_battery false, skip_on_metered true, wait_for_network true; \
              notifications: enabled true, on_success true, on_failure true; \
              schedule.update_logged_in_users: false; retries: attempts 3, backoff 2s; \
-             resume: ask; slice: no limits; paths.runner: /usr/bin/update-all"
+             resume: ask; services.restart: list; slice: no limits; paths.runner: /usr/bin/update-all"
         );
     }
 

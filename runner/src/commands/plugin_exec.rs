@@ -51,7 +51,7 @@ use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
-use update_all_core::config::{self, Retries};
+use update_all_core::config::{self, RestartServices, Retries};
 use update_all_core::{Env, Scope};
 use update_all_protocol::{progress_status, Document};
 
@@ -128,12 +128,19 @@ pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
     let _inhibitor = crate::inhibit::for_phase(program, rest.last().map(OsString::as_os_str));
     let phase = rest.last().map_or("plugin".into(), |p| p.to_string_lossy());
     let mut relay = Relay::new(io::stderr(), notifier);
+    // An update learns `services.restart` (docs/configuration.md, "Services").
+    let restart = (phase == "update").then(|| {
+        config::load(&Env::from_process(Some(scope)))
+            .0
+            .services
+            .restart
+    });
     // Read when the first transient failure asks for it: a run without
     // one reads no configuration (the recorder reports its problems).
     let mut retries: Option<Retries> = None;
     let mut attempt = Attempt { number: 1, of: 1 };
     let status = loop {
-        let (status, answer) = match run_once(program, rest, &mut relay) {
+        let (status, answer) = match run_once(program, rest, restart, &mut relay) {
             Ok(ended) => ended,
             Err(code) => return code,
         };
@@ -193,14 +200,17 @@ fn configured(scope: Scope) -> Retries {
 
 /// Runs the plugin once, relaying its output: its exit status and the
 /// document it ended with, if any. `Err`: it could not be started, or
-/// waited for; the exit code to end with.
+/// waited for; the exit code to end with. `restart`, for an update, goes
+/// to the plugin as `UPDATE_ALL_SERVICES_RESTART`.
 fn run_once<W: Write>(
     program: &OsStr,
     args: &[OsString],
+    restart: Option<RestartServices>,
     relay: &mut Relay<W>,
 ) -> Result<(ExitStatus, Option<Document>), ExitCode> {
     let spawned = Command::new(program)
         .args(args)
+        .envs(restart.map(|r| (RestartServices::VAR, r.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own group, so a forwarded signal reaches the tools it runs too.

@@ -83,6 +83,7 @@ fn default_config_shows_every_key_with_its_default() {
         assert_eq!(config.paths, default.paths);
         assert_eq!(config.retries, default.retries);
         assert_eq!(config.resume, default.resume);
+        assert_eq!(config.services, default.services);
     }
 
     for section in accepted_keys("") {

@@ -888,3 +888,135 @@ fn a_lock_released_between_attempts_is_one_unit_with_two_attempts() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// The last success document that `unit` printed (its stdout is in its
+/// journal), read as update-all reads an update's data.
+fn last_applied(tb: &testbed::Testbed, unit: &str) -> update_all_protocol::Applied {
+    let journal = tb.journal(unit);
+    let doc = journal
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("{\"status\":\"success\""))
+        .unwrap_or_else(|| panic!("no success document in {unit}'s journal:\n{journal}"));
+    let doc: serde_json::Value = serde_json::from_str(doc).expect("document JSON");
+    update_all_protocol::Applied::from_data(&doc["data"]).unwrap()
+}
+
+/// `services.restart` through update-all's units, with the real
+/// needrestart in the test bed. Two services there run a copy of sleep(1)
+/// from /var/lib/update-all, which is then replaced on disk, as an upgrade
+/// replaces a binary: both map a deleted file. One of them has a name of
+/// update-all's own (`update-all-ua-stale.service`), which is never
+/// restarted. With `list` the apt update lists both and restarts none;
+/// with `auto` it restarts `ua-stale.service` (a new main process, running
+/// the new binary) and still lists the other.
+#[test]
+fn services_running_replaced_code_are_listed_or_restarted() {
+    if !have_tools(
+        "apt restarts services",
+        &[
+            "apt-get",
+            "dpkg",
+            "dpkg-deb",
+            "dpkg-scanpackages",
+            "needrestart",
+        ],
+    ) {
+        return;
+    }
+    let Some(tb) = testbed::Testbed::require() else {
+        return;
+    };
+    let pr = PrivateRoot::new();
+    pr.publish("2.0");
+    tb.sh("ln -sf /dev/null /run/systemd/system/update-all-recorder.service");
+    tb.install_update_all(
+        &testbed::target_binary("update-all-generator"),
+        Some(&testbed::target_binary("update-all")),
+    );
+    pkgmgr::install_with_settings(&tb, "apt", &[("config", &pr.conf.display().to_string())]);
+    let (stale, own) = ("ua-stale.service", "update-all-ua-stale.service");
+    let dir = "/var/lib/update-all/ua-stale";
+    tb.check(&[
+        "sh",
+        "-c",
+        &format!("mkdir -p {dir} && cp /bin/sleep {dir}/sleep"),
+    ]);
+    for unit in [stale, own] {
+        tb.write(
+            format!("/run/systemd/system/{unit}"),
+            format!("[Service]\nExecStart={dir}/sleep infinity\n"),
+            0o644,
+        );
+    }
+    tb.daemon_reload();
+    tb.check(&["systemctl", "start", stale, own]);
+    let main_pid = |unit: &str| {
+        tb.check(&["systemctl", "show", "-P", "MainPID", unit])
+            .trim()
+            .to_owned()
+    };
+    let before = main_pid(stale);
+    // A new binary in its place: the running ones map a deleted file.
+    tb.check(&[
+        "sh",
+        "-c",
+        &format!("cp /bin/sleep {dir}/sleep.new && mv -f {dir}/sleep.new {dir}/sleep"),
+    ]);
+    let exe = tb.check(&["readlink", &format!("/proc/{before}/exe")]);
+    assert!(exe.trim().ends_with("(deleted)"), "{exe}");
+
+    let update = "update-all-apt.service";
+    let configure = |mode: &str| {
+        tb.write(
+            "/run/update-all/config.d/50-services.yaml",
+            format!("services:\n  restart: {mode}\n"),
+            0o644,
+        );
+    };
+    configure("list");
+    tb.check(&["systemctl", "start", update]);
+    assert_eq!(pr.installed(), "2.0");
+    let listed = last_applied(&tb, update);
+    for unit in [stale, own] {
+        assert!(
+            listed.services_to_restart.iter().any(|u| u == unit),
+            "{unit} not listed: {listed:?}\n{}",
+            tb.journal(update)
+        );
+    }
+    assert!(listed.services_restarted.is_empty(), "{listed:?}");
+    assert_eq!(main_pid(stale), before, "list restarted {stale}");
+    let journal = tb.journal(update);
+    assert!(
+        journal.contains("apt: ua-stale.service needs a restart"),
+        "{journal}"
+    );
+
+    // Nothing left to upgrade: the update still looks for services.
+    configure("auto");
+    tb.check(&["systemctl", "start", update]);
+    let done = last_applied(&tb, update);
+    assert!(
+        done.services_restarted.iter().any(|u| u == stale),
+        "{stale} not restarted: {done:?}\n{}",
+        tb.journal(update)
+    );
+    assert!(
+        done.services_to_restart.iter().any(|u| u == own)
+            && !done.services_restarted.iter().any(|u| u == own),
+        "{own} must be left: {done:?}"
+    );
+    let after = main_pid(stale);
+    assert_ne!(after, before, "{stale} has the same main process");
+    let exe = tb.check(&["readlink", &format!("/proc/{after}/exe")]);
+    assert_eq!(exe.trim(), format!("{dir}/sleep"), "the new binary runs");
+    let journal = tb.journal(update);
+    assert!(
+        journal.contains("apt: restarted ua-stale.service")
+            && journal.contains(
+                "apt: update-all-ua-stale.service needs a restart, which update-all never does"
+            ),
+        "{journal}"
+    );
+}
