@@ -109,6 +109,24 @@ pub enum Command {
     /// authorized, bus unreachable); 130 detached by Ctrl-C.
     #[command(display_order = 2)]
     Retry(RetryArgs),
+    /// Run the plugins that a crash, a power loss or a reboot left unfinished
+    ///
+    /// The recorder writes each unit of a run down before it starts, so a
+    /// run cut short is known at the next boot (`update-all status` shows
+    /// it as interrupted). This starts, as one new run recorded as a resume
+    /// of it, the units of every plugin that had not finished there: one
+    /// cut short, or one that never started. Plugins that finished (however
+    /// they ended) do not run again. With `resume: at-boot` in config.yaml,
+    /// update-all-resume.service runs it at boot once the network is
+    /// online. It is followed as `update-all run --only` is.
+    ///
+    /// Exit status as `update-all run`: 0 every resumed unit succeeded or
+    /// was skipped, and also when nothing is to be resumed; 1 something
+    /// failed (or the database cannot be read); 2 the resume could not
+    /// start; 130 detached by Ctrl-C. With --pending: 0 when `resume:
+    /// at-boot` is set and a run is to be resumed, else 1.
+    #[command(display_order = 2)]
+    Resume(ResumeArgs),
     /// What each plugin would update: applicable, packages, download, time
     ///
     /// Runs every enabled plugin's is-applicable and estimate-update (and
@@ -257,6 +275,22 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Show what would be resumed and start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per line and event, then a summary object (with
+    /// --dry-run, or when there is nothing to resume: one document).
+    #[arg(long)]
+    pub json: bool,
+    /// Start nothing: exit 0 when `resume: at-boot` is set and an
+    /// interrupted run is to be resumed, else 1 (update-all-resume.service's
+    /// ExecCondition=).
+    #[arg(long, conflicts_with_all = ["dry_run", "json"])]
+    pub pending: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct RetryArgs {

@@ -28,7 +28,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     log::init(match cli.command {
-        cli::Command::Run(_) | cli::Command::Retry(_) => log::Journal::Problems,
+        cli::Command::Run(_) | cli::Command::Retry(_) | cli::Command::Resume(_) => {
+            log::Journal::Problems
+        }
         _ => log::Journal::Nothing,
     });
     let scope = cli.scope.resolve();
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         cli.command,
         cli::Command::Run(_)
             | cli::Command::Retry(_)
+            | cli::Command::Resume(_)
             | cli::Command::Check(_)
             | cli::Command::Status(_)
             | cli::Command::Schedule(_)
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => commands::run::run(scope, cli.scope.explicit(), &args),
         cli::Command::Cancel(args) => commands::cancel::run(scope, &args),
         cli::Command::Retry(args) => commands::retry::run(scope, &args),
+        cli::Command::Resume(args) => commands::resume::run(scope, &args),
         cli::Command::Check(args) => commands::check::run(scope, &args),
         cli::Command::Completions(args) => commands::completions::run(&args),
         cli::Command::Man(args) => commands::man::run(&args),

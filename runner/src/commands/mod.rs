@@ -14,6 +14,7 @@ pub mod plan;
 pub mod plugin_exec;
 pub mod plugins;
 pub mod record;
+pub mod resume;
 pub mod retry;
 pub mod run;
 pub mod schedule;

@@ -9,6 +9,7 @@ use crate::output;
 use crate::output::format::{duration, local_time, or_dash, table};
 use crate::stats::query::{self, Run};
 use crate::stats::skips::Skip;
+use crate::stats::unfinished::Interrupted;
 use crate::stats::{self, store, Db, Record};
 use crate::systemd::{self, Bus, Outcome, PlannedUnits, UnitState};
 use serde::Serialize;
@@ -58,6 +59,11 @@ struct Report {
     /// The latest run a pre-flight condition skipped, when no run came
     /// after it.
     skipped: Option<Skip>,
+    /// The last run, when a crash, a power loss or a reboot cut it short:
+    /// what had finished and what had not (see `stats::unfinished`).
+    interrupted: Option<Interrupted>,
+    /// What happens to such a run (`resume:` in config.yaml).
+    resume: update_all_core::config::Resume,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,7 +113,13 @@ impl Report {
         database: PathBuf,
     ) -> rusqlite::Result<Report> {
         let in_progress = !live.is_empty();
+        let interrupted = match db {
+            Some(db) if !in_progress => db.interrupted(&store::boot_id())?,
+            _ => None,
+        };
         let run = match db {
+            // Shown rather than an earlier run that recorded more.
+            Some(_) if interrupted.is_some() => interrupted.as_ref().map(|i| i.run.clone()),
             // The run being recorded: the unfinished one of this boot.
             Some(db) if in_progress => match db.unfinished_run(&store::boot_id())? {
                 Some(id) => query::run(db, id)?,
@@ -154,6 +166,10 @@ impl Report {
             run,
             units,
             skipped,
+            interrupted,
+            resume: update_all_core::config::load(&Env::from_process(Some(scope)))
+                .0
+                .resume,
         })
     }
 
@@ -166,6 +182,12 @@ impl Report {
                 skip.reason,
                 skip.what()
             )?;
+        }
+        if let Some(i) = &self.interrupted {
+            self.write_interrupted(out, i)?;
+            if self.units.is_empty() {
+                return Ok(());
+            }
         }
         if self.units.is_empty() {
             return writeln!(out, "No runs recorded yet in {}.", self.database.display());
@@ -220,6 +242,22 @@ impl Report {
             writeln!(out, "See why: {}", output::unit_log(self.scope, &unit.unit))?;
         }
         Ok(())
+    }
+
+    /// The interrupted run's line, and what resumes it.
+    fn write_interrupted(&self, out: &mut dyn Write, i: &Interrupted) -> io::Result<()> {
+        use update_all_core::config::Resume;
+        writeln!(out, "{}", output::interrupted::line(i))?;
+        if i.unfinished.is_empty() {
+            return writeln!(out);
+        }
+        let how = match self.resume {
+            Resume::Never => {
+                "resume: never: `update-all resume` runs the unfinished plugins by hand"
+            }
+            Resume::Ask | Resume::AtBoot => "`update-all resume` runs the unfinished plugins",
+        };
+        writeln!(out, "{how}.\n")
     }
 }
 

@@ -3,6 +3,7 @@
 //! and small text helpers.
 
 pub mod format;
+pub mod interrupted;
 pub mod progress;
 
 use serde::Serialize;

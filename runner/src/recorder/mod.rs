@@ -16,6 +16,7 @@
 pub mod cgroup;
 pub mod journal;
 pub mod session;
+mod started;
 
 use crate::retry::Attempt;
 use crate::stats::store::{self, Continue};
@@ -68,6 +69,8 @@ pub struct Recorder {
     sampler: Option<Sampler>,
     /// Invocations recorded by this process (the database dedupes too).
     recorded: HashSet<String>,
+    /// Invocations written down as started (see `started`).
+    started: HashSet<String>,
     /// This process's records, for the summary without a database.
     records: Vec<Record>,
     /// Units may have run unheard since the journal was last read for
@@ -92,6 +95,7 @@ impl Recorder {
             settled: HashSet::new(),
             sampler: Sampler::start(),
             recorded: HashSet::new(),
+            started: HashSet::new(),
             records: Vec::new(),
             unheard: true,
         }
@@ -297,6 +301,10 @@ impl Recorder {
                 Ok(true)
             }
             Event::JobRemoved { unit, .. } => Ok(unit == TARGET),
+            Event::JobNew { unit, .. } if self.units.contains_key(&unit) => {
+                self.write_down(&[unit]);
+                Ok(false)
+            }
             _ => Ok(false),
         }
     }
@@ -398,6 +406,7 @@ impl Recorder {
                 sampler.poke();
             }
         }
+        self.note_start(unit);
     }
 
     /// The cgroup samples of `unit` since it last finished.

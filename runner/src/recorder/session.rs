@@ -54,6 +54,8 @@ pub async fn record(scope: Scope) -> Result<RunSummary, String> {
     rec.pick_run().await;
     rec.catch_up().await.map_err(|e| e.to_string())?;
     let run = Some(rec.run_id()).filter(|&id| id != 0);
+    // Before READY=1: no unit of the run starts before it is written down.
+    rec.write_down_queued();
     crate::sd_notify::notify(&format!("READY=1\nSTATUS=Recording {}", rec.run_label()));
     let fail = |e: systemd::Error| e.to_string();
     let mut check = true;

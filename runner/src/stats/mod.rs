@@ -25,6 +25,7 @@ pub mod request;
 pub mod schema;
 pub mod skips;
 pub mod store;
+pub mod unfinished;
 
 /// How an invocation ended, as records keep it (see `systemd::Outcome`).
 pub use crate::systemd::Outcome;

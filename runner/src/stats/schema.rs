@@ -77,6 +77,28 @@ const MIGRATIONS: &[&str] = &[
          -- only if every plugin unit it finds queued is among them
          units   TEXT NOT NULL
      );",
+    // v6: whether the machine needed a reboot when the run ended
+    // (`reboot::detect`), and why, one reason a line; NULL for runs
+    // recorded before.
+    "ALTER TABLE runs ADD COLUMN reboot_required INTEGER;
+     ALTER TABLE runs ADD COLUMN reboot_reasons TEXT;",
+    // v7: each run's plugin units, written down before they start (as
+    // PackageKit writes its transaction first), so that a run a crash, a
+    // power loss or a reboot cut short is known at the next boot with
+    // what had finished (its records) and what had not (these rows
+    // without a record). `interrupted`: the run had no end when a
+    // recorder of a later boot found it.
+    "CREATE TABLE run_units (
+         run_id        INTEGER NOT NULL REFERENCES runs(id),
+         unit          TEXT NOT NULL,
+         plugin        TEXT NOT NULL,
+         phase         TEXT NOT NULL,
+         -- NULL while its job waits; set when the unit starts
+         invocation_id TEXT,
+         started_us    INTEGER,
+         PRIMARY KEY (run_id, unit)
+     );
+     ALTER TABLE runs ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes and reads.
@@ -142,7 +164,10 @@ mod tests {
         assert_eq!(version(&conn).unwrap(), 0);
         migrate(&mut conn).unwrap();
         assert_eq!(version(&conn).unwrap(), CURRENT);
-        assert_eq!(tables(&conn), ["records", "run_requests", "runs", "skips"]);
+        assert_eq!(
+            tables(&conn),
+            ["records", "run_requests", "run_units", "runs", "skips"]
+        );
         // Idempotent: a second open changes nothing.
         migrate(&mut conn).unwrap();
         assert_eq!(version(&conn).unwrap(), CURRENT);

@@ -69,6 +69,8 @@ impl Db {
             }
             Continue::No => None,
         };
+        // Runs of an earlier boot that never ended were cut short.
+        self.mark_interrupted(boot_id)?;
         self.conn.execute(
             "UPDATE runs SET ended_us = max(started_us, coalesce(
                  (SELECT max(ended_us) FROM records WHERE run_id = runs.id), started_us))

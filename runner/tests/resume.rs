@@ -1,0 +1,271 @@
+//! A run cut short by a hard stop, found at the next boot of the same root
+//! (docs/resume.md): the test bed's systemd is killed mid-run (SIGKILL to
+//! its PID 1, no shutdown), the same root booted again with the same
+//! /var/lib/update-all and the same installed units (`testbed::KeptState`),
+//! and then `status` says the run was interrupted, with what had finished
+//! and what had not; `resume: at-boot` runs only the unfinished plugins at
+//! boot, as a run that follows the old one, and `resume: never` runs
+//! nothing.
+//!
+//! The run: alpha, then beta (runs_after alpha), then gamma (runs_after
+//! beta). At the crash alpha had finished, beta was running (its plugin
+//! sleeps while /run/beta.block exists, which the next boot does not
+//! have), gamma had never started. Each plugin counts its runs in
+//! /run/NAME.runs, which each boot starts without.
+
+mod common;
+
+use common::{runner, show, text, unit_property, wait_for, RECORDER};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+use testbed::{KeptState, Testbed};
+
+const SUCCESS: &str = r#"{"status":"success","data":{},"error":null,"progress":null}"#;
+
+/// A plugin that counts its runs and, while /run/NAME.block exists,
+/// sleeps instead of finishing.
+fn plugin(name: &str) -> String {
+    format!(
+        "#!/bin/sh\n\
+         [ \"$1\" = is-applicable ] && exit 0\n\
+         echo x >> /run/{name}.runs\n\
+         while [ -e /run/{name}.block ]; do sleep 1; done\n\
+         printf '%s\\n' '{SUCCESS}'\n"
+    )
+}
+
+/// How many times `name` ran in this boot.
+fn runs(tb: &Testbed, name: &str) -> usize {
+    text(&tb.exec(&["cat", &format!("/run/{name}.runs")]).stdout)
+        .lines()
+        .count()
+}
+
+fn unit(plugin: &str) -> String {
+    format!("update-all-{plugin}.service")
+}
+
+const RESUME: &str = "update-all-resume.service";
+
+/// A query on the kept statistics database, read from the host while the
+/// instance runs (WAL: the recorder is not disturbed).
+fn query(state: &KeptState, sql: &str) -> Option<i64> {
+    let path = state.var_lib_update_all().join("stats.db");
+    let db =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    db.query_row(sql, [], |r| r.get(0)).ok()
+}
+
+/// Boots a kept state, installs update-all with the three plugins and
+/// `resume: <resume>`, keeps all of it for the next boot (with
+/// update-all-resume.service enabled: the test bed boots basic.target, so
+/// it is wanted there instead of by multi-user.target), starts the run and
+/// kills the instance once beta has started and is written down as such.
+/// The id of the run cut short.
+fn crash_mid_run(state: &KeptState, resume: &str) -> i64 {
+    if !Testbed::should_run() {
+        return 0;
+    }
+    let tb = Testbed::boot_keeping(state).expect("first boot");
+    tb.install_update_all(
+        &testbed::target_binary("update-all-generator"),
+        Some(Path::new(env!("CARGO_BIN_EXE_update-all"))),
+    );
+    tb.write(
+        "/run/update-all/config.d/50-resume.yaml",
+        format!("resume: {resume}\n"),
+        0o644,
+    );
+    tb.add_plugin("alpha", "scope: system", &plugin("alpha"));
+    tb.add_plugin(
+        "beta",
+        "scope: system\nruns_after: [alpha]",
+        &plugin("beta"),
+    );
+    tb.add_plugin(
+        "gamma",
+        "scope: system\nruns_after: [beta]",
+        &plugin("gamma"),
+    );
+    let wants = tb.host_path("/run/systemd/system/basic.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    std::os::unix::fs::symlink(format!("../{RESUME}"), wants.join(RESUME)).unwrap();
+    let mut kept = vec![
+        "/run/update-all".to_owned(),
+        "/run/systemd/system-generators".to_owned(),
+        "/run/systemd/system/basic.target.wants".to_owned(),
+    ];
+    for entry in std::fs::read_dir(tb.host_path("/run/systemd/system")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.starts_with("update-all") {
+            kept.push(format!("/run/systemd/system/{name}"));
+        }
+    }
+    let kept: Vec<&str> = kept.iter().map(String::as_str).collect();
+    tb.keep_for_next_boot(state, &kept);
+
+    tb.write("/run/beta.block", "", 0o644);
+    tb.daemon_reload();
+    tb.check(&["systemctl", "start", "--no-block", "update-all.target"]);
+    // What makes the crash a test: beta's start is on disk before it.
+    wait_for(
+        "beta to be written down as started",
+        Duration::from_secs(60),
+        || {
+            query(
+                state,
+                "SELECT count(*) FROM run_units WHERE unit = 'update-all-beta.service'
+             AND invocation_id IS NOT NULL",
+            ) == Some(1)
+                && unit_property(&tb, &unit("beta"), "ActiveState") == "activating"
+        },
+    );
+    assert_eq!(
+        query(state, "SELECT count(*) FROM records WHERE plugin = 'alpha'"),
+        Some(1),
+        "alpha finished before beta started"
+    );
+    assert_eq!(runs(&tb, "gamma"), 0);
+    let run = query(state, "SELECT max(id) FROM runs").expect("a run");
+    tb.crash().expect("a hard stop");
+    run
+}
+
+/// Boots the kept state again and waits until update-all-resume.service
+/// has done what it does at boot, and any run it started is recorded.
+fn boot_again(state: &KeptState) -> Testbed {
+    let tb = Testbed::boot_keeping(state).expect("second boot");
+    wait_for(
+        "update-all-resume.service to end",
+        Duration::from_secs(90),
+        || {
+            let jobs = tb.check(&["systemctl", "list-jobs", "--no-legend"]);
+            jobs.trim().is_empty()
+                && unit_property(&tb, RESUME, "ActiveState") == "inactive"
+                && matches!(
+                    unit_property(&tb, RECORDER, "ActiveState").as_str(),
+                    "inactive" | "failed"
+                )
+        },
+    );
+    tb
+}
+
+fn status(tb: &Testbed) -> Value {
+    let out = runner(tb, &["status", "--json"]);
+    assert!(out.status.success(), "{}", show(&out));
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn resume_at_boot_runs_only_the_unfinished_plugins_as_a_run_that_follows() {
+    let state = KeptState::new();
+    let old = crash_mid_run(&state, "at-boot");
+    if old == 0 {
+        return;
+    }
+    let tb = boot_again(&state);
+    assert_ne!(
+        unit_property(&tb, RESUME, "ExecMainStartTimestampMonotonic"),
+        "0",
+        "the resume ran at boot:\n{}",
+        tb.journal(RESUME)
+    );
+    assert_eq!(
+        unit_property(&tb, RESUME, "Result"),
+        "success",
+        "{}",
+        tb.journal(RESUME)
+    );
+    assert_eq!(
+        (runs(&tb, "alpha"), runs(&tb, "beta"), runs(&tb, "gamma")),
+        (0, 1, 1),
+        "only the unfinished plugins ran:\n{}",
+        tb.journal(RESUME)
+    );
+    let status = status(&tb);
+    assert!(status["interrupted"].is_null(), "{status:#}");
+    let run = &status["run"];
+    assert_eq!(run["follows"], old, "{status:#}");
+    assert_eq!(run["kind"], "resume", "{status:#}");
+    let units: Vec<&str> = status["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["unit"].as_str().unwrap())
+        .collect();
+    assert_eq!(units, [unit("beta"), unit("gamma")], "{status:#}");
+    // The old run is closed as interrupted: nothing is pending any more.
+    let out = runner(&tb, &["resume", "--pending"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+}
+
+#[test]
+fn status_says_interrupted_and_resume_never_runs_nothing_at_boot() {
+    let state = KeptState::new();
+    let old = crash_mid_run(&state, "never");
+    if old == 0 {
+        return;
+    }
+    let tb = boot_again(&state);
+    assert_eq!(
+        unit_property(&tb, RESUME, "ExecMainStartTimestampMonotonic"),
+        "0",
+        "its condition kept the resume from running:\n{}",
+        tb.journal(RESUME)
+    );
+    assert!(
+        tb.journal(RESUME).contains("resume: never"),
+        "{}",
+        tb.journal(RESUME)
+    );
+    assert_eq!(
+        (runs(&tb, "alpha"), runs(&tb, "beta"), runs(&tb, "gamma")),
+        (0, 0, 0)
+    );
+
+    let status = status(&tb);
+    let i = &status["interrupted"];
+    assert_eq!(i["run"]["id"], old, "{status:#}");
+    let names = |key: &str| -> Vec<(String, Value)> {
+        i[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                (
+                    u["plugin"].as_str().unwrap().to_owned(),
+                    u["started"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(names("finished"), [("alpha".to_owned(), Value::Null)]);
+    assert_eq!(
+        names("unfinished"),
+        [
+            ("beta".to_owned(), Value::Bool(true)),
+            ("gamma".to_owned(), Value::Bool(false))
+        ]
+    );
+    let out = runner(&tb, &["status"]);
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("finished: alpha; unfinished: beta (started), gamma (not started)"),
+        "{said}"
+    );
+
+    // By hand, `update-all resume` runs the same two, linked to the old run.
+    let out = runner(&tb, &["resume"]);
+    assert!(out.status.success(), "{}", show(&out));
+    common::wait_recorded(&tb);
+    assert_eq!(
+        (runs(&tb, "alpha"), runs(&tb, "beta"), runs(&tb, "gamma")),
+        (0, 1, 1)
+    );
+    let status = self::status(&tb);
+    assert_eq!(status["run"]["follows"], old, "{status:#}");
+    assert_eq!(status["run"]["kind"], "resume", "{status:#}");
+}
