@@ -7,6 +7,7 @@ mod common;
 
 use common::{boot, runner, show, text, wait_recorded};
 use serde_json::Value;
+use std::time::Duration;
 use testbed::Testbed;
 
 /// A plugin that counts each phase's runs in `/run/NAME-PHASE.runs`, and
@@ -218,4 +219,66 @@ fn nothing_failed_means_nothing_to_retry() {
     let out = runner(&tb, &["retry", "--run", "999"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(text(&out.stderr).contains("no run 999"), "{}", show(&out));
+}
+
+#[test]
+fn retry_of_a_cancelled_run_takes_the_cancelled_unit_and_those_still_waiting() {
+    let Some(tb) = boot() else { return };
+    // slow waits while /run/slow.hold exists; later runs after it; quick
+    // is done before the cancel.
+    let holding = counting("slow").replace(
+        "\nexit 0\n",
+        "\nwhile [ -e /run/slow.hold ]; do sleep 0.1; done\nexit 0\n",
+    );
+    tb.add_plugin("slow", "scope: system", &holding);
+    tb.add_plugin(
+        "later",
+        "scope: system\nruns_after: [slow]",
+        &counting("later"),
+    );
+    tb.add_plugin("quick", "scope: system", &counting("quick"));
+    tb.write("/run/slow.hold", "", 0o644);
+    tb.daemon_reload();
+
+    tb.check(&["systemctl", "start", "--no-block", "update-all.target"]);
+    common::wait_for(
+        "slow to run and quick to end",
+        Duration::from_secs(30),
+        || {
+            runs(&tb, "slow", "update") == 1 && runs(&tb, "quick", "update") == 1 && {
+                common::unit_property(&tb, "update-all-quick.service", "ActiveState") == "inactive"
+            }
+        },
+    );
+    let out = runner(&tb, &["cancel"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    wait_recorded(&tb);
+
+    let out = runner(&tb, &["retry", "--dry-run", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let listed: Vec<(&str, &Value)> = plan["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["plugin"].as_str().unwrap(), &u["result"]))
+        .collect();
+    assert_eq!(
+        listed,
+        [("slow", &Value::from("cancelled")), ("later", &Value::Null)],
+        "{plan:#}"
+    );
+
+    tb.exec(&["rm", "/run/slow.hold"]);
+    let out = runner(&tb, &["retry"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    wait_recorded(&tb);
+    assert_eq!(
+        [
+            runs(&tb, "slow", "update"),
+            runs(&tb, "later", "update"),
+            runs(&tb, "quick", "update")
+        ],
+        [2, 1, 1]
+    );
 }
