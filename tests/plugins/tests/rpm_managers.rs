@@ -396,3 +396,136 @@ fn zypper_upgrades_a_throw_away_root() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// An rpm transaction cut short leaves the new version installed and the
+/// old one not yet erased: both in the rpm database. Made here as it looks
+/// afterwards: ua-fixture 2.0 installed beside 1.0 (`rpm -i
+/// --replacefiles`). The dnf plugin's update finds the duplicates, runs
+/// `dnf remove --duplicates` first, says so on stderr and in its document
+/// (`data.repaired`), and ends with 2.0 alone; the next update has nothing
+/// to repair.
+#[test]
+fn dnf_repairs_an_interrupted_transaction_before_the_upgrade() {
+    let test = "dnf repairs an interrupted transaction";
+    if !is_root(test) || !have_tools(test, &["dnf", "rpm", "rpmbuild", "createrepo_c"]) {
+        return;
+    }
+    let s = RpmSetup::new("dnf-repair");
+    // A file:// repository: the download phase is not what this is about.
+    s.write(
+        "etc/yum.repos.d/ua-fixture.repo",
+        read(pkgmgr::fixture("dnf", "local.repo.in"))
+            .replace("@URL@", &format!("file://{}/", s.repo.display())),
+    );
+    let root = s.root.display().to_string();
+    let env = [
+        ("UPDATE_ALL_DNF_INSTALLROOT", root.as_str()),
+        ("UPDATE_ALL_DNF_RELEASEVER", "1"),
+    ];
+    s.publish("1.0");
+    sh(&format!(
+        "dnf -y -q --installroot='{root}' --releasever=1 install ua-fixture >/dev/null"
+    ));
+    s.publish("2.0");
+    sh(&format!(
+        "rpm --root '{root}' -i --replacefiles '{}' 2>/dev/null",
+        s.rpm("2.0").display()
+    ));
+    let both = sh(&format!("rpm --root '{root}' -q ua-fixture"));
+    assert_eq!(
+        both.lines().collect::<Vec<_>>(),
+        ["ua-fixture-1.0-1.noarch", "ua-fixture-2.0-1.noarch"]
+    );
+
+    let out = run("dnf", "update", &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let found = "an interrupted rpm transaction (several versions installed: \
+                 ua-fixture-1.0-1.noarch ua-fixture-2.0-1.noarch)";
+    assert!(
+        stderr.contains(&format!(
+            "dnf: {found}; running dnf remove --duplicates before the upgrade"
+        )),
+        "{stderr}"
+    );
+    let doc = plugin_tests::json(&out);
+    let applied = update_all_protocol::Applied::from_data(&doc["data"]).unwrap();
+    assert_eq!(
+        applied.repaired,
+        [format!("dnf remove --duplicates finished {found}")],
+        "{doc}"
+    );
+    assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch");
+    assert_eq!(read(s.root.join("usr/share/ua-fixture/version")), "2.0\n");
+
+    let out = run("dnf", "update", &env);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("remove --duplicates"));
+    assert_eq!(plugin_tests::json(&out)["data"], serde_json::Value::Null);
+}
+
+/// The same cut-short rpm transaction under zypper (ua-fixture 2.0
+/// installed beside 1.0), which `zypper update` would leave as it is:
+/// the zypper plugin's update finds the duplicates, checks that `zypper
+/// verify`'s plan removes only the older one, runs it, says so on stderr
+/// and in `data.repaired`, and ends with 2.0 alone.
+#[test]
+fn zypper_repairs_an_interrupted_transaction_before_the_update() {
+    let test = "zypper repairs an interrupted transaction";
+    if !is_root(test) || !have_tools(test, &["zypper", "rpm", "rpmbuild", "createrepo_c"]) {
+        return;
+    }
+    let s = RpmSetup::new("zypper-repair");
+    s.write(
+        "etc/zypp/repos.d/ua-fixture.repo",
+        read(pkgmgr::fixture("zypper", "local.repo.in"))
+            .replace("@REPO@", &s.repo.display().to_string()),
+    );
+    let root = s.root.display().to_string();
+    let log = format!("{root}/var/log/zypper.log");
+    let lock_root = format!("{root}/zypp-lock");
+    std::fs::create_dir_all(format!("{lock_root}/run")).unwrap();
+    let env = [
+        ("UPDATE_ALL_ZYPPER_ROOT", root.as_str()),
+        ("ZYPP_LOGFILE", log.as_str()),
+        ("ZYPP_LOCKFILE_ROOT", lock_root.as_str()),
+    ];
+    s.publish("1.0");
+    sh(&format!(
+        "ZYPP_LOGFILE='{log}' ZYPP_LOCKFILE_ROOT='{lock_root}' zypper --root '{root}' --non-interactive --quiet install ua-fixture >/dev/null"
+    ));
+    s.publish("2.0");
+    sh(&format!(
+        "rpm --root '{root}' -i --replacefiles '{}' 2>/dev/null",
+        s.rpm("2.0").display()
+    ));
+    assert_eq!(
+        sh(&format!("rpm --root '{root}' -q ua-fixture"))
+            .lines()
+            .collect::<Vec<_>>(),
+        ["ua-fixture-1.0-1.noarch", "ua-fixture-2.0-1.noarch"]
+    );
+
+    let out = run("zypper", "update", &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let found = "an interrupted rpm transaction (several versions installed: \
+                 ua-fixture-1.0-1.noarch ua-fixture-2.0-1.noarch)";
+    assert!(
+        stderr.contains(&format!(
+            "zypper: {found}; running zypper verify before the update, which removes \
+             ua-fixture-1.0-1.noarch"
+        )),
+        "{stderr}"
+    );
+    let doc = plugin_tests::json(&out);
+    let applied = update_all_protocol::Applied::from_data(&doc["data"]).unwrap();
+    assert_eq!(
+        applied.repaired,
+        [format!(
+            "zypper verify removed ua-fixture-1.0-1.noarch, finishing {found}"
+        )],
+        "{doc}"
+    );
+    assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch");
+    assert_eq!(read(s.root.join("usr/share/ua-fixture/version")), "2.0\n");
+    let out = run("zypper", "update", &env);
+    assert_eq!(plugin_tests::json(&out)["data"], serde_json::Value::Null);
+}
