@@ -28,11 +28,15 @@ pub fn run(scope: Scope, args: &RetryArgs) -> ExitCode {
             None => query::last_run(db)?,
         };
         match run {
-            Some(run) => Ok(Some((query::run_records(db, run.id)?, run))),
+            Some(run) => Ok(Some((
+                query::run_records(db, run.id)?,
+                query::intended_units(db, run.id)?,
+                run,
+            ))),
             None => Ok(None),
         }
     });
-    let (records, old) = match found {
+    let (records, intended, old) = match found {
         Ok(Some(found)) => found,
         Ok(None) => {
             let path = stats::db_path(scope);
@@ -55,7 +59,7 @@ pub fn run(scope: Scope, args: &RetryArgs) -> ExitCode {
         Err(code) => return code,
     };
     let plan = update_all_core::load(&Env::from_process(Some(scope)));
-    let units = run::only::to_retry(&plan, &records);
+    let units = run::only::to_retry(&plan, &records, &intended);
     if units.is_empty() || args.dry_run {
         let json = Json {
             run: Some(old.id),

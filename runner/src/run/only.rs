@@ -79,15 +79,20 @@ enum Cause {
 /// plan order:
 /// - every unit whose last record in the run is a failure (`cancelled`
 ///   included);
-/// - every unit with no record that never started because of one of
-///   those: it requires it (a plugin's update unit its download unit,
-///   `Requires=`: its job failed with `dependency`), or it waited for it
-///   (any `After=`) when the run was cancelled. A unit merely ordered after
-///   one that failed did run (`After=` only orders), so without a record
-///   it was not part of the run (`run --only`).
+/// - every unit with no record that the run was to run (`intended`: the
+///   units the recorder wrote down as their jobs appeared): its job ended
+///   without running it, because a unit it requires failed (`dependency`)
+///   or the run was cancelled;
+/// - for a run recorded before units were written down (`intended`
+///   empty), every unit with no record that never started because of a
+///   failed or cancelled one: it requires it (a plugin's update unit its
+///   download unit, `Requires=`), or it waited for it (any `After=`) when
+///   the run was cancelled. A unit merely ordered after one that failed
+///   did run (`After=` only orders), so without a record it was not part
+///   of the run (`run --only`).
 ///
 /// Units no longer in the plan are left out: they cannot start.
-pub fn to_retry(plan: &Plan, records: &[Record]) -> Vec<String> {
+pub fn to_retry(plan: &Plan, records: &[Record], intended: &[String]) -> Vec<String> {
     // Records come in the order they ended: the last one of a unit counts.
     let last: HashMap<&str, Outcome> = records
         .iter()
@@ -102,6 +107,7 @@ pub fn to_retry(plan: &Plan, records: &[Record]) -> Vec<String> {
             Some(Outcome::Cancelled) => Some(Cause::Cancelled),
             Some(outcome) if outcome.is_failure() => Some(Cause::Failed),
             Some(_) => None,
+            None if !intended.is_empty() => intended.contains(&name).then_some(Cause::Failed),
             None => unit
                 .after
                 .iter()
@@ -226,17 +232,17 @@ mod tests {
             record("c", Outcome::Timeout),
             record("d", Outcome::Success),
         ];
-        assert_eq!(names(to_retry(&plan, &run)), ["a-download", "a", "c"]);
+        assert_eq!(names(to_retry(&plan, &run, &[])), ["a-download", "a", "c"]);
         // The last record of a unit run twice counts.
         let again = [
             record("c", Outcome::Failed),
             record("c", Outcome::Success),
             record("a-download", Outcome::Skipped),
         ];
-        assert!(to_retry(&plan, &again).is_empty());
+        assert!(to_retry(&plan, &again, &[]).is_empty());
         // `run --only c`: d was not part of it.
         assert_eq!(
-            names(to_retry(&plan, &[record("c", Outcome::Failed)])),
+            names(to_retry(&plan, &[record("c", Outcome::Failed)], &[])),
             ["c"]
         );
     }
@@ -250,6 +256,26 @@ mod tests {
             record("c", Outcome::Success),
             record("d", Outcome::Success),
         ];
-        assert_eq!(names(to_retry(&plan, &run)), ["a", "b"]);
+        assert_eq!(names(to_retry(&plan, &run, &[])), ["a", "b"]);
+    }
+
+    #[test]
+    fn the_units_written_down_tell_what_never_started() {
+        let plan = plan(&[A, B, C, D]);
+        let unit = |name: &str| format!("update-all-{name}.service");
+        // `run --only c` whose c failed: d was not written down.
+        let only = [record("c", Outcome::Failed)];
+        assert_eq!(names(to_retry(&plan, &only, &[unit("c")])), ["c"]);
+        // Cancelled while b and d waited: both written down, no record.
+        let run = [
+            record("a-download", Outcome::Success),
+            record("a", Outcome::Success),
+            record("c", Outcome::Cancelled),
+        ];
+        let intended: Vec<String> = ["a-download", "a", "b", "c", "d"]
+            .iter()
+            .map(|n| unit(n))
+            .collect();
+        assert_eq!(names(to_retry(&plan, &run, &intended)), ["b", "c", "d"]);
     }
 }

@@ -116,6 +116,17 @@ pub fn last_run(db: &Db) -> rusqlite::Result<Option<Run>> {
     )
 }
 
+/// The units written down for `run` as their jobs appeared (see
+/// `stats::unfinished`): every unit it was to run, however it ended; none
+/// for a run recorded before they were (schema v7).
+pub fn intended_units(db: &Db, run: RunId) -> rusqlite::Result<Vec<String>> {
+    let mut st = db
+        .conn
+        .prepare("SELECT unit FROM run_units WHERE run_id = ?1 ORDER BY unit")?;
+    let rows = st.query_map([run], |r| r.get(0))?;
+    rows.collect()
+}
+
 /// A run's records in the order they ended.
 pub fn run_records(db: &Db, run: RunId) -> rusqlite::Result<Vec<Record>> {
     records(db, "WHERE run_id = ?1 ORDER BY ended_us, id", [run])
