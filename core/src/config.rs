@@ -119,11 +119,14 @@ struct ConditionsFile {
     skip_on_battery: Option<bool>,
     skip_on_metered: Option<bool>,
     wait_for_network: Option<bool>,
+    max_load: Option<LoadPerCpu>,
+    min_available_memory: Option<MemorySize>,
+    wait_max: Option<WaitMax>,
 }
 
 /// What `update-all run` (and so the timer's run) checks before it starts
 /// anything; `run --force` skips the checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Conditions {
     /// Skip the run while the machine is on battery (logind's
     /// OnExternalPower, what ConditionACPower= tests).
@@ -133,6 +136,15 @@ pub struct Conditions {
     pub skip_on_metered: bool,
     /// Start after network-online.target (as Wants= and After= would).
     pub wait_for_network: bool,
+    /// Scheduled runs wait while the 1-minute load average per CPU is
+    /// above this (then skip, after `wait_max`). None: no limit.
+    pub max_load: Option<f64>,
+    /// Scheduled runs wait while less memory than this many bytes is
+    /// available (MemAvailable), then skip after `wait_max`. None: no limit.
+    pub min_available_memory: Option<u64>,
+    /// How long a scheduled run waits for the load and the memory to
+    /// allow it before it is skipped.
+    pub wait_max: Duration,
 }
 
 impl Default for Conditions {
@@ -143,6 +155,9 @@ impl Default for Conditions {
             skip_on_battery: false,
             skip_on_metered: true,
             wait_for_network: true,
+            max_load: None,
+            min_available_memory: None,
+            wait_max: WAIT_MAX_DEFAULT,
         }
     }
 }
@@ -152,6 +167,123 @@ impl Conditions {
         self.skip_on_battery = top.skip_on_battery.unwrap_or(self.skip_on_battery);
         self.skip_on_metered = top.skip_on_metered.unwrap_or(self.skip_on_metered);
         self.wait_for_network = top.wait_for_network.unwrap_or(self.wait_for_network);
+        if let Some(LoadPerCpu(load)) = top.max_load {
+            self.max_load = Some(load);
+        }
+        if let Some(MemorySize(bytes)) = top.min_available_memory {
+            self.min_available_memory = Some(bytes);
+        }
+        if let Some(WaitMax(wait)) = top.wait_max {
+            self.wait_max = wait;
+        }
+    }
+}
+
+/// `conditions.wait_max` when no file sets it: a nightly run gets half an
+/// hour for a backup or a build to finish.
+pub const WAIT_MAX_DEFAULT: Duration = Duration::from_secs(30 * 60);
+/// The longest `conditions.wait_max`.
+const WAIT_MAX_MOST: Duration = Duration::from_secs(24 * 3600);
+
+/// `conditions.max_load`: the 1-minute load average per CPU, a positive
+/// number up to 1000.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct LoadPerCpu(f64);
+
+impl LoadPerCpu {
+    fn of(v: f64) -> Result<Self, String> {
+        if v.is_finite() && v > 0.0 && v <= 1000.0 {
+            Ok(LoadPerCpu(v))
+        } else {
+            Err(format!(
+                "{v} is out of range: write the 1-minute load per CPU, above 0, such as 1.5"
+            ))
+        }
+    }
+}
+
+struct LoadVisitor;
+
+impl Visitor<'_> for LoadVisitor {
+    type Value = LoadPerCpu;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a load per CPU such as 1.5")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<LoadPerCpu, E> {
+        #[allow(clippy::cast_precision_loss)]
+        LoadPerCpu::of(v as f64).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<LoadPerCpu, E> {
+        #[allow(clippy::cast_precision_loss)]
+        LoadPerCpu::of(v as f64).map_err(E::custom)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<LoadPerCpu, E> {
+        LoadPerCpu::of(v).map_err(E::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for LoadPerCpu {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LoadVisitor)
+    }
+}
+
+/// `conditions.min_available_memory`: a [`ByteSize`] (`512M`, `2G`), not
+/// `infinity`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MemorySize(u64);
+
+impl<'de> Deserialize<'de> for MemorySize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let size = ByteSize::deserialize(d)?;
+        size.bytes().map(MemorySize).ok_or_else(|| {
+            de::Error::custom(format!(
+                "{size} is no amount of memory: write a size such as `512M` or `2G`"
+            ))
+        })
+    }
+}
+
+/// `conditions.wait_max`: `30m`, `1h 30m`, `90s` (jiff's friendly format
+/// or ISO 8601) or a number of seconds, from 0 to a day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct WaitMax(Duration);
+
+impl WaitMax {
+    fn of(d: Option<Duration>, text: &dyn fmt::Display) -> Result<Self, String> {
+        d.filter(|d| *d <= WAIT_MAX_MOST)
+            .map(WaitMax)
+            .ok_or_else(|| format!("{text} is out of range: wait from 0 to a day (`24h`)"))
+    }
+}
+
+struct WaitVisitor;
+
+impl Visitor<'_> for WaitVisitor {
+    type Value = WaitMax;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as `30m`, `1h` or `90s`")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<WaitMax, E> {
+        WaitMax::of(Some(Duration::from_secs(v)), &format_args!("{v} s")).map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<WaitMax, E> {
+        let d = u64::try_from(v).ok().map(Duration::from_secs);
+        WaitMax::of(d, &format_args!("{v} s")).map_err(E::custom)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<WaitMax, E> {
+        let parsed: jiff::SignedDuration = v.parse().map_err(|_| {
+            E::custom(format!(
+                "invalid duration {v:?}: write one such as `30m`, `1h 30m` or `90s`"
+            ))
+        })?;
+        WaitMax::of(Duration::try_from(parsed).ok(), &v).map_err(E::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for WaitMax {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(WaitVisitor)
     }
 }
 
@@ -566,9 +698,81 @@ mod tests {
                 skip_on_battery: true,
                 skip_on_metered: false,
                 wait_for_network: true,
+                ..Conditions::default()
             }
         );
         assert!(config.schedule.update_logged_in_users);
+    }
+
+    #[test]
+    fn load_memory_and_wait_merge_key_by_key() {
+        let (config, _) = load_from(&[]);
+        let c = config.conditions;
+        assert_eq!((c.max_load, c.min_available_memory), (None, None));
+        assert_eq!(c.wait_max, Duration::from_secs(1800));
+        for (wait, wanted) in [
+            ("30m", 1800),
+            ("\"1h 30m\"", 5400),
+            ("90s", 90),
+            ("45", 45),
+            ("0", 0),
+            ("PT2M", 120),
+            ("24h", 86400),
+        ] {
+            let (config, diags) = load_from(&[
+                (
+                    "etc/update-all/config.yaml",
+                    "conditions:\n  max_load: 1.5\n  min_available_memory: 512M\n",
+                ),
+                (
+                    "etc/update-all/config.d/50-x.yaml",
+                    &format!("conditions:\n  max_load: 2\n  wait_max: {wait}\n"),
+                ),
+            ]);
+            assert!(diags.is_empty(), "{wait}: {diags:?}");
+            let c = config.conditions;
+            assert_eq!(c.max_load, Some(2.0), "{wait}");
+            assert_eq!(c.min_available_memory, Some(512 << 20), "{wait}");
+            assert_eq!(c.wait_max, Duration::from_secs(wanted), "{wait}");
+        }
+    }
+
+    #[test]
+    fn wrong_load_memory_or_wait_is_refused_with_its_place() {
+        for (text, wanted) in [
+            (
+                "max_load: 0",
+                "0 is out of range: write the 1-minute load per CPU",
+            ),
+            ("max_load: -1.5", "-1.5 is out of range"),
+            (
+                "max_load: high",
+                "invalid type: string \"high\", expected a load per CPU",
+            ),
+            ("min_available_memory: 512MB", "invalid size \"512MB\""),
+            (
+                "min_available_memory: infinity",
+                "infinity is no amount of memory",
+            ),
+            ("wait_max: soon", "invalid duration \"soon\""),
+            ("wait_max: 25h", "25h is out of range: wait from 0 to a day"),
+            ("wait_max: -5", "-5 s is out of range"),
+        ] {
+            let (config, diags) = load_from(&[(
+                "etc/update-all/config.yaml",
+                &format!("conditions:\n  {text}\n"),
+            )]);
+            let msg = diags.first().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                msg.contains("config.yaml:2:") && msg.contains(wanted),
+                "{text}: {msg}"
+            );
+            assert_eq!(
+                config.conditions,
+                Conditions::default(),
+                "the file is ignored"
+            );
+        }
     }
 
     #[test]

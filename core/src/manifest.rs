@@ -4,7 +4,7 @@
 
 use crate::values::{
     ByteSize, ExecPath, MutexName, Nice, PluginName, Seconds, SettingKey, SettingValue, Text,
-    Version, Weight,
+    Version, Weight, Writes,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -88,6 +88,12 @@ pub struct Manifest {
     pub enabled: bool,
     #[serde(default)]
     pub resources: Resources,
+    /// The paths the plugin writes to, the first where its downloads land:
+    /// their filesystems' free space is checked against its estimate
+    /// before each of its units runs (docs/manifest.md, `writes`). Empty:
+    /// no check, and no estimate before the units.
+    #[serde(default)]
+    pub writes: Writes,
 }
 
 fn yes() -> bool {

@@ -207,6 +207,87 @@ impl CheckedStr for AbsPath {
 }
 checked_str_serde!(AbsPath);
 
+/// A path a plugin writes to (the manifest's `writes:`): absolute, without
+/// control characters or `..`, at most [`WritePath::MAX_LEN`] bytes. Its
+/// filesystem's free space is checked before the plugin's units run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WritePath(String);
+
+impl WritePath {
+    /// Longer paths are refused: no package cache needs one.
+    pub const MAX_LEN: usize = 1024;
+    /// At most this many paths in one `writes:` list.
+    pub const MAX_COUNT: usize = 8;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CheckedStr for WritePath {
+    const EXPECTING: &'static str = "an absolute path such as `/var/cache/apt`";
+    fn check(s: &str) -> Result<Self, String> {
+        let AbsPath(path) = AbsPath::check(s)?;
+        if path.len() > Self::MAX_LEN {
+            return Err(format!(
+                "a path of {} bytes is too long: at most {}",
+                path.len(),
+                Self::MAX_LEN
+            ));
+        }
+        if path.split('/').any(|part| part == "..") {
+            return Err(format!("{path:?} holds `..`; write the path itself"));
+        }
+        Ok(WritePath(path))
+    }
+}
+checked_str_serde!(WritePath);
+
+/// The manifest's `writes:`: at most [`WritePath::MAX_COUNT`] paths, the
+/// first where the downloads land (see docs/manifest.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Writes(Vec<WritePath>);
+
+impl Writes {
+    pub fn paths(&self) -> &[WritePath] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+struct WritesVisitor;
+
+impl<'de> Visitor<'de> for WritesVisitor {
+    type Value = Writes;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of absolute paths such as `[/var/cache/apt, /]`")
+    }
+    /// Counted while read, so that the error points into the list.
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Writes, A::Error> {
+        let mut paths = Vec::new();
+        while let Some(path) = seq.next_element::<WritePath>()? {
+            if paths.len() == WritePath::MAX_COUNT {
+                return Err(de::Error::custom(format!(
+                    "more than {} paths: name at most {} filesystems",
+                    WritePath::MAX_COUNT,
+                    WritePath::MAX_COUNT
+                )));
+            }
+            paths.push(path);
+        }
+        Ok(Writes(paths))
+    }
+}
+
+impl<'de> Deserialize<'de> for Writes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(WritesVisitor)
+    }
+}
+
 /// An executable's absolute path. systemd refuses quotes and backslashes in
 /// it ("Executable name contains special characters"), so they are refused
 /// here, where the message can name the manifest line.
@@ -260,6 +341,20 @@ pub struct ByteSize(String);
 impl ByteSize {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The size in bytes (K, M, G and T are powers of 1024); `None` for
+    /// `infinity`, and for a size beyond `u64`.
+    pub fn bytes(&self) -> Option<u64> {
+        let s = self.0.as_str();
+        let (digits, shift) = match s.as_bytes().last() {
+            Some(b'K') => (&s[..s.len() - 1], 10),
+            Some(b'M') => (&s[..s.len() - 1], 20),
+            Some(b'G') => (&s[..s.len() - 1], 30),
+            Some(b'T') => (&s[..s.len() - 1], 40),
+            _ => (s, 0),
+        };
+        digits.parse::<u64>().ok()?.checked_mul(1 << shift)
     }
 }
 
@@ -487,6 +582,34 @@ impl fmt::Display for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_sizes_in_bytes() {
+        let bytes = |s: &str| ByteSize::check(s).unwrap().bytes();
+        assert_eq!(bytes("512"), Some(512));
+        assert_eq!(bytes("4K"), Some(4096));
+        assert_eq!(bytes("512M"), Some(512 << 20));
+        assert_eq!(bytes("2G"), Some(2 << 30));
+        assert_eq!(bytes("1T"), Some(1 << 40));
+        assert_eq!(bytes("infinity"), None);
+        assert_eq!(bytes("99999999999999T"), None, "beyond u64");
+    }
+
+    #[test]
+    fn write_paths() {
+        for ok in ["/", "/var/cache/apt", "/boot", "/home/u/.cache/pip"] {
+            assert!(WritePath::check(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "var/cache",
+            "",
+            "/var/../etc",
+            "/a\nb",
+            &format!("/{}", "a".repeat(1024)),
+        ] {
+            assert!(WritePath::check(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn plugin_names() {

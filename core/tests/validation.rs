@@ -130,6 +130,57 @@ fn executable_must_not_hold_quotes_or_backslashes() {
 }
 
 #[test]
+fn writes_takes_absolute_paths_only_a_few() {
+    const HEAD: &str = "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n";
+    for (writes, wanted) in [
+        (
+            "[var/cache]",
+            "plugin.writes[0]: \"var/cache\" is not an absolute path",
+        ),
+        (
+            "[/, /var/../etc]",
+            "plugin.writes[1]: \"/var/../etc\" holds `..`",
+        ),
+        (
+            "[\"/a\\nb\"]",
+            "plugin.writes[0]: contains the control character",
+        ),
+        (
+            "/var/cache",
+            "plugin.writes: invalid type: string \"/var/cache\", expected a list",
+        ),
+        ("[/a, /b, /c, /d, /e, /f, /g, /h, /i]", "more than 8 paths"),
+    ] {
+        let msg = refused_with(&format!("{HEAD}  writes: {writes}\n"));
+        assert!(msg.contains(&format!("{BAD}:4:")), "{writes}: {msg}");
+        assert!(msg.contains(wanted), "{writes}: {msg}");
+    }
+    let long = format!("/{}", "a".repeat(1024));
+    let msg = refused_with(&format!("{HEAD}  writes: [{long}]\n"));
+    assert!(msg.contains("a path of 1025 bytes is too long"), "{msg}");
+}
+
+#[test]
+fn writes_is_read_in_order() {
+    let root = Root::new();
+    root.plugin("good", "writes: [/var/cache/good, /, /boot]\n");
+    let plan = root.plan();
+    let writes: Vec<&str> = plan.plugins[0]
+        .manifest
+        .writes
+        .paths()
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
+    assert_eq!(
+        writes,
+        ["/var/cache/good", "/", "/boot"],
+        "{}",
+        messages(&plan)
+    );
+}
+
+#[test]
 fn executable_must_exist_and_be_executable() {
     let msg = refused_with(
         "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/nope\n  scope: system\n",

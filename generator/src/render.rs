@@ -7,7 +7,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 use update_all_core::config::SliceLimits;
-use update_all_core::manifest::Phase;
+use update_all_core::manifest::{Manifest, Phase};
 use update_all_core::names::{setting_variable, unit_name, RECORDER, SLICE, TARGET};
 use update_all_core::plan::{Plan, PlannedUnit};
 
@@ -55,20 +55,24 @@ pub fn unit_text(plan: &Plan, unit: &PlannedUnit, runner: &str) -> String {
     // The recorder reads these counters for the statistics.
     s.push_str("CPUAccounting=yes\nMemoryAccounting=yes\nIOAccounting=yes\n");
     let exe = m.executable.as_str();
-    let _ = writeln!(s, "ExecCondition={}", command_line(exe, &["is-applicable"]));
+    let _ = writeln!(s, "ExecCondition={}", condition(runner, m, phase));
     // The runner passes the plugin's output through and turns its progress
     // lines into the unit's status text, which only the main process (the
-    // runner) may set.
+    // runner) may set, and, checking free space, the condition process.
     let _ = writeln!(
         s,
         "ExecStart={}",
         command_line(runner, &["plugin-exec", "--", exe, phase])
     );
-    s.push_str("NotifyAccess=main\n");
+    let notify = if m.writes.is_empty() { "main" } else { "exec" };
+    let _ = writeln!(s, "NotifyAccess={notify}");
     // When the plugin has ended, whatever it left behind (a daemon restarted
     // by a package script) ends with it instead of holding the unit.
     s.push_str("KillMode=control-group\n");
-    let timeout = m.timeouts.is_applicable.get() + m.timeouts.for_phase(unit.phase).get();
+    let mut timeout = m.timeouts.is_applicable.get() + m.timeouts.for_phase(unit.phase).get();
+    if !m.writes.is_empty() {
+        timeout += m.timeouts.estimate_update.get();
+    }
     let _ = writeln!(s, "TimeoutStartSec={timeout}");
 
     let _ = writeln!(s, "SyslogIdentifier=update-all-{name}");
@@ -100,6 +104,27 @@ pub fn unit_text(plan: &Plan, unit: &PlannedUnit, runner: &str) -> String {
         let _ = writeln!(s, "Nice={}", v.get());
     }
     s
+}
+
+/// The unit's `ExecCondition=`: the plugin's `is-applicable`; for a plugin
+/// that names the paths it `writes:`, through `update-all plugin-exec
+/// --condition`, which then skips the unit when its estimate does not fit
+/// on their filesystems (and so costs an `estimate-update` per unit).
+fn condition(runner: &str, m: &Manifest, phase: &str) -> String {
+    let exe = m.executable.as_str();
+    if m.writes.is_empty() {
+        return command_line(exe, &["is-applicable"]);
+    }
+    let writes: Vec<String> = m
+        .writes
+        .paths()
+        .iter()
+        .map(|p| format!("--writes={p}"))
+        .collect();
+    let mut words = vec!["plugin-exec", "--condition"];
+    words.extend(writes.iter().map(String::as_str));
+    words.extend(["--", exe, phase]);
+    command_line(runner, &words)
 }
 
 /// The drop-in for `update-all.slice` with the configured limits.

@@ -468,6 +468,15 @@ pub struct ValidateArgs {
 /// `update-all plugin-exec` (commands::plugin_exec).
 #[derive(Debug, Args)]
 pub struct PluginExecArgs {
+    /// Be the unit's ExecCondition=: run is-applicable, then check the
+    /// free space of the --writes paths against estimate-update's sizes;
+    /// exit 1 (skip the unit) when short.
+    #[arg(long)]
+    pub condition: bool,
+    /// A path the plugin writes to (the manifest's writes:, in order; the
+    /// first receives the download).
+    #[arg(long, value_name = "PATH", requires = "condition")]
+    pub writes: Vec<std::path::PathBuf>,
     /// The plugin's executable and its arguments, after `--`.
     #[arg(
         required = true,

@@ -95,7 +95,8 @@ fn in_effect(config: &Config) -> String {
     let slice = &config.slice;
     format!(
         "plugins.enabled: {enabled}, plugins.disabled: {}, \
-         conditions: skip_on_battery {}, skip_on_metered {}, wait_for_network {}; \
+         conditions: skip_on_battery {}, skip_on_metered {}, wait_for_network {}, \
+         max_load {}, min_available_memory {}, wait_max {:?}; \
          notifications: enabled {}, on_success {}, on_failure {}; \
          schedule.update_logged_in_users: {}; retries: attempts {}, backoff {:?}; \
          resume: {}; services.restart: {}; slice: {}; paths.runner: {}",
@@ -103,6 +104,11 @@ fn in_effect(config: &Config) -> String {
         c.skip_on_battery,
         c.skip_on_metered,
         c.wait_for_network,
+        c.max_load
+            .map_or_else(|| "none".to_owned(), |l| l.to_string()),
+        c.min_available_memory
+            .map_or_else(|| "none".to_owned(), |b| format!("{b} bytes")),
+        c.wait_max,
         n.enabled,
         n.on_success,
         n.on_failure,
@@ -145,7 +151,8 @@ mod tests {
             lines[1],
             "in effect instead: the defaults alone (no other configuration file \
              applies): plugins.enabled: all, plugins.disabled: [], \
-             conditions: skip_on_battery false, skip_on_metered true, wait_for_network true; \
+             conditions: skip_on_battery false, skip_on_metered true, wait_for_network true, \
+             max_load none, min_available_memory none, wait_max 1800s; \
              notifications: enabled true, on_success true, on_failure true; \
              schedule.update_logged_in_users: false; retries: attempts 3, backoff 2s; \
              resume: ask; services.restart: list; slice: no limits; paths.runner: /usr/bin/update-all"

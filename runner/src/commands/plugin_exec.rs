@@ -1,5 +1,8 @@
 //! `update-all plugin-exec -- EXECUTABLE PHASE`: how generated plugin units
 //! start their plugin (`ExecStart=`, with `NotifyAccess=main`).
+//! (`plugin-exec --condition --writes PATH… -- EXECUTABLE PHASE` is the
+//! `ExecCondition=` of a plugin that names the paths it writes: see
+//! `run::preflight::space`.)
 //!
 //! The plugin's stdout is passed on unchanged (to the journal), and its end
 //! kept: the JSON document the command ended with. Its stderr is read line
@@ -36,6 +39,7 @@
 
 use crate::cli::PluginExecArgs;
 use crate::retry::{self, Attempt};
+use crate::run::preflight::space;
 use crate::sd_notify::Notify;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -121,6 +125,13 @@ pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
         tracing::error!("plugin-exec: no command given");
         return ExitCode::from(2);
     };
+    if args.condition {
+        return ExitCode::from(space::condition(&space::Request {
+            plugin: &std::env::var("UPDATE_ALL_PLUGIN").unwrap_or_else(|_| "the plugin".into()),
+            executable: std::path::Path::new(program),
+            writes: &args.writes,
+        }));
+    }
     let notifier = Notifier::from_env();
     install_forwarding();
     // Shutdown and sleep wait while an update installs: held until this

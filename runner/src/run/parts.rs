@@ -135,7 +135,7 @@ fn run_part(part: &Part, args: &Options, announce: bool) -> u8 {
             }
             if let Some(reason) = skip_reason(*scope, args) {
                 let trigger = if args.scheduled { "timer" } else { "manual" };
-                if let Err(e) = skips::record(*scope, reason, trigger) {
+                if let Err(e) = skips::record(*scope, &reason, trigger) {
                     tracing::warn!("cannot record the skipped run: {e}");
                 }
                 progress.note(
@@ -175,10 +175,10 @@ fn run_part(part: &Part, args: &Options, announce: bool) -> u8 {
 }
 
 /// Why the run of `scope` is skipped, unless `--force`.
-fn skip_reason(scope: Scope, args: &Options) -> Option<&'static str> {
+fn skip_reason(scope: Scope, args: &Options) -> Option<String> {
     if args.force {
         return None;
     }
     let config = crate::config::load(scope);
-    preflight::check(scope, &config.conditions)
+    preflight::check(scope, &config.conditions, args.scheduled)
 }

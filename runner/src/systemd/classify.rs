@@ -40,7 +40,17 @@ pub enum UnitState {
     Finished(Outcome),
 }
 
+/// The status text an `ExecCondition=` leaves when it skips its unit for a
+/// reason worth telling (`run::preflight::space`: "skipped: needs 1.2 GiB
+/// on /var, 300.0 MiB free").
+pub const SKIPPED_STATUS: &str = "skipped: ";
+
 impl UnitProps {
+    /// Why the unit's condition skipped it, when it said.
+    pub fn skip_reason(&self) -> Option<&str> {
+        self.status_text.as_deref()?.strip_prefix(SKIPPED_STATUS)
+    }
+
     /// How the unit ended, from its start job's result (when known) and
     /// these properties, read once the job was removed: [`classify`].
     pub fn ended_as(&self, job_result: Option<&str>) -> Outcome {

@@ -47,6 +47,7 @@ mod units;
 pub use bus::Bus;
 pub use classify::{
     classify, exit_code_name, exit_code_of_name, UnitState, CLD_DUMPED, CLD_EXITED, CLD_KILLED,
+    SKIPPED_STATUS,
 };
 pub use error::{Error, Result};
 pub use events::{Event, Resync};

@@ -6,7 +6,8 @@ use crate::systemd::{Outcome, UnitProps};
 /// Why a row failed, in words; none for done or skipped.
 pub fn detail(outcome: Outcome, job_result: &str, props: &UnitProps) -> Option<String> {
     Some(match outcome {
-        Outcome::Success | Outcome::Skipped => return None,
+        Outcome::Success => return None,
+        Outcome::Skipped => return props.skip_reason().map(str::to_owned),
         Outcome::Cancelled => "cancelled".to_owned(),
         Outcome::Timeout => "timed out".to_owned(),
         Outcome::Oom => "out of memory".to_owned(),
