@@ -48,6 +48,15 @@ fn unit(plugin: &str) -> String {
 
 const RESUME: &str = "update-all-resume.service";
 
+/// How the first boot ends mid-run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGKILL to PID 1: no shutdown, the run never ends.
+    Crash,
+    /// A clean poweroff: the recorder is stopped, the run ends cut short.
+    Shutdown,
+}
+
 /// A query on the kept statistics database, read from the host while the
 /// instance runs (WAL: the recorder is not disturbed).
 fn query(state: &KeptState, sql: &str) -> Option<i64> {
@@ -62,9 +71,9 @@ fn query(state: &KeptState, sql: &str) -> Option<i64> {
 /// `resume: <resume>`, keeps all of it for the next boot (with
 /// update-all-resume.service enabled: the test bed boots basic.target, so
 /// it is wanted there instead of by multi-user.target), starts the run and
-/// kills the instance once beta has started and is written down as such.
-/// The id of the run cut short.
-fn crash_mid_run(state: &KeptState, resume: &str) -> i64 {
+/// stops the instance (`stop`) once beta has started and is written down
+/// as such. The id of the run cut short.
+fn crash_mid_run(state: &KeptState, resume: &str, stop: Stop) -> i64 {
     if !Testbed::should_run() {
         return 0;
     }
@@ -129,7 +138,10 @@ fn crash_mid_run(state: &KeptState, resume: &str) -> i64 {
     );
     assert_eq!(runs(&tb, "gamma"), 0);
     let run = query(state, "SELECT max(id) FROM runs").expect("a run");
-    tb.crash().expect("a hard stop");
+    match stop {
+        Stop::Crash => tb.crash().expect("a hard stop"),
+        Stop::Shutdown => tb.shutdown().expect("a clean poweroff"),
+    }
     run
 }
 
@@ -162,7 +174,7 @@ fn status(tb: &Testbed) -> Value {
 #[test]
 fn resume_at_boot_runs_only_the_unfinished_plugins_as_a_run_that_follows() {
     let state = KeptState::new();
-    let old = crash_mid_run(&state, "at-boot");
+    let old = crash_mid_run(&state, "at-boot", Stop::Crash);
     if old == 0 {
         return;
     }
@@ -202,14 +214,11 @@ fn resume_at_boot_runs_only_the_unfinished_plugins_as_a_run_that_follows() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
 }
 
-#[test]
-fn status_says_interrupted_and_resume_never_runs_nothing_at_boot() {
-    let state = KeptState::new();
-    let old = crash_mid_run(&state, "never");
-    if old == 0 {
-        return;
-    }
-    let tb = boot_again(&state);
+/// Boots the state again after a run cut short with `resume: never`:
+/// nothing ran at boot, and `status` says the run was interrupted, alpha
+/// finished, beta started, gamma not.
+fn interrupted_and_nothing_ran(state: &KeptState, old: i64) -> Testbed {
+    let tb = boot_again(state);
     assert_eq!(
         unit_property(&tb, RESUME, "ExecMainStartTimestampMonotonic"),
         "0",
@@ -256,6 +265,17 @@ fn status_says_interrupted_and_resume_never_runs_nothing_at_boot() {
         said.contains("finished: alpha; unfinished: beta (started), gamma (not started)"),
         "{said}"
     );
+    tb
+}
+
+#[test]
+fn status_says_interrupted_and_resume_never_runs_nothing_at_boot() {
+    let state = KeptState::new();
+    let old = crash_mid_run(&state, "never", Stop::Crash);
+    if old == 0 {
+        return;
+    }
+    let tb = interrupted_and_nothing_ran(&state, old);
 
     // By hand, `update-all resume` runs the same two, linked to the old run.
     let out = runner(&tb, &["resume"]);
@@ -268,4 +288,34 @@ fn status_says_interrupted_and_resume_never_runs_nothing_at_boot() {
     let status = self::status(&tb);
     assert_eq!(status["run"]["follows"], old, "{status:#}");
     assert_eq!(status["run"]["kind"], "resume", "{status:#}");
+}
+
+#[test]
+fn a_shutdown_mid_run_leaves_it_interrupted_too() {
+    let state = KeptState::new();
+    let old = crash_mid_run(&state, "never", Stop::Shutdown);
+    if old == 0 {
+        return;
+    }
+    // The recorder saw the shutdown out: the run ended, marked interrupted.
+    assert_eq!(
+        query(
+            &state,
+            &format!("SELECT interrupted FROM runs WHERE id = {old}")
+        ),
+        Some(1)
+    );
+    assert!(query(
+        &state,
+        &format!("SELECT ended_us FROM runs WHERE id = {old}")
+    )
+    .is_some());
+    let tb = interrupted_and_nothing_ran(&state, old);
+    let out = runner(&tb, &["resume", "--dry-run", "--json"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        json["units"],
+        serde_json::json!([unit("beta"), unit("gamma")])
+    );
 }

@@ -102,6 +102,10 @@ pub async fn record(scope: Scope) -> Result<RunSummary, String> {
         // queued after it.
         rec.run_is_over().await.map_err(fail)?;
     }
+    // Ended by a shutdown or reboot (its units stopped, their jobs
+    // cancelled, this recorder stopped): the run is cut short (see
+    // `started`).
+    let shutdown = rec.shutting_down().await;
     // The last units' ends may still wait in the queue (systemd removes
     // their jobs before this recorder reads the signals about them).
     while let Some(Some(event)) = events.next().now_or_never() {
@@ -110,6 +114,9 @@ pub async fn record(scope: Scope) -> Result<RunSummary, String> {
     // Units stopped mid-run (cancel), or that ended while systemd was
     // away, whose end was not told yet.
     rec.catch_up().await.map_err(fail)?;
+    if shutdown {
+        rec.mark_cut_short();
+    }
     let summary = rec.end();
     let (rss, cpu) = own_usage();
     tracing::info!(

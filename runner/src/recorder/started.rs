@@ -1,6 +1,10 @@
 //! The run's units written down before they start, and each one's start
 //! as soon as it is seen (see `stats::unfinished`): what lets the next boot
-//! tell what a run cut short had finished and what it had not.
+//! tell what a run cut short had finished and what it had not. A run is
+//! cut short by a crash or a power loss (it never ends), or by a shutdown
+//! or reboot mid-run: its units are stopped and their jobs cancelled, and
+//! the recorder, seeing the shutdown's job when the run ends, marks it
+//! interrupted; its units the shutdown stopped count as unfinished.
 
 use super::{warn_db, Recorder};
 use crate::stats::unfinished::RunUnit;
@@ -66,6 +70,31 @@ impl Recorder {
                 self.started.insert(invocation);
             }
             Err(e) => warn_db(db, &format!("cannot write down that {name} started"), &e),
+        }
+    }
+}
+
+impl Recorder {
+    /// The manager is shutting down (the system's `shutdown.target`, a
+    /// user manager's `exit.target` has a start job): a SIGTERM then is
+    /// the shutdown's, not `update-all cancel`'s.
+    pub async fn shutting_down(&self) -> bool {
+        let Ok(jobs) = self.bus.jobs().await else {
+            return false;
+        };
+        jobs.iter().any(|j| {
+            j.kind == "start" && matches!(j.unit.as_str(), "shutdown.target" | "exit.target")
+        })
+    }
+
+    /// Marks the run as cut short by a shutdown (it still ends).
+    pub fn mark_cut_short(&self) {
+        let (Some(run), Some(db)) = (self.run, &self.db) else {
+            return;
+        };
+        tracing::info!(update_all_run = run, "the run is cut short by a shutdown");
+        if let Err(e) = db.mark_run_interrupted(run) {
+            warn_db(db, "cannot mark the run as interrupted", &e);
         }
     }
 }

@@ -14,11 +14,14 @@
 //! A run without an end whose boot is not this one was cut short: its
 //! recorder never saw it out. The next recorder closes it and marks it
 //! `interrupted` (`Db::pick_up`); until one does, the queries here tell it
-//! by its boot. Which interrupted run is pending: the newest run of its
+//! by its boot. A run whose recorder was stopped by a shutdown or reboot
+//! ends, marked `interrupted` by that recorder; its units that the
+//! shutdown stopped (or whose jobs it cancelled) are recorded as
+//! cancelled, and in an interrupted run a cancelled unit did not finish. Which interrupted run is pending: the newest run of its
 //! own (not a catch-up) when it is interrupted, has unfinished units, and
 //! no run came after it, so a resume or any full run since takes it off.
 
-use super::{query, Db, RunId};
+use super::{query, Db, Outcome, RunId};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
@@ -132,6 +135,13 @@ impl Db {
         Ok(())
     }
 
+    /// Marks `run` as cut short by a shutdown (see the module documentation).
+    pub fn mark_run_interrupted(&self, run: RunId) -> rusqlite::Result<()> {
+        self.conn
+            .execute("UPDATE runs SET interrupted = 1 WHERE id = ?1", [run])?;
+        Ok(())
+    }
+
     /// The interrupted run still pending in boot `boot_id` (see the module
     /// documentation), if there is one.
     pub fn interrupted(&self, boot_id: &str) -> rusqlite::Result<Option<Interrupted>> {
@@ -152,6 +162,7 @@ impl Db {
         };
         let finished = query::run_records(self, id)?
             .into_iter()
+            .filter(|r| r.result != Outcome::Cancelled)
             .map(|r| RunUnit {
                 unit: r.unit,
                 plugin: r.plugin,
@@ -163,7 +174,8 @@ impl Db {
              WHERE run_id = ?1
                AND NOT EXISTS (SELECT 1 FROM records
                                WHERE records.run_id = run_units.run_id
-                                 AND records.unit = run_units.unit)
+                                 AND records.unit = run_units.unit
+                                 AND records.result != 'cancelled')
              ORDER BY started_us IS NULL, started_us, unit",
         )?;
         let unfinished = st
@@ -191,7 +203,7 @@ impl Db {
 mod tests {
     use super::*;
     use crate::stats::store::Continue;
-    use crate::stats::{Outcome, Record};
+    use crate::stats::Record;
 
     fn unit(plugin: &str, phase: &str) -> RunUnit {
         let unit = match phase {
@@ -281,6 +293,39 @@ mod tests {
         let i = db.interrupted("new").unwrap().expect("still interrupted");
         assert!(i.run.ended_us.is_some());
         assert_eq!(i.plugins(), ["b", "c"]);
+    }
+
+    #[test]
+    fn a_run_a_shutdown_cut_short_ends_and_its_cancelled_units_did_not_finish() {
+        let (_dir, db) = db();
+        let (a, b, c) = (
+            unit("a", "update"),
+            unit("b", "update"),
+            unit("c", "update"),
+        );
+        let run = db.open_run("boot", 1, &[]).unwrap();
+        db.plan_units(run, &[a.clone(), b.clone(), c.clone()])
+            .unwrap();
+        db.mark_started(run, &a, "ia", Some(10)).unwrap();
+        db.insert(&record(run, &a, "ia")).unwrap();
+        db.mark_started(run, &b, "ib", Some(30)).unwrap();
+        // The shutdown stops b and cancels c's job; the recorder ends the run.
+        for (u, id) in [(&b, "ib"), (&c, "ic")] {
+            let mut r = record(run, u, id);
+            r.result = Outcome::Cancelled;
+            db.insert(&r).unwrap();
+        }
+        db.end_run(run, 40).unwrap();
+        assert!(db.interrupted("next").unwrap().is_none(), "not yet marked");
+        db.mark_run_interrupted(run).unwrap();
+        let i = db.interrupted("next").unwrap().expect("interrupted");
+        assert_eq!(i.finished, [a]);
+        let unfinished: Vec<(&str, bool)> = i
+            .unfinished
+            .iter()
+            .map(|u| (u.unit.plugin.as_str(), u.started))
+            .collect();
+        assert_eq!(unfinished, [("b", true), ("c", false)]);
     }
 
     #[test]
