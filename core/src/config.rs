@@ -452,10 +452,10 @@ pub struct Services {
 pub enum RestartServices {
     /// Nothing is looked at.
     None,
-    /// The update's record lists the services that need a restart; none
-    /// is restarted. The default: a restart cuts connections and loses
-    /// state, which an administrator who never asked for it would not
-    /// expect from a timer.
+    /// The update names the services that need a restart (in its answer
+    /// and on stderr, so in its unit's journal); none is restarted. The
+    /// default: a restart cuts connections and loses state, which an
+    /// administrator who never asked for it would not expect from a timer.
     #[default]
     List,
     /// They are restarted (`systemctl try-restart`), except the display
