@@ -96,6 +96,8 @@ impl Filesystem {
             .unwrap_or(Path::new("/"));
         let dev = existing.metadata()?.dev();
         let stat = nix::sys::statvfs::statvfs(existing)?;
+        // fsblkcnt_t is 32 bits wide on some 32-bit targets.
+        #[allow(clippy::useless_conversion)]
         let free = u64::from(stat.blocks_available()).saturating_mul(stat.fragment_size());
         let mount = existing
             .ancestors()
@@ -311,7 +313,7 @@ mod tests {
             [(cache.clone(), with_margin(400 * MIB))]
         );
         assert_eq!(
-            needs(&[root.clone()], sizes),
+            needs(std::slice::from_ref(&root), sizes),
             [(root, with_margin(400 * MIB))]
         );
     }
