@@ -78,12 +78,21 @@ pub fn run(scope: Scope, args: &ResumeArgs) -> ExitCode {
 }
 
 /// `--pending`: the configuration says `resume: at-boot` and a run is to
-/// be resumed; why not is logged (the unit's journal).
+/// be resumed; why not is logged (the unit's journal), with `resume: ask`
+/// as a warning that says what to run (`journalctl -p warning`).
 fn at_boot(scope: Scope, pending: Option<&Interrupted>) -> bool {
     let (config, _) = update_all_core::config::load(&Env::from_process(Some(scope)));
     match pending {
         None => {
             tracing::info!("no interrupted run to resume");
+            false
+        }
+        Some(i) if config.resume == Resume::Ask => {
+            tracing::warn!(
+                "run {} was interrupted: `update-all resume` runs the plugins it left \
+                 unfinished (resume: ask in the configuration)",
+                i.run.id
+            );
             false
         }
         Some(i) if config.resume != Resume::AtBoot => {
