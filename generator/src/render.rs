@@ -109,7 +109,7 @@ pub fn unit_text(plan: &Plan, unit: &PlannedUnit, runner: &str) -> String {
 /// The unit's `ExecCondition=`: the plugin's `is-applicable`; for a plugin
 /// that names the paths it `writes:`, through `update-all plugin-exec
 /// --condition`, which then skips the unit when its estimate does not fit
-/// on their filesystems (and so costs an `estimate-update` per unit).
+/// on their filesystems (an `estimate-update` per plugin and run).
 fn condition(runner: &str, m: &Manifest, phase: &str) -> String {
     let exe = m.executable.as_str();
     if m.writes.is_empty() {
@@ -123,6 +123,10 @@ fn condition(runner: &str, m: &Manifest, phase: &str) -> String {
         .collect();
     let mut words = vec!["plugin-exec", "--condition"];
     words.extend(writes.iter().map(String::as_str));
+    if phase == Phase::Update.as_str() && m.can_separate_download {
+        // The download unit's condition checked for both.
+        words.push("--downloaded");
+    }
     words.extend(["--", exe, phase]);
     command_line(runner, &words)
 }

@@ -477,6 +477,10 @@ pub struct PluginExecArgs {
     /// first receives the download).
     #[arg(long, value_name = "PATH", requires = "condition")]
     pub writes: Vec<std::path::PathBuf>,
+    /// An update whose download unit ran before it: how that ended decides
+    /// (skipped for space: skipped too; done: no second estimate).
+    #[arg(long, requires = "condition")]
+    pub downloaded: bool,
     /// The plugin's executable and its arguments, after `--`.
     #[arg(
         required = true,

@@ -91,12 +91,19 @@ fn a_plugin_without_room_for_its_estimate_is_skipped_with_the_reason_and_the_oth
         } else {
             "update-all-big.service"
         };
+        // The update's condition takes the download's word for it, with
+        // no second estimate.
+        let (said, estimated) = if phase == "download" {
+            (format!("big is skipped: it {reason}"), true)
+        } else {
+            (
+                format!("big is skipped, as its download was: it {reason}"),
+                false,
+            )
+        };
         let journal = tb.journal(unit);
-        assert!(
-            journal.contains(&format!("big is skipped: it {reason}"))
-                && journal.contains("estimating"),
-            "{journal}"
-        );
+        assert!(journal.contains(&said), "{said:?} in {journal}");
+        assert_eq!(journal.contains("estimating"), estimated, "{journal}");
         assert_eq!(unit_property(&tb, unit, "Result"), "exec-condition");
     }
     assert_eq!(last(&ev, "small", "update")["state"], "done");
@@ -138,6 +145,10 @@ fn a_plugin_without_room_for_its_estimate_is_skipped_with_the_reason_and_the_oth
         unit_property(&tb, "update-all-big.service", "StatusText"),
         "update finished"
     );
+    // One estimate per run: the download's condition's.
+    let estimates = |unit: &str| tb.journal(unit).matches("estimating").count();
+    assert_eq!(estimates("update-all-big-download.service"), 3, "one a run");
+    assert_eq!(estimates("update-all-big.service"), 0);
 }
 
 /// Runs the timer's run (`--system run --scheduled`) under `conditions`,

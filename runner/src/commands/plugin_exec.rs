@@ -130,6 +130,8 @@ pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
             plugin: &std::env::var("UPDATE_ALL_PLUGIN").unwrap_or_else(|_| "the plugin".into()),
             executable: std::path::Path::new(program),
             writes: &args.writes,
+            downloaded: args.downloaded,
+            scope,
         }));
     }
     let notifier = Notifier::from_env();

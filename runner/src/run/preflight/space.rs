@@ -14,22 +14,27 @@
 //! run` shows on the unit's row). Nothing of the plugin ran then, so
 //! nothing is half-applied; the other plugins' units run as usual.
 //!
-//! The update unit of a plugin with a download unit checks the same as the
-//! download unit: when the download was skipped for want of space, so is
-//! the update (systemd starts a unit whose `Requires=` was skipped by its
-//! condition). After a download, the cache's need counts it once more,
-//! which errs on the side of room. An estimate that fails, or that gives
-//! no size at all, checks nothing: the unit runs, as it would without
-//! `writes:`. The cost is one `estimate-update` per unit of such a plugin.
+//! The update unit of a plugin with a download unit (`--downloaded`) asks
+//! systemd how the download unit, which ran just before it, ended: skipped
+//! for want of space, the update is skipped with the same reason (systemd
+//! starts a unit whose `Requires=` was skipped by its condition, so this is
+//! what keeps it from fetching what the download could not); downloaded,
+//! the space was checked moments ago and the download is in the cache, so
+//! it runs without a second estimate. Otherwise (the bus cannot be asked)
+//! it checks as the download unit did. An estimate that fails, or that
+//! gives no size at all, checks nothing: the unit runs, as it would without
+//! `writes:`. The cost is one `estimate-update` per plugin and run.
 
 use crate::output::format;
 use crate::plugin::invoke::Invoker;
-use crate::systemd::SKIPPED_STATUS;
+use crate::systemd::{Bus, Outcome, SKIPPED_STATUS};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use update_all_core::manifest::Timeouts;
+use update_all_core::manifest::{Phase, Timeouts};
+use update_all_core::names::unit_name;
 use update_all_core::values::Seconds;
+use update_all_core::Scope;
 use update_all_protocol::{Command, Estimate, EstimateAnswer, Package, PluginRun};
 
 /// Every filesystem named keeps this much free beyond its need.
@@ -45,6 +50,10 @@ pub struct Request<'a> {
     pub executable: &'a Path,
     /// The manifest's `writes:`, the download's path first.
     pub writes: &'a [PathBuf],
+    /// An update whose download unit ran before it.
+    pub downloaded: bool,
+    /// Whose manager runs the unit.
+    pub scope: Scope,
 }
 
 /// The download and installed sizes an estimate gives.
@@ -186,6 +195,13 @@ pub fn condition(request: &Request) -> u8 {
     if request.writes.is_empty() {
         return 0;
     }
+    if request.downloaded {
+        match download_ended(request.scope, request.plugin) {
+            Download::Done => return 0,
+            Download::Skipped(reason) => return skip(request.plugin, &reason, None),
+            Download::Unknown => {}
+        }
+    }
     let Some(sizes) = estimated(&invoker) else {
         return 0;
     };
@@ -199,17 +215,55 @@ pub fn condition(request: &Request) -> u8 {
             ),
         }
     }
-    let Some(reason) = shortfall(&needs(&filesystems, sizes)) else {
-        return 0;
-    };
-    tracing::warn!(
-        "{} is skipped: it {reason} (download {}, installed {}, from its estimate)",
-        request.plugin,
-        format::bytes(sizes.download),
-        format::bytes(sizes.installed)
-    );
+    match shortfall(&needs(&filesystems, sizes)) {
+        Some(reason) => skip(request.plugin, &reason, Some(sizes)),
+        None => 0,
+    }
+}
+
+/// Says why the unit is skipped (journal, status text); its exit status.
+fn skip(plugin: &str, reason: &str, sizes: Option<Sizes>) -> u8 {
+    match sizes {
+        Some(sizes) => tracing::warn!(
+            "{plugin} is skipped: it {reason} (download {}, installed {}, from its estimate)",
+            format::bytes(sizes.download),
+            format::bytes(sizes.installed)
+        ),
+        None => tracing::warn!("{plugin} is skipped, as its download was: it {reason}"),
+    }
     crate::sd_notify::notify(&format!("STATUS={SKIPPED_STATUS}{reason}"));
     1
+}
+
+/// How the plugin's download unit ended, as the update unit after it sees.
+#[derive(Debug, PartialEq, Eq)]
+enum Download {
+    /// It ran and succeeded: its condition found room for it all.
+    Done,
+    /// Its condition skipped it for this reason.
+    Skipped(String),
+    /// Anything else, or systemd could not be asked.
+    Unknown,
+}
+
+fn download_ended(scope: Scope, plugin: &str) -> Download {
+    let unit = unit_name(plugin, Phase::Download);
+    let props = zbus::block_on(async { Bus::connect(scope).await?.outcome(&unit).await });
+    match props {
+        Ok(props) => match props.skip_reason() {
+            Some(reason) => Download::Skipped(reason.to_owned()),
+            None if props.ended_as(None) == Outcome::Success
+                && props.exec_main_start_us.is_some_and(|us| us > 0) =>
+            {
+                Download::Done
+            }
+            None => Download::Unknown,
+        },
+        Err(e) => {
+            tracing::warn!("cannot ask systemd how {unit} ended ({e}); checking again");
+            Download::Unknown
+        }
+    }
 }
 
 /// The sizes the plugin's estimate gives; `None` (with a word in the
