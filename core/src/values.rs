@@ -207,9 +207,11 @@ impl CheckedStr for AbsPath {
 }
 checked_str_serde!(AbsPath);
 
-/// A path a plugin writes to (the manifest's `writes:`): absolute, without
-/// control characters or `..`, at most [`WritePath::MAX_LEN`] bytes. Its
-/// filesystem's free space is checked before the plugin's units run.
+/// A path a plugin writes to (the manifest's `writes:`): absolute, or in the
+/// home directory of whoever runs the unit (`~/.cache/pip`, for user-scope
+/// plugins), without control characters or `..`, at most
+/// [`WritePath::MAX_LEN`] bytes. Its filesystem's free space is checked
+/// before the plugin's units run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WritePath(String);
 
@@ -225,9 +227,23 @@ impl WritePath {
 }
 
 impl CheckedStr for WritePath {
-    const EXPECTING: &'static str = "an absolute path such as `/var/cache/apt`";
+    const EXPECTING: &'static str = "an absolute path such as `/var/cache/apt`, or `~/…`";
     fn check(s: &str) -> Result<Self, String> {
-        let AbsPath(path) = AbsPath::check(s)?;
+        let path = match s.strip_prefix('~') {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                check_no_control(s)?;
+                s.to_owned()
+            }
+            _ => {
+                check_no_control(s)?;
+                if !s.starts_with('/') {
+                    return Err(format!(
+                        "{s:?} is not an absolute path; write it from `/`, or from `~/`"
+                    ));
+                }
+                s.to_owned()
+            }
+        };
         if path.len() > Self::MAX_LEN {
             return Err(format!(
                 "a path of {} bytes is too long: at most {}",
@@ -597,7 +613,14 @@ mod tests {
 
     #[test]
     fn write_paths() {
-        for ok in ["/", "/var/cache/apt", "/boot", "/home/u/.cache/pip"] {
+        for ok in [
+            "/",
+            "/var/cache/apt",
+            "/boot",
+            "/home/u/.cache/pip",
+            "~",
+            "~/.cache/pip",
+        ] {
             assert!(WritePath::check(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -605,6 +628,9 @@ mod tests {
             "",
             "/var/../etc",
             "/a\nb",
+            "~u/x",
+            "~/../etc",
+            "~/a\tb",
             &format!("/{}", "a".repeat(1024)),
         ] {
             assert!(WritePath::check(bad).is_err(), "{bad}");

@@ -121,8 +121,9 @@ fn a_plugin_without_room_for_its_estimate_is_skipped_with_the_reason_and_the_oth
     assert_eq!(state("update-all-big.service"), "skipped", "{status:#}");
     assert_eq!(state("update-all-small.service"), "success", "{status:#}");
 
-    // Plain output: the reason on the row.
+    // Plain output: the reason on the row, once it is skipped.
     let out = runner(&tb, &["run"]);
+    assert!(!text(&out.stdout).contains("running: skipped"), "{}", show(&out));
     assert!(
         text(&out.stdout).lines().any(
             |l| l.starts_with("big update: skipped in ") && l.ends_with(&format!("({reason})"))

@@ -98,6 +98,9 @@ impl RunState {
         self.props[i].merge(props);
         // A unit that has not started yet still has its last run's status.
         let current = self.rows[i].state != UnitState::Waiting || props.is_active();
+        // A condition's reason to skip is the finished row's detail, not a
+        // running one's status.
+        let current = current && props.skip_reason().is_none();
         if let (Some(status), true) = (&props.status_text, current) {
             self.rows[i].status.clone_from(status);
         }

@@ -207,7 +207,11 @@ pub fn condition(request: &Request) -> u8 {
     };
     let mut filesystems = Vec::new();
     for path in request.writes {
-        match Filesystem::of(path) {
+        let Some(path) = in_home(path, std::env::var_os("HOME")) else {
+            tracing::warn!("no $HOME for {}; not checked", path.display());
+            continue;
+        };
+        match Filesystem::of(&path) {
             Ok(fs) => filesystems.push(fs),
             Err(e) => tracing::warn!(
                 "cannot tell the free space of {} ({e}); not checked",
@@ -218,6 +222,15 @@ pub fn condition(request: &Request) -> u8 {
     match shortfall(&needs(&filesystems, sizes)) {
         Some(reason) => skip(request.plugin, &reason, Some(sizes)),
         None => 0,
+    }
+}
+
+/// `path` with a leading `~` as `home` (`$HOME`: the home of the unit's
+/// user); `None` for such a path without one.
+fn in_home(path: &Path, home: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    match path.strip_prefix("~") {
+        Ok(rest) => Some(PathBuf::from(home?).join(rest)),
+        Err(_) => Some(path.to_owned()),
     }
 }
 
@@ -385,6 +398,21 @@ mod tests {
         );
         assert_eq!(shortfall(&needs[1..2]), None);
         assert_eq!(with_margin(100 * MIB), 142 * MIB);
+    }
+
+    #[test]
+    fn a_tilde_is_the_home_directory() {
+        let home = || Some("/home/u".into());
+        assert_eq!(
+            in_home(Path::new("~/.cache/pip"), home()),
+            Some("/home/u/.cache/pip".into())
+        );
+        assert_eq!(in_home(Path::new("~"), home()), Some("/home/u".into()));
+        assert_eq!(
+            in_home(Path::new("/var/~x"), home()),
+            Some("/var/~x".into())
+        );
+        assert_eq!(in_home(Path::new("~/x"), None), None);
     }
 
     #[test]
