@@ -164,9 +164,15 @@ fn deb_in_a_debian_root() {
         "user units:\n{user_units}"
     );
 
-    // The timer is enabled and waiting.
+    // The timer is enabled and waiting; the boot-time resume is enabled
+    // (a no-op unless resume: at-boot).
     assert_eq!(
         tb.check(&["systemctl", "is-enabled", "update-all.timer"])
+            .trim(),
+        "enabled"
+    );
+    assert_eq!(
+        tb.check(&["systemctl", "is-enabled", "update-all-resume.service"])
             .trim(),
         "enabled"
     );
@@ -313,6 +319,7 @@ fn deb_in_a_debian_root() {
         "/etc/update-all",
         "/var/lib/update-all/stats.db",
         "/etc/systemd/system/timers.target.wants/update-all.timer",
+        "/etc/systemd/system/multi-user.target.wants/update-all-resume.service",
     ] {
         assert!(
             tb.host_path(gone).symlink_metadata().is_err(),
