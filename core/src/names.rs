@@ -12,6 +12,10 @@ pub const SLICE: &str = "update-all.slice";
 /// are recorded however they were started. Named like a plugin unit, but
 /// not one (`recorder` is a reserved plugin name).
 pub const RECORDER: &str = "update-all-recorder.service";
+/// The transient timer a reboot policy leaves (see docs/configuration.md,
+/// "Reboots"), and the service it starts: `update-all reboot --now`.
+pub const REBOOT_TIMER: &str = "update-all-reboot.timer";
+pub const REBOOT_SERVICE: &str = "update-all-reboot.service";
 
 /// `update-all-<name>.service`, or `update-all-<name>-download.service`.
 pub fn unit_name(plugin: &str, phase: Phase) -> String {

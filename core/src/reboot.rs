@@ -156,12 +156,12 @@ impl Reboot {
     }
 
     /// As the "in effect" line says it: `never`, `when-needed at 02:00,
-    /// waiting for users (ignoring kiosk)`.
+    /// waiting for users to log out (ignoring kiosk)`.
     pub fn describe(&self) -> String {
-        let mut text = self.policy.as_str().to_owned();
-        if self.policy != RebootPolicy::Never {
-            text += &format!(" {}", self.at());
+        if self.policy == RebootPolicy::Never {
+            return "never".into();
         }
+        let mut text = format!("{} {}", self.policy.as_str(), self.at());
         text += if self.with_users {
             ", with users logged in"
         } else {
@@ -209,10 +209,7 @@ mod tests {
 
     #[test]
     fn describe_says_the_policy_in_words() {
-        assert_eq!(
-            Reboot::default().describe(),
-            "never, waiting for users to log out"
-        );
+        assert_eq!(Reboot::default().describe(), "never");
         let r = Reboot {
             policy: RebootPolicy::WhenNeeded,
             time: RebootTime::At { hour: 2, minute: 0 },

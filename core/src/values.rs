@@ -107,7 +107,7 @@ checked_str_serde!(PluginName);
 /// (docs/manifest.md, "Reserved names"). A plugin unit
 /// `update-all-<name>.service` in the generator's directory would replace
 /// update-all's own unit of that name, which lives in /usr/lib/systemd.
-pub const RESERVED_NAMES: [(&str, &str); 5] = [
+pub const RESERVED_NAMES: [(&str, &str); 6] = [
     ("recorder", "the recorder of runs"),
     (
         "snapshot",
@@ -116,6 +116,10 @@ pub const RESERVED_NAMES: [(&str, &str); 5] = [
     ("health", "the health checks after a run"),
     ("rollback", "rolling a run back"),
     ("boot-check", "the check at the boot after a run"),
+    (
+        "reboot",
+        "the reboot a run's reboot policy leaves pending (a transient unit)",
+    ),
 ];
 
 impl PluginName {
@@ -668,6 +672,7 @@ mod tests {
         assert_eq!(reserved("rollback"), Some("rollback"));
         assert_eq!(reserved("boot-check"), Some("boot-check"));
         assert_eq!(reserved("boot-check-x"), Some("boot-check"));
+        assert_eq!(reserved("reboot"), Some("reboot"));
         for free in [
             "recorders",
             "snapshots",

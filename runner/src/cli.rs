@@ -89,6 +89,20 @@ pub enum Command {
     /// ("no run in progress"); 2 when systemd cannot be reached or refuses.
     #[command(display_order = 2)]
     Cancel(CancelArgs),
+    /// Whether the machine needs a reboot, and the reboot the policy scheduled
+    ///
+    /// Without options: whether a reboot is needed and why (looked at now:
+    /// the plugins' answers, /run/reboot-required, needrestart, dnf,
+    /// zypper, a removed running kernel), the pending update-all-reboot.timer
+    /// that the configuration's reboot policy left, and what holds a reboot
+    /// back (users logged in, block inhibitor locks). --cancel stops the
+    /// pending reboot; --now reboots with the policy's checks.
+    ///
+    /// Exit status: 0 shown, cancelled (also when none was pending) or
+    /// rebooting; 1 --now was held back or refused; 2 systemd or logind
+    /// cannot be reached.
+    #[command(display_order = 10)]
+    Reboot(RebootArgs),
     /// Run again what failed, was cancelled or never started in the last run
     ///
     /// Reads the last run (or --run ID) from the statistics database and
@@ -275,6 +289,24 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {}
+
+#[derive(Debug, Args)]
+pub struct RebootArgs {
+    /// Stop the pending reboot (update-all-reboot.timer)
+    #[arg(long, conflicts_with = "now")]
+    pub cancel: bool,
+    /// Reboot now, unless users logged in (see reboot.with_users) or a block
+    /// inhibitor lock hold it back
+    #[arg(long)]
+    pub now: bool,
+    /// Internal: run by update-all-reboot.service; held back, tell the
+    /// users and exit 0, so that the timer tries again
+    #[arg(long, hide = true, requires = "now")]
+    pub from_timer: bool,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {

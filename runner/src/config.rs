@@ -99,7 +99,7 @@ fn in_effect(config: &Config) -> String {
          max_load {}, min_available_memory {}, wait_max {:?}; \
          notifications: enabled {}, on_success {}, on_failure {}; \
          schedule.update_logged_in_users: {}; retries: attempts {}, backoff {:?}; \
-         resume: {}; services.restart: {}; slice: {}; paths.runner: {}",
+         resume: {}; services.restart: {}; reboot: {}; slice: {}; paths.runner: {}",
         names(&config.disabled),
         c.skip_on_battery,
         c.skip_on_metered,
@@ -117,6 +117,7 @@ fn in_effect(config: &Config) -> String {
         config.retries.backoff,
         config.resume.as_str(),
         config.services.restart.as_str(),
+        config.reboot.describe(),
         if slice.is_empty() {
             "no limits"
         } else {
@@ -155,7 +156,8 @@ mod tests {
              max_load none, min_available_memory none, wait_max 1800s; \
              notifications: enabled true, on_success true, on_failure true; \
              schedule.update_logged_in_users: false; retries: attempts 3, backoff 2s; \
-             resume: ask; services.restart: list; slice: no limits; paths.runner: /usr/bin/update-all"
+             resume: ask; services.restart: list; reboot: never; slice: no limits; \
+             paths.runner: /usr/bin/update-all"
         );
     }
 

@@ -59,13 +59,7 @@ pub fn for_phase(program: &OsStr, phase: Option<&OsStr>) -> Option<Inhibitor> {
     if phase != Some(OsStr::new(PHASE)) {
         return None;
     }
-    let plugin = std::env::var(PLUGIN_VAR).unwrap_or_else(|_| {
-        Path::new(program)
-            .file_name()
-            .unwrap_or(program)
-            .to_string_lossy()
-            .into_owned()
-    });
+    let plugin = plugin_name(program);
     let plugin = plugin.as_str();
     match take(plugin) {
         Ok(lock) => Some(lock),
@@ -78,6 +72,18 @@ pub fn for_phase(program: &OsStr, phase: Option<&OsStr>) -> Option<Inhibitor> {
             None
         }
     }
+}
+
+/// The plugin a `plugin-exec` runs: the unit's `$UPDATE_ALL_PLUGIN`, else
+/// the name of its executable.
+pub fn plugin_name(program: &OsStr) -> String {
+    std::env::var(PLUGIN_VAR).unwrap_or_else(|_| {
+        Path::new(program)
+            .file_name()
+            .unwrap_or(program)
+            .to_string_lossy()
+            .into_owned()
+    })
 }
 
 /// Asks logind for a block lock on shutdown and sleep.

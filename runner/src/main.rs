@@ -11,6 +11,7 @@ mod log;
 mod notify;
 mod output;
 mod plugin;
+mod reboot;
 mod recorder;
 mod retry;
 mod run;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         cli::Command::Schedule(command) => commands::schedule::run(scope, &command),
         cli::Command::Plan(args) => commands::plan::run(scope, &args),
         cli::Command::Status(args) => commands::status::run(scope, &args),
+        cli::Command::Reboot(args) => commands::reboot::run(scope, &args),
         cli::Command::History(args) => commands::history::run(scope, &args),
         cli::Command::Stats(args) => commands::stats::run(scope, &args),
         cli::Command::Record(args) => commands::record::run(scope, &args),

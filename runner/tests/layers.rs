@@ -37,8 +37,9 @@ const LAYERS: &[&[&str]] = &[
     &["output"],
     // Services that checks, runs and commands call on.
     &["plugin", "schedule", "notify"],
-    // `update-all check` and the dynamic mutexes.
-    &["check"],
+    // `update-all check` and the dynamic mutexes; reboots: detection and
+    // the policy.
+    &["check", "reboot"],
     // The state machine of a run.
     &["watch"],
     // Orchestration of a run; the recorder's process.

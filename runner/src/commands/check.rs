@@ -5,7 +5,8 @@
 //! Exit status: 0 nothing to update, 100 updates available (as `dnf
 //! check-update`), 1 a plugin failed (the others are still reported) or
 //! the check could not run; `run --dry-run` also 2 for an unknown `--only`
-//! plugin, as `run` itself.
+//! plugin, as `run` itself. `check` also says whether the machine needs a
+//! reboot now (`reboot_required`, `reboot_reasons` in `--json`).
 
 use crate::check::dynamic::{self, Ordering};
 use crate::check::{self, DurationSource, PluginCheck, Report, UpdateStatus};
@@ -26,13 +27,36 @@ pub fn run(scope: Scope, args: &CheckArgs) -> ExitCode {
         Ok(report) => report,
         Err(status) => return status,
     };
+    // Looked at now, beside the plugins' estimates.
+    let reboot = crate::reboot::detect::detect(scope);
     output::print_then_exit(report.exit_status(), |out| {
         if args.json {
-            output::json(out, &report)
+            output::json(
+                out,
+                &CheckJson {
+                    report: &report,
+                    reboot_required: reboot.required,
+                    reboot_reasons: &reboot.reasons,
+                },
+            )
         } else {
-            write_report(out, &report)
+            write_report(out, &report)?;
+            if reboot.required {
+                writeln!(out, "\nReboot required: {}", reboot.reasons.join(", "))?;
+            }
+            Ok(())
         }
     })
+}
+
+/// `check --json`: the report and whether the machine needs a reboot.
+#[derive(Serialize)]
+struct CheckJson<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    reboot_required: bool,
+    /// Why (see `crate::reboot::detect`); empty when none is needed.
+    reboot_reasons: &'a [String],
 }
 
 /// Checks `plan`'s plugins (those of `only`, else all); on failure, says

@@ -13,6 +13,7 @@ pub mod notify_test;
 pub mod plan;
 pub mod plugin_exec;
 pub mod plugins;
+pub mod reboot;
 pub mod record;
 pub mod resume;
 pub mod retry;

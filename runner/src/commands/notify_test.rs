@@ -19,6 +19,6 @@ pub fn run(scope: Scope, args: &NotifyTestArgs) -> ExitCode {
         skipped: args.skipped.clone(),
         duration: Duration::from_secs_f64(args.duration.max(0.0)),
     };
-    notify::announce(&summary, scope, args.audience);
+    notify::announce(&summary, &[], scope, args.audience);
     ExitCode::SUCCESS
 }

@@ -158,6 +158,7 @@ pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
             Err(code) => return code,
         };
         let Some(error) = retry::transient(answer.as_ref()) else {
+            crate::reboot::marker::note_answer(scope, program, rest.last(), answer.as_ref());
             break status;
         };
         let retries = retries.get_or_insert_with(|| configured(scope));

@@ -6,7 +6,8 @@
 //! pick the run, catch up, tell systemd it is ready, record each plugin
 //! unit as its job ends, exit 0 when no job of the run is left); how each
 //! unit is recorded is `recorder`. This command only runs it and, when
-//! anything ran, notifies everyone logged in graphically.
+//! anything ran, notifies everyone logged in graphically; after a system
+//! run it applies the reboot policy (`crate::reboot::apply`).
 //!
 //! An unusable database does not stop the run: the recorder says which
 //! file and what to do, and keeps watching without recording.
@@ -18,12 +19,19 @@ use update_all_core::Scope;
 
 pub fn run(scope: Scope, _args: &RecordArgs) -> ExitCode {
     match zbus::block_on(crate::recorder::session::record(scope)) {
-        Ok(summary) => {
+        Ok((summary, reboot)) => {
             // However the run was started, everyone logged in graphically
-            // hears how it went.
+            // hears how it went, and of a reboot it left needed.
             let ran = summary.succeeded.len() + summary.failed.len() + summary.skipped.len();
             if ran > 0 {
-                crate::notify::announce(&summary, scope, crate::notify::Audience::GraphicalUsers);
+                let audience = crate::notify::Audience::GraphicalUsers;
+                crate::notify::announce(&summary, &reboot.reasons, scope, audience);
+            }
+            // The reboot policy: here, since every run ends here (the
+            // timer's, `run`'s, a plain start of update-all.target).
+            if scope == Scope::System {
+                let config = crate::config::load(scope);
+                crate::reboot::apply(&config.reboot, &config.paths.runner, &reboot, ran > 0);
             }
             ExitCode::SUCCESS
         }

@@ -7,7 +7,9 @@
 use crate::cli::StatusArgs;
 use crate::output;
 use crate::output::format::{duration, local_time, or_dash, table};
+use crate::reboot::Pending;
 use crate::stats::query::{self, Run};
+use crate::stats::reboot::RebootNeed;
 use crate::stats::skips::Skip;
 use crate::stats::unfinished::Interrupted;
 use crate::stats::{self, store, Db, Record};
@@ -64,6 +66,12 @@ struct Report {
     interrupted: Option<Interrupted>,
     /// What happens to such a run (`resume:` in config.yaml).
     resume: update_all_core::config::Resume,
+    /// Whether the run shown left the machine needing a reboot, and why,
+    /// as recorded at its end; none while it runs or for runs recorded
+    /// before reboots were.
+    reboot: Option<RebootNeed>,
+    /// The reboot the policy left pending (update-all-reboot.timer).
+    reboot_pending: Option<Pending>,
 }
 
 #[derive(Debug, Serialize)]
@@ -159,6 +167,14 @@ impl Report {
                 .filter(|skip| !matches!(&run, Some(r) if skip.at_us <= r.started_us)),
             _ => None,
         };
+        let reboot = match (db, &run) {
+            (Some(db), Some(run)) if !in_progress => db.reboot_of(run.id)?,
+            _ => None,
+        };
+        let reboot_pending = crate::reboot::pending().unwrap_or_else(|e| {
+            tracing::warn!("cannot see whether a reboot is pending: {e}");
+            None
+        });
         Ok(Report {
             scope,
             database,
@@ -170,6 +186,8 @@ impl Report {
             resume: update_all_core::config::load(&Env::from_process(Some(scope)))
                 .0
                 .resume,
+            reboot,
+            reboot_pending,
         })
     }
 
@@ -241,7 +259,7 @@ impl Report {
         for unit in self.units.iter().filter(failed) {
             writeln!(out, "See why: {}", output::unit_log(self.scope, &unit.unit))?;
         }
-        Ok(())
+        self.write_reboot(out)
     }
 
     /// The interrupted run's line, and what resumes it.
@@ -258,6 +276,17 @@ impl Report {
             Resume::Ask | Resume::AtBoot => "`update-all resume` runs the unfinished plugins",
         };
         writeln!(out, "{how}.\n")
+    }
+
+    /// "Reboot required: linux-image-…", and the pending reboot.
+    fn write_reboot(&self, out: &mut dyn Write) -> io::Result<()> {
+        if let Some(need) = self.reboot.as_ref().filter(|n| n.required) {
+            writeln!(out, "Reboot required: {}", need.reasons.join(", "))?;
+        }
+        if let Some(pending) = &self.reboot_pending {
+            writeln!(out, "{}", pending.describe())?;
+        }
+        Ok(())
     }
 }
 

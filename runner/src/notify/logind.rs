@@ -8,6 +8,8 @@ use zbus_systemd::login1::{ManagerProxy, SessionProxy};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
     pub uid: u32,
+    /// The login name.
+    pub user: String,
     /// `user`, `greeter`, `lock-screen`, `background`, ...
     pub class: String,
     /// `x11`, `wayland`, `mir`, `tty`, `unspecified`, ...
@@ -16,6 +18,8 @@ pub struct Session {
     pub seat: String,
     /// `online`, `active` or `closing` (logged out, processes lingering).
     pub state: String,
+    /// Logged in from elsewhere (ssh).
+    pub remote: bool,
 }
 
 impl Session {
@@ -48,7 +52,7 @@ pub fn sessions() -> zbus::Result<Vec<Session>> {
         let bus = zbus::Connection::system().await?;
         let manager = ManagerProxy::new(&bus).await?;
         let mut sessions = Vec::new();
-        for (_id, uid, _user, seat, path) in manager.list_sessions().await? {
+        for (_id, uid, user, seat, path) in manager.list_sessions().await? {
             let read = async {
                 let proxy = SessionProxy::builder(&bus)
                     .path(path)
@@ -57,10 +61,12 @@ pub fn sessions() -> zbus::Result<Vec<Session>> {
                     .await?;
                 zbus::Result::Ok(Session {
                     uid,
+                    user: user.clone(),
                     class: proxy.class().await?,
                     kind: proxy.type_property().await?,
                     seat: seat.clone(),
                     state: proxy.state().await?,
+                    remote: proxy.remote().await?,
                 })
             };
             if let Ok(session) = read.await {
@@ -78,10 +84,12 @@ mod tests {
     fn session(class: &str, kind: &str, seat: &str, state: &str) -> Session {
         Session {
             uid: 1000,
+            user: "alice".into(),
             class: class.into(),
             kind: kind.into(),
             seat: seat.into(),
             state: state.into(),
+            remote: false,
         }
     }
 

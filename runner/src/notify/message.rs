@@ -1,4 +1,6 @@
-//! The text of the end-of-run notification: one summary per run.
+//! The text of the end-of-run notification: one summary per run, with
+//! the reboot it left needed; and of the notice that a reboot waits for
+//! the users to log out.
 
 use crate::output::format::duration;
 use crate::summary::RunSummary;
@@ -9,7 +11,8 @@ use update_all_core::Scope;
 pub const APP_NAME: &str = "update-all";
 /// A freedesktop icon name that every common icon theme has.
 pub const ICON: &str = "system-software-update";
-/// Failed plugins named in the body before "and N more".
+/// Failed plugins (or reasons for a reboot) named in the body before "and
+/// N more".
 const NAMED_FAILURES: usize = 5;
 
 /// A notification as sent: title, body and whether it is critical.
@@ -54,6 +57,33 @@ impl Message {
             summary,
             body,
             critical,
+        }
+    }
+
+    /// The message with "Reboot required: linux-image-…" added when
+    /// `reboot` (why the machine needs a reboot) is not empty.
+    pub fn with_reboot(mut self, reboot: &[String]) -> Message {
+        if !reboot.is_empty() {
+            let _ = write!(self.body, "\nReboot required: {}", names(reboot));
+        }
+        self
+    }
+
+    /// To the users a reboot waits for (`reboot.with_users: false`).
+    pub fn reboot_waiting(reasons: &[String]) -> Message {
+        let mut body = String::from("Updates were installed that need a reboot");
+        if !reasons.is_empty() {
+            let _ = write!(body, " ({})", names(reasons));
+        }
+        body.push_str(
+            ". The machine reboots once everyone has logged out. \
+             Save your work and log out, or reboot now from your session's menu \
+             (or `systemctl reboot`).",
+        );
+        Message {
+            summary: "Reboot pending".into(),
+            body,
+            critical: true,
         }
     }
 }
@@ -103,6 +133,29 @@ mod tests {
              Details: update-all status --user"
         );
         assert!(m.critical);
+    }
+
+    #[test]
+    fn a_needed_reboot_is_said_with_its_reasons() {
+        let reasons = ["linux-image-6.1.0-28-amd64".to_owned(), "libc6".to_owned()];
+        let m = Message::new(&run(&["apt"], &[], &[], 75), Scope::System).with_reboot(&reasons);
+        assert_eq!(
+            m.body,
+            "1 succeeded, 0 failed, 0 skipped in 1m15s.\n\
+             Reboot required: linux-image-6.1.0-28-amd64 and libc6"
+        );
+        let plain = Message::new(&run(&["apt"], &[], &[], 75), Scope::System);
+        assert_eq!(plain.clone().with_reboot(&[]), plain);
+        let w = Message::reboot_waiting(&reasons[..1]);
+        assert_eq!(w.summary, "Reboot pending");
+        assert!(
+            w.body.starts_with(
+                "Updates were installed that need a reboot (linux-image-6.1.0-28-amd64). \
+                 The machine reboots once everyone has logged out."
+            ),
+            "{}",
+            w.body
+        );
     }
 
     #[test]

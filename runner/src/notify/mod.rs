@@ -14,6 +14,7 @@ use crate::summary::RunSummary;
 use update_all_core::Scope;
 
 pub use deliver::send;
+pub use logind::{sessions, Session};
 pub use message::Message;
 
 /// Who hears about a run.
@@ -29,9 +30,10 @@ pub enum Audience {
 }
 
 /// Sends the summary of a finished run, if the configuration of `scope`
-/// wants one for it. Problems (no session bus, no notification server, no
-/// logind) are logged and never fail the run.
-pub fn announce(summary: &RunSummary, scope: Scope, audience: Audience) {
+/// wants one for it, with the reasons for a reboot it left needed (none:
+/// not needed, or not known). Problems (no session bus, no notification
+/// server, no logind) are logged and never fail the run.
+pub fn announce(summary: &RunSummary, reboot: &[String], scope: Scope, audience: Audience) {
     let failed = summary.any_failed();
     let config = crate::config::load(scope);
     if !config.notifications.wanted(failed) {
@@ -61,7 +63,18 @@ pub fn announce(summary: &RunSummary, scope: Scope, audience: Audience) {
         tracing::info!("no notification: nobody is logged in graphically");
         return;
     }
-    deliver::deliver_all(&Message::new(summary, scope), &recipients);
+    let message = Message::new(summary, scope).with_reboot(reboot);
+    deliver::deliver_all(&message, &recipients);
+}
+
+/// Sends `message` to the session buses of `uids` (see [`deliver`]);
+/// problems are logged.
+pub fn tell(message: &Message, uids: &[u32]) {
+    let recipients: Vec<_> = uids
+        .iter()
+        .map(|&uid| deliver::Recipient::user_bus(uid))
+        .collect();
+    deliver::deliver_all(message, &recipients);
 }
 
 /// The end-of-run notification from `update-all run`. The recorder already
@@ -69,7 +82,7 @@ pub fn announce(summary: &RunSummary, scope: Scope, audience: Audience) {
 /// have no graphical session (over ssh, say): once per person either way.
 pub fn announce_to_invoker(summary: &RunSummary, scope: Scope) {
     if !covered_by_graphical(session::invoker().uid) {
-        announce(summary, scope, Audience::Invoker);
+        announce(summary, &[], scope, Audience::Invoker);
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub mod cgroup;
 pub mod journal;
+mod reboot;
 pub mod session;
 mod started;
 

@@ -21,6 +21,7 @@
 //! records whatever ended unheard.
 
 use super::Recorder;
+use crate::stats::reboot::RebootNeed;
 use crate::stats::{self, Db};
 use crate::summary::RunSummary;
 use crate::systemd::{self, Bus};
@@ -31,8 +32,9 @@ use std::time::Duration;
 use update_all_core::Scope;
 use zruntime::signal::{Signal, Signals};
 
-/// Records one run to its end and returns its summary.
-pub async fn record(scope: Scope) -> Result<RunSummary, String> {
+/// Records one run to its end and returns its summary, and whether the
+/// machine needs a reboot now (recorded with the run, see `reboot`).
+pub async fn record(scope: Scope) -> Result<(RunSummary, RebootNeed), String> {
     let runtime = zruntime::SharedRuntime::current().map_err(|e| e.to_string())?;
     // Stopping update-all.target (`update-all cancel`) stops the recorder
     // too, after the plugin units (it is ordered before them): it still
@@ -118,6 +120,7 @@ pub async fn record(scope: Scope) -> Result<RunSummary, String> {
         rec.mark_cut_short();
     }
     let summary = rec.end();
+    let reboot = rec.end_reboot();
     let (rss, cpu) = own_usage();
     tracing::info!(
         update_all_run = run,
@@ -132,7 +135,7 @@ pub async fn record(scope: Scope) -> Result<RunSummary, String> {
         rss / 1024,
         cpu.as_millis()
     );
-    Ok(summary)
+    Ok((summary, reboot))
 }
 
 /// This process's peak RSS in bytes and CPU time (user + system), for the

@@ -134,13 +134,26 @@ pub struct TimerState {
 }
 
 pub async fn state(bus: &Bus) -> Result<TimerState, String> {
-    let err = |e: zbus::Error| fail(bus.scope, &format!("read {TIMER}"), e);
-    let (path, timer_unit) = unit(bus, TIMER).await?;
-    if timer_unit.load_state().await.map_err(err)? != "loaded" {
-        return Err(format!(
+    state_of(bus, TIMER, SERVICE).await?.ok_or_else(|| {
+        format!(
             "{TIMER} is not installed: the update-all units are missing, or systemd has \
              not been reloaded"
-        ));
+        )
+    })
+}
+
+/// What systemd says of the timer `timer_name` and the service it starts,
+/// `service_name`; none when the timer is not loaded (the transient
+/// update-all-reboot.timer when no reboot waits).
+pub async fn state_of(
+    bus: &Bus,
+    timer_name: &str,
+    service_name: &str,
+) -> Result<Option<TimerState>, String> {
+    let err = |e: zbus::Error| fail(bus.scope, &format!("read {timer_name}"), e);
+    let (path, timer_unit) = unit(bus, timer_name).await?;
+    if timer_unit.load_state().await.map_err(err)? != "loaded" {
+        return Ok(None);
     }
     let timer = TimerProxy::builder(bus.connection())
         .path(path)
@@ -156,13 +169,13 @@ pub async fn state(bus: &Bus) -> Result<TimerState, String> {
         (None, Some(m)) => Some(realtime_of_monotonic(m)),
         (None, None) => None,
     };
-    let (_, service) = unit(bus, SERVICE).await?;
+    let (_, service) = unit(bus, service_name).await?;
     let service_state = format!(
         "{}/{}",
         service.active_state().await.map_err(err)?,
         service.sub_state().await.map_err(err)?
     );
-    Ok(TimerState {
+    Ok(Some(TimerState {
         unit_file_state: timer_unit.unit_file_state().await.map_err(err)?,
         active_state: timer_unit.active_state().await.map_err(err)?,
         calendar: timer
@@ -185,7 +198,7 @@ pub async fn state(bus: &Bus) -> Result<TimerState, String> {
         fixed_random_delay: timer.fixed_random_delay().await.map_err(err)?,
         persistent: timer.persistent().await.map_err(err)?,
         service_state,
-    })
+    }))
 }
 
 /// systemd's µs: 0 is never, all ones is infinity.

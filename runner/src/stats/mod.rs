@@ -21,6 +21,7 @@
 //! never from what anyone else could have logged.
 
 pub mod query;
+pub mod reboot;
 pub mod request;
 pub mod schema;
 pub mod skips;

@@ -84,6 +84,7 @@ fn default_config_shows_every_key_with_its_default() {
         assert_eq!(config.retries, default.retries);
         assert_eq!(config.resume, default.resume);
         assert_eq!(config.services, default.services);
+        assert_eq!(config.reboot, default.reboot);
     }
 
     for section in accepted_keys("") {
