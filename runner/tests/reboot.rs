@@ -291,3 +291,26 @@ fn a_logged_in_user_holds_the_reboot() {
     runner(&tb, &["reboot", "--cancel"]);
     release(&tb);
 }
+
+#[test]
+fn with_users_the_reboot_goes_past_a_logged_in_user() {
+    let Some(tb) = boot() else { return };
+    configure(
+        &tb,
+        "  policy: when-needed\n  time: now\n  with_users: true\n",
+    );
+    guard(&tb);
+    tb.add_user("alice", 4242);
+    tb.login("alice", "user", "tty");
+    // systemctl's own check refuses while alice is logged in: update-all
+    // checks the inhibitors itself then (docs/configuration.md, Reboots).
+    let own = tb.exec(&["systemctl", "reboot", "--check-inhibitors=yes", "--dry-run"]);
+    assert!(
+        !own.status.success() && text(&own.stderr).contains("User alice is logged in"),
+        "{}",
+        show(&own)
+    );
+    run_with(&tb, "flagger", FLAGGER);
+    wait_rebooting(&tb);
+    release(&tb);
+}
