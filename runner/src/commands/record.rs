@@ -31,7 +31,9 @@ pub fn run(scope: Scope, _args: &RecordArgs) -> ExitCode {
             // timer's, `run`'s, a plain start of update-all.target).
             if scope == Scope::System {
                 let config = crate::config::load(scope);
-                crate::reboot::apply(&config.reboot, &config.paths.runner, &reboot, ran > 0);
+                // A plugin's command ran (skips do not count).
+                let updated = ran > summary.skipped.len();
+                crate::reboot::apply(&config.reboot, &config.paths.runner, &reboot, updated);
             }
             ExitCode::SUCCESS
         }

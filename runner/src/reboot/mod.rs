@@ -75,7 +75,8 @@ pub enum Decision {
 }
 
 /// Applies `policy` at the end of a system run that needed `need` and did
-/// (`ran`) or did not run a plugin unit. `runner`: the configuration's
+/// (`ran`) or did not run a plugin's command (a skipped unit does not
+/// count). `runner`: the configuration's
 /// `paths.runner`, which the timer's service runs.
 pub fn after_run(
     policy: &Reboot,
@@ -83,12 +84,7 @@ pub fn after_run(
     need: &RebootNeed,
     ran: bool,
 ) -> Result<Decision, String> {
-    let wanted = match policy.policy {
-        RebootPolicy::Never => false,
-        RebootPolicy::WhenNeeded => need.required,
-        RebootPolicy::Always => ran || need.required,
-    };
-    if !wanted {
+    if !wants(policy.policy, need, ran) {
         return Ok(Decision::None);
     }
     Ok(if timer::schedule(runner, policy.time)? {
@@ -96,6 +92,16 @@ pub fn after_run(
     } else {
         Decision::AlreadyScheduled
     })
+}
+
+/// Whether `policy` wants a reboot after a run that needed `need` and did
+/// (`ran`) or did not run a plugin's command.
+fn wants(policy: RebootPolicy, need: &RebootNeed, ran: bool) -> bool {
+    match policy {
+        RebootPolicy::Never => false,
+        RebootPolicy::WhenNeeded => need.required,
+        RebootPolicy::Always => ran || need.required,
+    }
 }
 
 /// [`after_run`], said in the journal (a failure as an error: the policy
@@ -155,5 +161,27 @@ pub fn now(policy: &Reboot) -> Result<Attempt, String> {
             "systemctl reboot {check} refused: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_policy_wants_its_reboots() {
+        let needed = RebootNeed {
+            required: true,
+            reasons: vec!["linux-image-6.1.0-28-amd64".into()],
+        };
+        let not = RebootNeed::default();
+        for ran in [false, true] {
+            assert!(!wants(RebootPolicy::Never, &needed, ran));
+            assert!(wants(RebootPolicy::WhenNeeded, &needed, ran));
+            assert!(!wants(RebootPolicy::WhenNeeded, &not, ran));
+            assert!(wants(RebootPolicy::Always, &needed, ran));
+        }
+        assert!(wants(RebootPolicy::Always, &not, true));
+        assert!(!wants(RebootPolicy::Always, &not, false), "only skips");
     }
 }
