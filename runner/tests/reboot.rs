@@ -273,11 +273,36 @@ fn a_logged_in_user_holds_the_reboot() {
     configure(&tb, "  policy: always\n  time: now\n  with_users: false\n");
     guard(&tb);
     tb.add_user("alice", 4242);
-    tb.login("alice", "user", "tty");
-    run_with(&tb, "flagger", FLAGGER);
+    tb.login("alice", "user", "wayland");
+    tb.start_notification_server("alice");
+    run_with(&tb, "kernel", KERNEL);
     let log = wait_held(&tb);
     assert!(!rebooting(&tb), "rebooted with alice logged in");
-    assert!(log.contains("alice is logged in (console)"), "{log}");
+    assert!(log.contains("alice is logged in (desktop)"), "{log}");
+    // alice heard of the run, with the reboot it needs, and that the
+    // reboot waits for her (once: later tries tell no one again).
+    let mut got: Vec<Value> = Vec::new();
+    wait_for("alice's notifications", Duration::from_secs(20), || {
+        got = tb
+            .notifications("alice")
+            .iter()
+            .map(|n| serde_json::from_str(n).unwrap())
+            .collect();
+        got.len() >= 2
+    });
+    assert!(
+        got[0]["body"]
+            .as_str()
+            .is_some_and(|b| b.ends_with("\nReboot required: linux-image-9.9.9-testbed")),
+        "{got:#?}"
+    );
+    assert_eq!(got[1]["summary"], "Reboot pending", "{got:#?}");
+    assert!(
+        got[1]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("(linux-image-9.9.9-testbed)")),
+        "{got:#?}"
+    );
     let now = json(&tb, &["reboot", "--now", "--json"]);
     assert_eq!(now["rebooting"], false, "{now:#}");
     assert_eq!(now["held_by"][0]["user"], "alice", "{now:#}");
@@ -289,6 +314,7 @@ fn a_logged_in_user_holds_the_reboot() {
     let state = json(&tb, &["reboot", "--json"]);
     assert_eq!(state["held_by"], Value::Array(vec![]), "{state:#}");
     runner(&tb, &["reboot", "--cancel"]);
+    assert_eq!(tb.notifications("alice").len(), 2, "told once");
     release(&tb);
 }
 
