@@ -340,3 +340,19 @@ fn with_users_the_reboot_goes_past_a_logged_in_user() {
     wait_rebooting(&tb);
     release(&tb);
 }
+
+#[test]
+fn by_hand_the_askers_own_session_does_not_hold_the_reboot() {
+    let Some(tb) = boot() else { return };
+    configure(&tb, "  policy: never\n");
+    guard(&tb);
+    tb.add_user("alice", 4242);
+    tb.login("alice", "user", "tty");
+    // Another user would; alice herself, through sudo, does not.
+    let held = json(&tb, &["reboot", "--now", "--json"]);
+    assert_eq!(held["rebooting"], false, "{held:#}");
+    let out = common::runner_env(&tb, &[("SUDO_UID", "4242")], &["reboot", "--now"]);
+    assert!(out.status.success(), "{}", show(&out));
+    wait_rebooting(&tb);
+    release(&tb);
+}

@@ -62,7 +62,11 @@ struct NowJson<'a> {
 }
 
 fn now(policy: &Reboot, args: &RebootArgs) -> ExitCode {
-    match reboot::now(policy) {
+    // By hand, the asker's own sessions (an admin's ssh login, through
+    // sudo) do not hold the reboot back; the timer's service has none.
+    let asker = (!args.from_timer)
+        .then(|| crate::invoker::elevated_from().unwrap_or_else(|| nix::unistd::getuid().as_raw()));
+    match reboot::now(policy, asker) {
         Ok(Attempt::Rebooting) => output::print_then_exit(0, |out| {
             if args.json {
                 output::json(
@@ -124,7 +128,7 @@ fn show(scope: Scope, policy: Reboot, json: bool) -> ExitCode {
             return ExitCode::from(UNREACHABLE);
         }
     };
-    let held_by = match hold::holders(&policy) {
+    let held_by = match hold::holders(&policy, None) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("cannot ask logind who is logged in: {e}");

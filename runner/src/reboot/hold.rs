@@ -29,12 +29,19 @@ impl fmt::Display for Holder {
     }
 }
 
-/// Everything that holds a reboot back now under `policy`.
-pub fn holders(policy: &Reboot) -> zbus::Result<Vec<Holder>> {
+/// Everything that holds a reboot back now under `policy`. `asker`: the
+/// user who asks for the reboot (`update-all reboot --now` by hand), whose
+/// own sessions do not hold it back.
+pub fn holders(policy: &Reboot, asker: Option<u32>) -> zbus::Result<Vec<Holder>> {
     let mut found = if policy.with_users {
         Vec::new()
     } else {
-        users(policy, &notify::sessions()?)
+        let sessions = notify::sessions()?;
+        let others: Vec<Session> = sessions
+            .into_iter()
+            .filter(|s| Some(s.uid) != asker)
+            .collect();
+        users(policy, &others)
     };
     found.extend(inhibitors()?);
     Ok(found)

@@ -132,20 +132,26 @@ pub enum Attempt {
     Held(Vec<Holder>),
 }
 
-/// Reboots now, unless users (under `policy`) or inhibitors hold it back.
-/// `Err`: logind or systemctl could not be asked, or systemctl refused.
-pub fn now(policy: &Reboot) -> Result<Attempt, String> {
-    let holders =
-        hold::holders(policy).map_err(|e| format!("cannot ask logind who is logged in: {e}"))?;
+/// Reboots now, unless users (under `policy`; but for `asker`, who asks
+/// for it by hand) or inhibitors hold it back. `Err`: logind or systemctl
+/// could not be asked, or systemctl refused.
+pub fn now(policy: &Reboot, asker: Option<u32>) -> Result<Attempt, String> {
+    let holders = hold::holders(policy, asker)
+        .map_err(|e| format!("cannot ask logind who is logged in: {e}"))?;
     if !holders.is_empty() {
         return Ok(Attempt::Held(holders));
     }
     // systemctl refuses with inhibitors (and, with the flag, while other
     // users are logged in: fine when they hold the reboot back anyway).
     // Without the flag it ignores inhibitors when not on a terminal.
-    let check = if policy.with_users || !policy.ignored_users.is_empty() {
-        // Logged-in users were weighed above, by the policy; inhibitors
-        // were just found to be none.
+    // Sessions systemctl would count (not root's own) that the policy let
+    // pass: with_users, ignored_users, the asker's.
+    let let_pass =
+        policy.with_users || !policy.ignored_users.is_empty() || asker.is_some_and(|uid| uid != 0);
+    let check = if let_pass {
+        // Logged-in users were weighed above, by the policy (systemctl
+        // would count the asker's and the ignored users' sessions too);
+        // inhibitors were just found to be none.
         "--check-inhibitors=no"
     } else {
         "--check-inhibitors=yes"
