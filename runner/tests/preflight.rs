@@ -123,7 +123,11 @@ fn a_plugin_without_room_for_its_estimate_is_skipped_with_the_reason_and_the_oth
 
     // Plain output: the reason on the row, once it is skipped.
     let out = runner(&tb, &["run"]);
-    assert!(!text(&out.stdout).contains("running: skipped"), "{}", show(&out));
+    assert!(
+        !text(&out.stdout).contains("running: skipped"),
+        "{}",
+        show(&out)
+    );
     assert!(
         text(&out.stdout).lines().any(
             |l| l.starts_with("big update: skipped in ") && l.ends_with(&format!("({reason})"))
@@ -251,4 +255,54 @@ fn a_scheduled_run_waits_for_calm_then_skips_and_force_runs() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(ran(&tb, "small", "update"));
+}
+
+/// `conditions.wait_for_network`: the run starts network-online.target and
+/// starts its plugins only once the target is active, however long the
+/// target's dependencies take; the run notices the target's job ending
+/// (JobRemoved) rather than finding it at a later poll.
+#[test]
+fn a_run_waits_for_network_online_then_starts_at_once() {
+    let Some(tb) = boot() else { return };
+    tb.add_plugin("small", "scope: system", &plugin("small"));
+    // A wait-online service that takes 2 s, as NetworkManager's does.
+    tb.write(
+        "/run/systemd/system/slow-online.service",
+        "[Service]\nType=oneshot\nExecStart=/bin/sleep 2\n",
+        0o644,
+    );
+    tb.write(
+        "/run/systemd/system/network-online.target.d/slow.conf",
+        "[Unit]\nWants=slow-online.service\nAfter=slow-online.service\n",
+        0o644,
+    );
+    tb.write(
+        "/run/update-all/config.d/50-network.yaml",
+        "conditions:\n  wait_for_network: true\n  skip_on_metered: false\n",
+        0o644,
+    );
+    tb.daemon_reload();
+    assert_eq!(
+        unit_property(&tb, "network-online.target", "ActiveState"),
+        "inactive"
+    );
+
+    let out = runner(&tb, &["--system", "run"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(ran(&tb, "small", "update"), "{}", show(&out));
+    let usec = |unit: &str, property: &str| -> u64 {
+        unit_property(&tb, unit, property)
+            .parse()
+            .unwrap_or_else(|e| panic!("{unit} {property}: {e}"))
+    };
+    let online = usec("network-online.target", "ActiveEnterTimestampMonotonic");
+    let started = usec("update-all-small.service", "InactiveExitTimestampMonotonic");
+    assert!(
+        online > 0 && started >= online,
+        "the plugin started at {started} µs, before the network was online at {online} µs"
+    );
+    assert!(
+        usec("slow-online.service", "ExecMainExitTimestampMonotonic") <= online,
+        "network-online.target waited for its wait-online service"
+    );
 }

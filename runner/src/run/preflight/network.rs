@@ -1,6 +1,7 @@
 //! The network: whether NetworkManager calls it metered, and waiting for
 //! network-online.target.
 
+use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 use update_all_core::Scope;
 use zbus::names::BusName;
@@ -59,6 +60,16 @@ pub async fn wait_online(bus: &zbus::Connection, scope: Scope, limit: Duration) 
             return;
         }
     };
+    // Told of every job that ends, so the wait ends when the target's job
+    // does, not at the next poll (a poll right after StartUnit can still
+    // find the job, which systemd runs a few milliseconds later).
+    let mut removed = match manager.receive_job_removed().await {
+        Ok(stream) => Some(stream),
+        Err(_) => None,
+    };
+    if removed.is_some() && manager.subscribe().await.is_err() {
+        removed = None;
+    }
     if scope == Scope::System {
         // Refused to anyone but root (polkit): then only wait, as in user scope.
         let _ = manager
@@ -86,9 +97,22 @@ pub async fn wait_online(bus: &zbus::Connection, scope: Scope, limit: Duration) 
             tracing::info!("waiting for the network ({ONLINE})");
             said = true;
         }
-        sleep(Duration::from_millis(250)).await;
+        // A job ended (perhaps the target's), or the poll is due.
+        let poll = sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
+        match removed.as_mut() {
+            Some(stream) => {
+                let ended = stream.next();
+                futures_util::pin_mut!(ended, poll);
+                futures_util::future::select(ended, poll).await;
+            }
+            None => poll.await,
+        }
     }
 }
+
+/// How often the wait for network-online.target looks again when no job's
+/// end was heard (without signals, or one missed).
+const POLL: Duration = Duration::from_millis(250);
 
 /// Sleeps on zbus's runtime (a thread sleep where there is none).
 async fn sleep(d: Duration) {
