@@ -63,10 +63,7 @@ pub async fn wait_online(bus: &zbus::Connection, scope: Scope, limit: Duration) 
     // Told of every job that ends, so the wait ends when the target's job
     // does, not at the next poll (a poll right after StartUnit can still
     // find the job, which systemd runs a few milliseconds later).
-    let mut removed = match manager.receive_job_removed().await {
-        Ok(stream) => Some(stream),
-        Err(_) => None,
-    };
+    let mut removed = manager.receive_job_removed().await.ok();
     if removed.is_some() && manager.subscribe().await.is_err() {
         removed = None;
     }
