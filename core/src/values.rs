@@ -107,7 +107,7 @@ checked_str_serde!(PluginName);
 /// (docs/manifest.md, "Reserved names"). A plugin unit
 /// `update-all-<name>.service` in the generator's directory would replace
 /// update-all's own unit of that name, which lives in /usr/lib/systemd.
-pub const RESERVED_NAMES: [(&str, &str); 6] = [
+pub const RESERVED_NAMES: [(&str, &str); 7] = [
     ("recorder", "the recorder of runs"),
     (
         "snapshot",
@@ -119,6 +119,10 @@ pub const RESERVED_NAMES: [(&str, &str); 6] = [
     (
         "reboot",
         "the reboot a run's reboot policy leaves pending (a transient unit)",
+    ),
+    (
+        "resume",
+        "resuming at boot a run that a crash or a reboot cut short",
     ),
 ];
 
@@ -673,6 +677,7 @@ mod tests {
         assert_eq!(reserved("boot-check"), Some("boot-check"));
         assert_eq!(reserved("boot-check-x"), Some("boot-check"));
         assert_eq!(reserved("reboot"), Some("reboot"));
+        assert_eq!(reserved("resume"), Some("resume"));
         for free in [
             "recorders",
             "snapshots",
