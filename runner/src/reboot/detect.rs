@@ -39,13 +39,22 @@ fn detect_under(root: &Path, scope: Scope) -> RebootNeed {
     }
     debian(root, &mut need);
     if scope == Scope::System {
-        if let Some((_, out)) = tool("needrestart", &["-b"]) {
+        // Side by side: each is a few hundred milliseconds of interpreter
+        // start-up, and the run's end waits for the slowest only.
+        let (needrestart_says, dnf_says, zypper_says) = std::thread::scope(|s| {
+            let n = s.spawn(|| tool("needrestart", &["-b"]));
+            let d = s.spawn(|| tool("dnf", &["needs-restarting", "-r"]));
+            let z = s.spawn(|| tool("zypper", &["--non-interactive", "needs-rebooting"]));
+            let joined = |h: std::thread::ScopedJoinHandle<'_, _>| h.join().ok().flatten();
+            (joined(n), joined(d), joined(z))
+        });
+        if let Some((_, out)) = needrestart_says {
             needrestart(&out, &mut need);
         }
-        if let Some((1, out)) = tool("dnf", &["needs-restarting", "-r"]) {
+        if let Some((1, out)) = dnf_says {
             dnf(&out, &mut need);
         }
-        if let Some((102, _)) = tool("zypper", &["--non-interactive", "needs-rebooting"]) {
+        if let Some((102, _)) = zypper_says {
             need.add("zypper needs-rebooting: core libraries or services were updated".into());
         }
     }
