@@ -137,8 +137,13 @@ pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
     let notifier = Notifier::from_env();
     install_forwarding();
     // Shutdown and sleep wait while an update installs: held until this
-    // process ends, right after the plugin's (crate::inhibit).
-    let _inhibitor = crate::inhibit::for_phase(program, rest.last().map(OsString::as_os_str));
+    // process ends, right after the plugin's (crate::inhibit). Asked for
+    // beside the plugin's start, so logind's round trip (and its start on
+    // a machine that has not needed it yet) is not added to every update.
+    let inhibitor = {
+        let (program, phase) = (program.clone(), rest.last().cloned());
+        thread::spawn(move || crate::inhibit::for_phase(&program, phase.as_deref()))
+    };
     let phase = rest.last().map_or("plugin".into(), |p| p.to_string_lossy());
     let mut relay = Relay::new(io::stderr(), notifier);
     // An update learns `services.restart` (docs/configuration.md, "Services").
@@ -197,6 +202,8 @@ pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
             "{attempt}: {phase} starts again"
         );
     };
+    // The lock, if logind gave one, is released as this process ends.
+    let _inhibitor = inhibitor.join().ok().flatten();
     if let Some(n) = relay.notifier.as_mut() {
         n.status(&attempt.status(&final_status(&phase, status)));
     }
