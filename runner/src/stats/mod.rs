@@ -20,8 +20,12 @@
 //! properties and signals, and its own journal entries (see `journal`),
 //! never from what anyone else could have logged.
 
+pub mod current;
+pub mod health;
+pub mod packages;
 pub mod query;
 pub mod reboot;
+pub mod rollbacks;
 pub mod request;
 pub mod schema;
 pub mod skips;

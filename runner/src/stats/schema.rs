@@ -99,6 +99,78 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (run_id, unit)
      );
      ALTER TABLE runs ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;",
+    // Rollbacks (docs/safety.md, "Rollback"): `run_packages` is what a
+    // plugin's estimate said its update would change, written by
+    // plugin-exec before the update of a plugin that can roll back (the
+    // versions its `rollback` returns to); `rollbacks` is each rollback
+    // of a run tried, refused or shown (`update-all rollback`, the
+    // rollback unit): which step of the ladder, why, how it ended.
+    "CREATE TABLE run_packages (
+         run_id          INTEGER NOT NULL REFERENCES runs(id),
+         plugin          TEXT NOT NULL,
+         name            TEXT NOT NULL,
+         current_version TEXT,
+         new_version     TEXT,
+         -- patch, minor, major, security or unknown; NULL when not said
+         update_type     TEXT,
+         PRIMARY KEY (run_id, plugin, name)
+     );
+     CREATE TABLE rollbacks (
+         id          INTEGER PRIMARY KEY,
+         run_id      INTEGER NOT NULL REFERENCES runs(id),
+         started_us  INTEGER NOT NULL,
+         duration_us INTEGER NOT NULL,
+         -- plugin, undochange or root: the ladder's step
+         step        TEXT NOT NULL,
+         what        TEXT NOT NULL,
+         -- the failed health check (or the admin's request)
+         why         TEXT NOT NULL,
+         -- ok, failed, refused or dry-run
+         result      TEXT NOT NULL,
+         automatic   INTEGER NOT NULL
+     );
+     CREATE INDEX rollbacks_by_run ON rollbacks(run_id);",
+    // Health checks (docs/safety.md, "Health checks"): the baseline the
+    // recorder takes when it opens a run (the units failed then, and the
+    // manager's `system-state`), so that health blames only what failed
+    // since; each check of the health unit and of the boot check, by round
+    // (1 at once, 2 after the stability window); and the boot check's
+    // counter per run that asked for a reboot. Runs that asked for one
+    // before boot checks existed count as checked.
+    "CREATE TABLE health_baselines (
+         run_id INTEGER NOT NULL REFERENCES runs(id),
+         -- a failed unit's name, or `system-state`
+         unit   TEXT NOT NULL,
+         -- `failed`, or the system state (running, degraded, ...)
+         state  TEXT NOT NULL,
+         PRIMARY KEY (run_id, unit)
+     );
+     CREATE TABLE health_checks (
+         id          INTEGER PRIMARY KEY,
+         run_id      INTEGER NOT NULL REFERENCES runs(id),
+         check_name  TEXT NOT NULL,
+         -- unit, exec, required, wanted or system
+         kind        TEXT NOT NULL,
+         ok          INTEGER NOT NULL,
+         message     TEXT NOT NULL,
+         -- 1 before the stability window, 2 after; 0 the boot check
+         round       INTEGER NOT NULL,
+         duration_us INTEGER NOT NULL,
+         at_us       INTEGER NOT NULL
+     );
+     CREATE INDEX health_checks_by_run ON health_checks(run_id);
+     CREATE TABLE boot_checks (
+         run_id       INTEGER PRIMARY KEY REFERENCES runs(id),
+         -- boots that checked it so far (at most safety.boot_check_attempts)
+         attempts     INTEGER NOT NULL,
+         last_boot_id TEXT,
+         -- healthy, unhealthy (a later boot checks again), or before: the
+         -- run is older than boot checks
+         result       TEXT,
+         at_us        INTEGER NOT NULL
+     );
+     INSERT INTO boot_checks (run_id, attempts, result, at_us)
+         SELECT id, 0, 'before', 0 FROM runs WHERE reboot_required = 1;",
 ];
 
 /// The schema version this build writes and reads.
@@ -166,7 +238,18 @@ mod tests {
         assert_eq!(version(&conn).unwrap(), CURRENT);
         assert_eq!(
             tables(&conn),
-            ["records", "run_requests", "run_units", "runs", "skips"]
+            [
+                "boot_checks",
+                "health_baselines",
+                "health_checks",
+                "records",
+                "rollbacks",
+                "run_packages",
+                "run_requests",
+                "run_units",
+                "runs",
+                "skips"
+            ]
         );
         // Idempotent: a second open changes nothing.
         migrate(&mut conn).unwrap();
