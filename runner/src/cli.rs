@@ -183,6 +183,37 @@ pub enum Command {
     /// Internal: how plugin units run their plugin (progress becomes status text)
     #[command(hide = true)]
     PluginExec(PluginExecArgs),
+    /// Internal: the safety net's units (snapshots, health, boot check)
+    #[command(hide = true)]
+    Safety {
+        #[command(subcommand)]
+        action: SafetyAction,
+    },
+}
+
+/// What a safety unit does (see docs/safety.md).
+#[derive(Debug, Subcommand)]
+pub enum SafetyAction {
+    /// The snapshot units: --applies (ExecCondition=), pre, post
+    ///
+    /// Exit status: --applies 0 when a snapshot backend applies, 1 when
+    /// none does or `safety.snapshot: off`; pre/post 0 taken (or no
+    /// backend), 1 the snapshot failed.
+    Snapshot {
+        /// Take nothing: exit 0 when a snapshot backend applies, else 1.
+        #[arg(long, conflicts_with = "phase")]
+        applies: bool,
+        /// Which snapshot of the run's pair to take.
+        #[arg(value_enum, required_unless_present = "applies")]
+        phase: Option<SnapshotPhase>,
+    },
+}
+
+/// The snapshot before the updates of a run or the one after them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SnapshotPhase {
+    Pre,
+    Post,
 }
 
 /// Which systemd manager to act on; given before or after the subcommand.

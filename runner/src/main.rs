@@ -70,6 +70,7 @@ fn main() -> ExitCode {
         cli::Command::NotifyTest(args) => commands::notify_test::run(scope, &args),
         cli::Command::NotifyDeliver(args) => notify::send(&args.summary, &args.body, args.critical),
         cli::Command::PluginExec(args) => commands::plugin_exec::run(scope, &args),
+        cli::Command::Safety { action } => commands::safety::run(scope, &action),
         cli::Command::Plugins(args) => commands::plugins::run(scope, &args),
     }
 }

@@ -18,6 +18,7 @@ pub mod record;
 pub mod resume;
 pub mod retry;
 pub mod run;
+pub mod safety;
 pub mod schedule;
 pub mod stats;
 pub mod status;
