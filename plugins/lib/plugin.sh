@@ -18,8 +18,8 @@
 #   UA_SUDO_PROGRAMS  programs (names or paths) for sudo-programs-paths
 # Functions it may define: cmd_is_applicable, cmd_estimate_update,
 # cmd_download, cmd_update, cmd_self_update, cmd_self_upgrade, cmd_validate,
-# cmd_<phase>_mutexes, cmd_<phase>_dependency, cmd_runs_after, and
-# ua_cleanup (runs at exit of the JSON commands, with UA_SIGNAL set to the
+# cmd_<phase>_mutexes, cmd_<phase>_dependency, cmd_runs_after,
+# cmd_rollback (see "rollback" below), and ua_cleanup (runs at exit of the JSON commands, with UA_SIGNAL set to the
 # number of the signal that interrupted the command, if one did; the
 # library owns the EXIT/TERM/INT/HUP traps).
 #
@@ -388,6 +388,134 @@ _ua_defined() { # NAME: is NAME a shell function?
     return 1
 }
 
+# --- rollback ---------------------------------------------------------------
+
+# A plugin that can return packages to their versions before a run defines
+# cmd_rollback (and says `supports_rollback: true` in its manifest). The
+# packages come in the file UPDATE_ALL_ROLLBACK_FILE, one a line,
+# tab-separated: name, the version to restore (the run's estimate's
+# current_version), the version the run installed (its new_version; may be
+# empty). An empty file changes nothing and answers success. Most plugins
+# hand one function to ua_rollback_each:
+#
+#   cmd_rollback() { ua_rollback_each npm_restore; }
+#   npm_restore() { ua_run npm install -g "$1@$2"; }    # NAME OLD NEW
+#
+# The function returns 0 when NAME is back at OLD. Otherwise it says why
+# with ua_rollback_refuse CODE REASON (NOT_AVAILABLE: OLD is no longer in
+# the archive, registry or cache) before it returns non-zero; without that
+# the reason is the last failed ua_run. A plugin that must install all
+# packages at once (apt) reads the rows with ua_rollback_list, reports each
+# package with ua_rolled_back or ua_rollback_failed, and ends with
+# ua_rollback_done.
+
+# ua_rollback_list: the rollback file's rows, NAME<TAB>OLD<TAB>NEW, one a
+# line. A malformed row (no name or no old version, a name with a space or
+# starting with "-", which a tool would take for an option) is noted as
+# failed with code INVALID_INPUT instead. Fails, with an error document,
+# when UPDATE_ALL_ROLLBACK_FILE is unset or unreadable.
+ua_rollback_list() {
+    _ua_rbf=${UPDATE_ALL_ROLLBACK_FILE:-}
+    if [ -z "$_ua_rbf" ] || [ ! -r "$_ua_rbf" ]; then
+        ua_error INVALID_INPUT "rollback needs UPDATE_ALL_ROLLBACK_FILE, a readable file of name<TAB>old version<TAB>new version lines${_ua_rbf:+ ($_ua_rbf is not readable)}"
+        return 1
+    fi
+    _UA_RB_BAD="$_UA_STATE/rollback_failed" _ua_awk '
+    BEGIN { FS = "\t" }
+    { sub(/\r$/, "") }
+    /^[ \t]*$/ { next }
+    $1 == "" || $2 == "" || $1 ~ /^-/ || $1 ~ /[ \t]/ {
+        printf "%s\tINVALID_INPUT\tline %d of the rollback file is not name<TAB>old version<TAB>new version\n",
+            ($1 == "" ? "line " NR : $1), NR >> ENVIRON["_UA_RB_BAD"]
+        next
+    }
+    { print $1 "\t" $2 "\t" $3 }' "$_ua_rbf"
+}
+
+# ua_rolled_back NAME VERSION: NAME is back at VERSION.
+ua_rolled_back() {
+    printf '%s\t%s\n' "$1" "$2" >>"$_UA_STATE/rolled_back"
+}
+
+# ua_rollback_failed NAME CODE REASON: NAME could not be rolled back; CODE
+# is UPPER_SNAKE (NOT_AVAILABLE, ROLLBACK_FAILED, ...).
+ua_rollback_failed() {
+    printf '%s\t%s\t%s\n' "$1" "$2" "$(printf '%s' "$3" | tr '\t\r\n' '   ')" \
+        >>"$_UA_STATE/rollback_failed"
+}
+
+# ua_rollback_refuse CODE REASON: inside ua_rollback_each's function, why
+# the package it was given is not rolled back.
+ua_rollback_refuse() {
+    printf '%s\t%s' "$1" "$(printf '%s' "$2" | tr '\t\r\n' '   ')" >"$_UA_STATE/rollback_refusal"
+}
+
+# ua_rollback_each FUNCTION: calls FUNCTION NAME OLD NEW for each row of the
+# rollback file, with a progress line each, notes how it went, and prints
+# the document (ua_rollback_done).
+ua_rollback_each() {
+    _ua_rb_rows=$(ua_rollback_list) || return 1
+    _ua_rb_n=$(printf '%s\n' "$_ua_rb_rows" | grep -c . || :)
+    _ua_rb_k=0
+    while IFS='	' read -r _ua_rb_name _ua_rb_old _ua_rb_new <&5; do
+        [ -n "$_ua_rb_name" ] || continue
+        ua_progress $((_ua_rb_k * 100 / _ua_rb_n)) "Rolling back $_ua_rb_name to $_ua_rb_old"
+        _ua_rb_k=$((_ua_rb_k + 1))
+        _UA_LAST_ERROR=''
+        rm -f "$_UA_STATE/rollback_refusal" "$_UA_STATE/last_error"
+        if "$1" "$_ua_rb_name" "$_ua_rb_old" "$_ua_rb_new"; then
+            ua_rolled_back "$_ua_rb_name" "$_ua_rb_old"
+        elif [ -s "$_UA_STATE/rollback_refusal" ]; then
+            _ua_rb_why=$(cat "$_UA_STATE/rollback_refusal")
+            ua_rollback_failed "$_ua_rb_name" "${_ua_rb_why%%	*}" "${_ua_rb_why#*	}"
+        else
+            [ -n "$_UA_LAST_ERROR" ] || _UA_LAST_ERROR=$(cat "$_UA_STATE/last_error" 2>/dev/null)
+            ua_rollback_failed "$_ua_rb_name" ROLLBACK_FAILED \
+                "${_UA_LAST_ERROR:-rolling back to $_ua_rb_old failed}"
+        fi
+    done 5<<EOF
+$_ua_rb_rows
+EOF
+    _UA_LAST_ERROR=''
+    rm -f "$_UA_STATE/last_error"
+    [ "$_ua_rb_n" -eq 0 ] || ua_progress 100 "Rolled back"
+    ua_rollback_done
+}
+
+# ua_rollback_done: the rollback document from what ua_rolled_back and
+# ua_rollback_failed noted: success when nothing failed; otherwise an error
+# whose code is the failures' own when they share one (NOT_AVAILABLE) and
+# ROLLBACK_FAILED when they differ, its data listing both all the same.
+# Returns non-zero when something failed.
+ua_rollback_done() {
+    : >>"$_UA_STATE/rolled_back"
+    : >>"$_UA_STATE/rollback_failed"
+    _ua_rb_doc=$(_ua_awk '
+    BEGIN { FS = "\t"; ok = ""; nok = 0; bad = ""; nbad = 0; code = ""; msg = "" }
+    FILENAME == ARGV[1] && $1 != "" {
+        ok = ok (nok++ ? "," : "") "{\"name\":" ua_esc($1) ",\"version\":" ua_esc($2) "}"
+    }
+    FILENAME == ARGV[2] && $1 != "" {
+        bad = bad (nbad ? "," : "") "{\"name\":" ua_esc($1) ",\"reason\":" ua_esc($3) "}"
+        if (nbad++ == 0) code = $2; else if (code != $2) code = "ROLLBACK_FAILED"
+        if (nbad <= 3) msg = msg (msg == "" ? "" : "; ") $1 ": " $3
+    }
+    END {
+        data = "{\"rolled_back\":[" ok "],\"failed\":[" bad "]}"
+        if (nbad == 0) {
+            printf "success\t{\"status\":\"success\",\"data\":%s,\"error\":null,\"progress\":null}", data
+            exit
+        }
+        if (nbad > 3) msg = msg "; and " (nbad - 3) " more"
+        msg = "could not roll back " nbad " of " (nbad + nok) " packages: " msg
+        if (code !~ /^[A-Z][A-Z0-9_]*$/) code = "ROLLBACK_FAILED"
+        printf "error\t{\"status\":\"error\",\"data\":%s,\"error\":{\"code\":%s,\"message\":%s,\"details\":null},\"progress\":null}",
+            data, ua_esc(code), ua_esc(msg)
+    }' "$_UA_STATE/rolled_back" "$_UA_STATE/rollback_failed") || return
+    _ua_emit "${_ua_rb_doc%%	*}" "${_ua_rb_doc#*	}"
+    [ "${_ua_rb_doc%%	*}" = success ]
+}
+
 # --- the dispatcher ---------------------------------------------------------
 
 _ua_is_applicable() {
@@ -502,6 +630,7 @@ _ua_json_command() { # the commands that print one JSON document
     update) _ua_fn=cmd_update ;;
     self-update) _ua_fn=cmd_self_update ;;
     self-upgrade) _ua_fn=cmd_self_upgrade ;;
+    rollback) _ua_fn=cmd_rollback ;;
     validate) _ua_default_validate; exit ;;
     esac
     if ! _ua_defined "$_ua_fn"; then
@@ -532,6 +661,7 @@ commands: is-applicable estimate-update can-separate-download download update
   does-require-sudo sudo-programs-paths version self-update self-upgrade
   validate estimate-update-mutexes download-mutexes update-mutexes
   estimate-update-dependency download-dependency update-dependency runs-after
+  rollback (with UPDATE_ALL_ROLLBACK_FILE)
 EOF
 }
 
@@ -572,6 +702,11 @@ ua_main() {
     estimate-update | download | update | self-update | self-upgrade | validate)
         _ua_json_command "$@"
         ;;
+    rollback)
+        # Optional: without cmd_rollback, the answer to an unknown command.
+        _ua_defined cmd_rollback || _ua_unknown_command
+        _ua_json_command "$@"
+        ;;
     estimate-update-mutexes) _ua_lines_command cmd_estimate_update_mutexes ;;
     download-mutexes) _ua_lines_command cmd_download_mutexes ;;
     update-mutexes) _ua_lines_command cmd_update_mutexes ;;
@@ -583,10 +718,12 @@ ua_main() {
         _ua_usage
         exit 0
         ;;
-    *)
-        printf 'update-all plugin %s: unknown command "%s"\n' "${UA_PLUGIN:-?}" "$UA_COMMAND" >&2
-        _ua_usage >&2
-        exit 2
-        ;;
+    *) _ua_unknown_command ;;
     esac
+}
+
+_ua_unknown_command() { # exit 2, nothing on stdout: the protocol's answer
+    printf 'update-all plugin %s: unknown command "%s"\n' "${UA_PLUGIN:-?}" "$UA_COMMAND" >&2
+    _ua_usage >&2
+    exit 2
 }

@@ -12,6 +12,7 @@ use crate::document::{Document, ErrorInfo, Status};
 use crate::error::{Problem, ProtocolError};
 use crate::estimate::{Estimate, EstimateAnswer};
 use crate::plugin_run::PluginRun;
+use crate::rolled_back::RolledBack;
 use serde_json::Value;
 use update_all_core::values::{MutexName, PluginName};
 
@@ -20,6 +21,27 @@ use update_all_core::values::{MutexName, PluginName};
 pub enum Health {
     Healthy,
     Unhealthy(ErrorInfo),
+}
+
+/// The answer of the optional `rollback` command: what it returned and
+/// what it could not, and, when it failed (exit 1), its error. An error
+/// whose code is [`crate::codes::NOT_AVAILABLE`] means the old versions
+/// are gone from where the tool gets packages: the next step of the
+/// ladder has to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollbackAnswer {
+    pub packages: RolledBack,
+    pub error: Option<ErrorInfo>,
+}
+
+impl RollbackAnswer {
+    /// Whether the plugin refused because the old version is no longer
+    /// available.
+    pub fn is_not_available(&self) -> bool {
+        self.error
+            .as_ref()
+            .is_some_and(|e| e.code == crate::codes::NOT_AVAILABLE)
+    }
 }
 
 impl PluginRun {
@@ -139,6 +161,18 @@ impl PluginRun {
                 .map(|e| e.map_or(EstimateAnswer::NotApplicable(None), EstimateAnswer::Updates))
                 .map_err(|e| self.error(Problem::Invalid(e))),
         }
+    }
+
+    /// The optional `rollback` command's answer: its document, checked
+    /// against the exit status, and its data, success or error alike.
+    pub fn rollback(&self) -> Result<RollbackAnswer, ProtocolError> {
+        let doc = self.document()?;
+        let packages =
+            RolledBack::from_data(&doc.data).map_err(|e| self.error(Problem::Invalid(e)))?;
+        Ok(RollbackAnswer {
+            packages,
+            error: doc.failure().cloned(),
+        })
     }
 
     /// The optional `validate` command's answer.
@@ -392,6 +426,35 @@ mod tests {
             .contains("killed by signal 9 (SIGKILL)"));
         r.exit = Exit::NotStarted("cannot run /x: No such file".into());
         assert_eq!(problem(r.yes_no()).0, "not_started");
+    }
+
+    #[test]
+    fn rollback_documents() {
+        let done = r#"{"status":"success","data":{"rolled_back":[{"name":"a","version":"1"}],"failed":[]},"error":null,"progress":null}"#;
+        let answer = run(Command::Rollback, 0, done).rollback().unwrap();
+        assert_eq!(answer.packages.rolled_back[0].name, "a");
+        assert!(answer.error.is_none() && !answer.is_not_available());
+        // Part done: the error document still lists what was rolled back.
+        let gone = r#"{"status":"error","data":{"rolled_back":[{"name":"a","version":"1"}],"failed":[{"name":"b","reason":"2 is gone"}]},"error":{"code":"NOT_AVAILABLE","message":"b 2 is gone","details":null},"progress":null}"#;
+        let answer = run(Command::Rollback, 1, gone).rollback().unwrap();
+        assert!(answer.is_not_available());
+        assert_eq!(
+            answer.packages.failed[0].reason.as_deref(),
+            Some("2 is gone")
+        );
+        assert_eq!(answer.packages.rolled_back.len(), 1);
+        assert_eq!(
+            problem(run(Command::Rollback, 0, gone).rollback()).0,
+            "status_mismatch"
+        );
+        assert_eq!(
+            problem(run(Command::Rollback, 2, "").rollback()).0,
+            "not_implemented"
+        );
+        let wrong = r#"{"status":"success","data":{"rolled_back":{"name":"a"}}}"#;
+        let (kind, msg) = problem(run(Command::Rollback, 0, wrong).rollback());
+        assert_eq!(kind, "invalid");
+        assert!(msg.contains("`data.rolled_back` is an object"), "{msg}");
     }
 
     #[test]

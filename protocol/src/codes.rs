@@ -13,6 +13,11 @@ pub const TEMPORARY_FAILURE: &str = "TEMPORARY_FAILURE";
 /// The package manager's lock was held (by another apt, dnf, … run).
 pub const LOCKED: &str = "LOCKED";
 
+/// `rollback`: the version to return to is no longer where the tool gets
+/// packages (the archive, the registry, the cache); nothing was changed
+/// for that package. Never transient: waiting does not bring it back.
+pub const NOT_AVAILABLE: &str = "NOT_AVAILABLE";
+
 /// The codes of failures that may pass if the command is run again a
 /// little later: `plugin-exec` retries those, and only those.
 pub const TRANSIENT: [&str; 4] = [NETWORK_ERROR, TIMEOUT, TEMPORARY_FAILURE, LOCKED];
@@ -35,6 +40,7 @@ mod tests {
             "PACKAGE_ERROR",
             "UPDATE_FAILED",
             "NOT_SUPPORTED",
+            NOT_AVAILABLE,
             "INTERRUPTED",
             "network_error",
             "",

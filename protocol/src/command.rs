@@ -32,11 +32,14 @@ pub enum Command {
     /// `estimate-update-dependency`, `download-dependency`, `update-dependency`.
     Dependency(Phase),
     RunsAfter,
+    /// The optional `rollback`: return the packages named in
+    /// `UPDATE_ALL_ROLLBACK_FILE` to their versions before the run.
+    Rollback,
 }
 
 impl Command {
     /// Every command, in the order of the protocol's table.
-    pub const ALL: [Command; 18] = [
+    pub const ALL: [Command; 19] = [
         Command::IsApplicable,
         Command::EstimateUpdate,
         Command::CanSeparateDownload,
@@ -55,6 +58,7 @@ impl Command {
         Command::Dependency(Phase::Download),
         Command::Dependency(Phase::Update),
         Command::RunsAfter,
+        Command::Rollback,
     ];
 
     /// The dynamic mutex commands, in the order they are asked.
@@ -89,13 +93,15 @@ impl Command {
             Command::Dependency(Phase::Download) => "download-dependency",
             Command::Dependency(Phase::Update) => "update-dependency",
             Command::RunsAfter => "runs-after",
+            Command::Rollback => "rollback",
         }
     }
 
     /// The command's time limit and the manifest key that sets it. The
     /// quick questions share `timeouts.is_applicable`; `validate` and the
     /// dynamic mutex commands may redo the estimate's work, so they get
-    /// `timeouts.estimate_update`.
+    /// `timeouts.estimate_update`; `rollback` installs packages as
+    /// `update` does, and gets `timeouts.update`.
     pub fn timeout(self, t: &Timeouts) -> (Duration, &'static str) {
         let (seconds, key) = match self {
             Command::IsApplicable
@@ -109,7 +115,7 @@ impl Command {
             | Command::Dependency(_)
             | Command::RunsAfter => (t.estimate_update, "timeouts.estimate_update"),
             Command::Download => (t.download, "timeouts.download"),
-            Command::Update | Command::SelfUpdate | Command::SelfUpgrade => {
+            Command::Update | Command::SelfUpdate | Command::SelfUpgrade | Command::Rollback => {
                 (t.update, "timeouts.update")
             }
         };
@@ -127,7 +133,7 @@ impl Command {
                 &[0, 1, 2],
                 "0 success, 1 not applicable or not supported, 2 error",
             ),
-            Command::Download | Command::Update | Command::Validate => {
+            Command::Download | Command::Update | Command::Validate | Command::Rollback => {
                 (&[0, 1], "0 success, 1 failure")
             }
             Command::SudoProgramsPaths

@@ -196,6 +196,18 @@ where
         .collect())
 }
 
+/// An array of objects, or null for none: rollback's `rolled_back` and
+/// `failed`.
+pub(crate) fn objects_or_null<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Expected,
+{
+    Ok(Option::<Array<Object<T>>>::deserialize(d)?
+        .map(|a| a.0.into_iter().map(|o| o.0).collect())
+        .unwrap_or_default())
+}
+
 /// An array of strings, or null for none.
 pub(crate) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Array<Str>>::deserialize(d)?

@@ -6,7 +6,8 @@
 //! - [`Document`]: the one JSON document of the JSON commands (its error
 //!   codes that update-all acts on are in [`codes`]), and
 //!   [`Estimate`], the data of `estimate-update`, and [`Applied`], that of
-//!   `download` and `update`;
+//!   `download` and `update`, and [`RolledBack`], that of the optional
+//!   `rollback` ([`RollbackAnswer`]);
 //! - [`progress_status`]: a progress line of stderr as the unit's status
 //!   text;
 //! - [`PluginRun`]: one finished plugin command (exit, stdout, stderr),
@@ -40,8 +41,9 @@ mod estimate;
 mod fields;
 mod plugin_run;
 mod progress;
+mod rolled_back;
 
-pub use answers::Health;
+pub use answers::{Health, RollbackAnswer};
 pub use applied::Applied;
 pub use command::Command;
 pub use document::{Document, ErrorInfo, Status};
@@ -49,3 +51,4 @@ pub use error::{excerpt, Problem, ProtocolError};
 pub use estimate::{Estimate, EstimateAnswer, Package};
 pub use plugin_run::{Exit, PluginRun};
 pub use progress::{progress_status, STATUS_MAX};
+pub use rolled_back::{NotRestored, Restored, RolledBack};
