@@ -8,6 +8,7 @@ use crate::discovery::discover;
 use crate::locate;
 use crate::paths::Env;
 use crate::reboot::{Reboot, RebootFile};
+use crate::safety::{Safety, SafetyFile};
 use crate::trust::Trust;
 use crate::values::{Bounded, ByteSize, ExecPath, Percent, PluginName, Weight};
 use serde::de::{self, Visitor};
@@ -41,6 +42,8 @@ struct ConfigFile {
     reboot: RebootFile,
     #[serde(default)]
     services: ServicesFile,
+    #[serde(default)]
+    safety: SafetyFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -535,6 +538,8 @@ pub struct Config {
     /// Whether and when a system run is followed by a reboot.
     pub reboot: Reboot,
     pub services: Services,
+    /// Snapshots around a run, health checks after it, rollback.
+    pub safety: Safety,
     /// The files that were read, in the order they were applied.
     pub files: Vec<PathBuf>,
 }
@@ -597,6 +602,7 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
                     if let Some(restart) = file.services.restart {
                         config.services.restart = restart;
                     }
+                    config.safety.overlay(file.safety);
                     config.files.push(path);
                 }
                 Ok(None) => {}
@@ -912,6 +918,47 @@ mod tests {
                 "{text}: {msg}"
             );
             assert_eq!(config.reboot, Reboot::default(), "the file is ignored");
+        }
+    }
+
+    #[test]
+    fn safety_merges_key_by_key_and_a_wrong_key_is_refused_with_its_place() {
+        use crate::safety::{SnapshotChoice, SnapshotFailure};
+        let (config, _) = load_from(&[]);
+        assert_eq!(config.safety, Safety::default());
+        let (config, diags) = load_from(&[
+            (
+                "etc/update-all/config.yaml",
+                "safety:\n  snapshot: btrfs\n  health:\n    settle: 10s\n",
+            ),
+            (
+                "etc/update-all/config.d/50-x.yaml",
+                "safety:\n  snapshot_failure: stop\n  health:\n    timeout: 2m\n",
+            ),
+        ]);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(config.safety.snapshot, SnapshotChoice::Btrfs);
+        assert_eq!(config.safety.snapshot_failure, SnapshotFailure::Stop);
+        assert_eq!(config.safety.health.settle, Duration::from_secs(10));
+        assert_eq!(config.safety.health.timeout, Duration::from_secs(120));
+        for (text, wanted) in [
+            (
+                "safety:\n  snapshot: zfs\n",
+                "config.yaml:2:13: error: safety.snapshot: unknown variant `zfs`",
+            ),
+            (
+                "safety:\n  paths: [/, var]\n",
+                "config.yaml:2:14: error: safety.paths[1]: \"var\" is not an absolute path",
+            ),
+            (
+                "safety:\n  health:\n    settle: 2h\n",
+                "config.yaml:3:13: error: safety.health.settle: 2h is out of range",
+            ),
+        ] {
+            let (config, diags) = load_from(&[("etc/update-all/config.yaml", text)]);
+            let msg = diags.first().map(ToString::to_string).unwrap_or_default();
+            assert!(msg.contains(wanted), "{text}: {msg}");
+            assert_eq!(config.safety, Safety::default(), "the file is ignored");
         }
     }
 

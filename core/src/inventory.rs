@@ -217,17 +217,19 @@ fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Option<Plu
         .map_err(|e| refuse(None, Diagnostic::from_yaml(path, &e)))?
         .plugin;
     if manifest.scope() == env.scope {
-        let refused = reserved(&manifest, path, &text).or_else(|| {
-            let exe = env.resolve(Path::new(manifest.executable.as_str()));
-            let why = trust.check_file(&exe, true).err()?;
-            Some(Diagnostic::error(
-                Some(path),
-                format!(
-                    "executable {} not usable: {why}",
-                    manifest.executable.as_str()
-                ),
-            ))
-        });
+        let refused = reserved(&manifest, path, &text)
+            .or_else(|| {
+                let exe = env.resolve(Path::new(manifest.executable.as_str()));
+                let why = trust.check_file(&exe, true).err()?;
+                Some(Diagnostic::error(
+                    Some(path),
+                    format!(
+                        "executable {} not usable: {why}",
+                        manifest.executable.as_str()
+                    ),
+                ))
+            })
+            .or_else(|| untrusted_health_check(env, trust, &manifest, path, &text));
         if let Some(reason) = refused {
             return Err(Refusal {
                 name: Some(manifest.name.to_string()),
@@ -241,6 +243,29 @@ fn read_manifest(env: &Env, trust: &mut Trust, path: &Path) -> Result<Option<Plu
         source,
         path: path.to_path_buf(),
     }))
+}
+
+/// The first of the manifest's `health.exec` programs that fails the
+/// checks of a plugin's executable: the health unit runs them as root (or
+/// as the user), so they must be as safe to run as the plugin itself.
+fn untrusted_health_check(
+    env: &Env,
+    trust: &mut Trust,
+    manifest: &Manifest,
+    path: &Path,
+    text: &str,
+) -> Option<Diagnostic> {
+    let health = manifest.health.as_ref()?;
+    health.exec.iter().find_map(|exec| {
+        let exe = env.resolve(Path::new(exec.as_str()));
+        let why = trust.check_file(&exe, true).err()?;
+        Some(locate::error_at(
+            path,
+            text,
+            &["plugin", "health", "exec"],
+            format!("health check {exec} not usable: {why}"),
+        ))
+    })
 }
 
 /// Why `manifest`'s name may not be used, when it is reserved: its unit

@@ -20,6 +20,7 @@ pub mod parallel;
 pub mod paths;
 pub mod plan;
 pub mod reboot;
+pub mod safety;
 pub mod trust;
 pub mod values;
 

@@ -4,7 +4,7 @@
 
 use crate::values::{
     ByteSize, ExecPath, MutexName, Nice, PluginName, Seconds, SettingKey, SettingValue, Text,
-    Version, Weight, Writes,
+    UnitName, Version, Weight, Writes,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -94,6 +94,13 @@ pub struct Manifest {
     /// no check, and no estimate before the units.
     #[serde(default)]
     pub writes: Writes,
+    /// What must hold after the plugin's update for the run to be healthy
+    /// (docs/manifest.md, `health`).
+    #[serde(default)]
+    pub health: Option<HealthSpec>,
+    /// The plugin implements the protocol's `rollback` command.
+    #[serde(default)]
+    pub supports_rollback: bool,
 }
 
 fn yes() -> bool {
@@ -117,6 +124,27 @@ impl Manifest {
             &[Phase::Update]
         }
     }
+}
+
+/// A manifest's `health:`: checks of the plugin's own that the health
+/// check after a run adds to its built-in ones.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSpec {
+    /// Units that must be active after the plugin's update.
+    #[serde(default)]
+    pub units: Vec<UnitName>,
+    /// Programs that must exit 0; each gets the trust checks of the
+    /// plugin's executable.
+    #[serde(default)]
+    pub exec: Vec<ExecPath>,
+    /// Each check's timeout; `safety.health.timeout` when absent.
+    #[serde(
+        default,
+        with = "crate::values::check_timeout",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Mutex names per phase (used for both held mutexes and dependencies).

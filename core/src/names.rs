@@ -17,6 +17,23 @@ pub const RECORDER: &str = "update-all-recorder.service";
 pub const REBOOT_TIMER: &str = "update-all-reboot.timer";
 pub const REBOOT_SERVICE: &str = "update-all-reboot.service";
 
+/// The safety units (docs/safety.md): the snapshots before and after a
+/// run's updates, the health check after them, the rollback a failed
+/// check starts, and the check at the boot after a run. Named like plugin
+/// units, but not ones (`snapshot`, `health`, `rollback` and `boot-check`
+/// are reserved plugin names).
+pub const SNAPSHOT_PRE: &str = "update-all-snapshot-pre.service";
+pub const SNAPSHOT_POST: &str = "update-all-snapshot-post.service";
+pub const HEALTH: &str = "update-all-health.service";
+pub const ROLLBACK: &str = "update-all-rollback.service";
+pub const BOOT_CHECK: &str = "update-all-boot-check.service";
+/// The variable that marks a safety unit, with its pseudo-plugin name
+/// (`snapshot-pre`, `snapshot-post`, `health`, `rollback`, `boot-check`):
+/// the recorder records such a unit as that plugin, in phase `safety`.
+pub const SAFETY_VAR: &str = "UPDATE_ALL_SAFETY";
+/// The phase a safety unit is recorded under.
+pub const SAFETY_PHASE: &str = "safety";
+
 /// `update-all-<name>.service`, or `update-all-<name>-download.service`.
 pub fn unit_name(plugin: &str, phase: Phase) -> String {
     match phase {

@@ -603,6 +603,143 @@ impl fmt::Display for Version {
     }
 }
 
+/// A systemd unit's name as a manifest's `health.units` lists it:
+/// `nginx.service`, `postgresql@16-main.service`. It must end in a unit
+/// type's suffix and hold no blank, control character or `/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitName(String);
+
+/// The suffixes of systemd's unit types.
+const UNIT_SUFFIXES: [&str; 11] = [
+    ".service",
+    ".socket",
+    ".target",
+    ".device",
+    ".mount",
+    ".automount",
+    ".swap",
+    ".path",
+    ".timer",
+    ".slice",
+    ".scope",
+];
+
+impl UnitName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl CheckedStr for UnitName {
+    const EXPECTING: &'static str = "a unit name such as `nginx.service`";
+    fn check(s: &str) -> Result<Self, String> {
+        check_no_control(s)?;
+        if let Some(c) = s.chars().find(|c| c.is_whitespace() || *c == '/') {
+            return Err(format!(
+                "invalid unit name {s:?}: it contains {c:?}; write a unit's name such as \
+                 `nginx.service`, not a path"
+            ));
+        }
+        let stem = UNIT_SUFFIXES
+            .iter()
+            .find_map(|suffix| s.strip_suffix(suffix));
+        if stem.is_none_or(str::is_empty) || s.len() > 255 {
+            return Err(format!(
+                "invalid unit name {s:?}: write a unit's full name with its type, such as \
+                 `nginx.service` or `docker.socket`"
+            ));
+        }
+        Ok(UnitName(s.to_owned()))
+    }
+}
+checked_str_serde!(UnitName);
+
+/// A length of time from `MIN` to `MAX` seconds: `30s`, `2m`, `1h 30m`
+/// (jiff's friendly format, or ISO 8601 such as `PT2M`) or a number of
+/// seconds, as `conditions.wait_max` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span<const MIN: u64, const MAX: u64>(std::time::Duration);
+
+impl<const MIN: u64, const MAX: u64> Span<MIN, MAX> {
+    pub fn get(self) -> std::time::Duration {
+        self.0
+    }
+
+    fn of(d: Option<std::time::Duration>, text: &dyn fmt::Display) -> Result<Self, String> {
+        let range = std::time::Duration::from_secs(MIN)..=std::time::Duration::from_secs(MAX);
+        d.filter(|d| range.contains(d))
+            .map(Span)
+            .ok_or_else(|| format!("{text} is out of range: use {MIN}s to {MAX}s"))
+    }
+
+    /// Reads `text` as [`Span`] documents it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let parsed: jiff::SignedDuration = text.trim().parse().map_err(|_| {
+            format!("invalid duration {text:?}: write one such as `30s`, `2m` or `1h 30m`")
+        })?;
+        Self::of(std::time::Duration::try_from(parsed).ok(), &text)
+    }
+}
+
+struct SpanVisitor<const MIN: u64, const MAX: u64>;
+
+impl<const MIN: u64, const MAX: u64> Visitor<'_> for SpanVisitor<MIN, MAX> {
+    type Value = Span<MIN, MAX>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as `30s`, `2m` or a number of seconds")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Span::of(
+            Some(std::time::Duration::from_secs(v)),
+            &format_args!("{v} s"),
+        )
+        .map_err(E::custom)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        let d = u64::try_from(v).ok().map(std::time::Duration::from_secs);
+        Span::of(d, &format_args!("{v} s")).map_err(E::custom)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        let d = std::time::Duration::try_from_secs_f64(v).ok();
+        Span::of(d, &format_args!("{v} s")).map_err(E::custom)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Span::parse(v).map_err(E::custom)
+    }
+}
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Span<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SpanVisitor::<MIN, MAX>)
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> Serialize for Span<MIN, MAX> {
+    /// As seconds with a unit (`30s`, `0.5s`), which parses back.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}s", self.0.as_secs_f64()))
+    }
+}
+
+/// A check's timeout: a second to an hour.
+pub type CheckTimeout = Span<1, 3600>;
+
+/// An optional [`CheckTimeout`] kept as a plain `Duration` (serde's `with`).
+pub mod check_timeout {
+    use super::CheckTimeout;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<CheckTimeout>::deserialize(d)?.map(CheckTimeout::get))
+    }
+
+    pub fn serialize<S: Serializer>(t: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        let span: Option<CheckTimeout> = t.map(super::Span);
+        span.serialize(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -822,3 +822,122 @@ fn an_executable_in_a_sticky_directory_or_behind_a_users_link_is_refused() {
         "{msg}"
     );
 }
+
+#[test]
+fn health_takes_unit_names_absolute_checks_and_a_timeout() {
+    let root = Root::new();
+    root.write("usr/lib/good/check", "#!/bin/sh\nexit 0\n", 0o755);
+    root.plugin(
+        "good",
+        "health:\n  units: [nginx.service, postgresql@16-main.service, docker.socket]\n  \
+         exec: [/usr/lib/good/check]\n  timeout: 30s\nsupports_rollback: true",
+    );
+    let plan = root.plan();
+    assert_eq!(
+        unit_names(&plan),
+        ["update-all-good.service"],
+        "{}",
+        messages(&plan)
+    );
+    let inv = inventory::load(&root.env(Scope::System));
+    let manifest = &inv.plugins[0].manifest;
+    let health = manifest.health.as_ref().expect("health");
+    let units: Vec<&str> = health.units.iter().map(|u| u.as_str()).collect();
+    assert_eq!(
+        units,
+        [
+            "nginx.service",
+            "postgresql@16-main.service",
+            "docker.socket"
+        ]
+    );
+    assert_eq!(health.exec[0].as_str(), "/usr/lib/good/check");
+    assert_eq!(health.timeout, Some(std::time::Duration::from_secs(30)));
+    assert!(manifest.supports_rollback);
+}
+
+#[test]
+fn health_refuses_bad_unit_names_relative_checks_and_wrong_timeouts_with_the_line() {
+    for (field, value, wanted) in [
+        (
+            "units",
+            "[nginx]",
+            "5:13: error: plugin.health.units[0]: invalid unit name \"nginx\"",
+        ),
+        (
+            "units",
+            "[\"nginx service.service\"]",
+            "plugin.health.units[0]: invalid unit name \"nginx service.service\": it contains ' '",
+        ),
+        (
+            "units",
+            "[/etc/systemd/system/nginx.service]",
+            "plugin.health.units[0]: invalid unit name",
+        ),
+        ("units", "[.service]", "invalid unit name \".service\""),
+        (
+            "exec",
+            "[bin/check]",
+            "5:12: error: plugin.health.exec[0]: \"bin/check\" is not an absolute path",
+        ),
+        (
+            "timeout",
+            "0",
+            "plugin.health.timeout: 0 s is out of range: use 1s to 3600s",
+        ),
+        (
+            "timeout",
+            "soon",
+            "plugin.health.timeout: invalid duration \"soon\"",
+        ),
+        ("checks", "[]", "plugin.health: unknown field `checks`"),
+    ] {
+        let msg = refused_with(&format!(
+            "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  health:\n    {field}: {value}\n"
+        ));
+        assert!(
+            msg.contains(&format!("{BAD}:")) && msg.contains(wanted),
+            "{field}: {value}: {msg}"
+        );
+    }
+    let msg = refused_with(
+        "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  supports_rollback: sometimes\n",
+    );
+    assert!(
+        msg.contains("plugin.supports_rollback: invalid type"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_health_check_gets_the_checks_of_the_plugins_executable() {
+    // Missing, not executable, writable by others: each refuses the plugin,
+    // naming the manifest's line.
+    for (mode, wanted) in [
+        (None, "health check /usr/lib/bad/check not usable"),
+        (Some(0o644), "is not executable"),
+        (Some(0o777), "is writable by its group or by everyone"),
+    ] {
+        let root = Root::new();
+        root.plugin("good", "");
+        root.executable("bad");
+        if let Some(mode) = mode {
+            root.write("usr/lib/bad/check", "#!/bin/sh\n", mode);
+        }
+        root.write(
+            &format!("{VENDOR}/bad.yaml"),
+            "plugin:\n  name: bad\n  executable: /usr/lib/update-all/plugins/bad\n  \
+             scope: system\n  health:\n    exec: [/usr/lib/bad/check]\n",
+            0o644,
+        );
+        let plan = root.plan();
+        assert_eq!(unit_names(&plan), ["update-all-good.service"]);
+        let msg = messages(&plan).replace(&root.path().display().to_string(), "ROOT");
+        assert!(
+            msg.contains(&format!(
+                "{BAD}:6:11: error: health check /usr/lib/bad/check not usable"
+            )) && msg.contains(wanted),
+            "{mode:?}: {msg}"
+        );
+    }
+}
