@@ -7,12 +7,14 @@ use crate::diagnostic::Diagnostic;
 use crate::discovery::discover;
 use crate::locate;
 use crate::paths::Env;
+use crate::policy::PolicySettings;
 use crate::reboot::{Reboot, RebootFile};
 use crate::safety::{Safety, SafetyFile};
 use crate::trust::Trust;
 use crate::values::{Bounded, ByteSize, ExecPath, Percent, PluginName, Weight};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,10 @@ struct ConfigFile {
     reboot: RebootFile,
     #[serde(default)]
     services: ServicesFile,
+    #[serde(default)]
+    policy: PolicySettings,
+    #[serde(default)]
+    policy_overrides: BTreeMap<PluginName, PolicySettings>,
     #[serde(default)]
     safety: SafetyFile,
 }
@@ -538,6 +544,10 @@ pub struct Config {
     /// Whether and when a system run is followed by a reboot.
     pub reboot: Reboot,
     pub services: Services,
+    /// Every plugin's update policy, key by key (core::policy).
+    pub policy: PolicySettings,
+    /// One plugin's update policy, above its manifest's (core::policy).
+    pub policy_overrides: BTreeMap<PluginName, PolicySettings>,
     /// Snapshots around a run, health checks after it, rollback.
     pub safety: Safety,
     /// The files that were read, in the order they were applied.
@@ -601,6 +611,14 @@ pub fn load(env: &Env) -> (Config, Vec<Diagnostic>) {
                     config.reboot.overlay(file.reboot);
                     if let Some(restart) = file.services.restart {
                         config.services.restart = restart;
+                    }
+                    config.policy.overlay(file.policy);
+                    for (name, policy) in file.policy_overrides {
+                        config
+                            .policy_overrides
+                            .entry(name)
+                            .or_default()
+                            .overlay(policy);
                     }
                     config.safety.overlay(file.safety);
                     config.files.push(path);

@@ -19,6 +19,7 @@ pub mod order;
 pub mod parallel;
 pub mod paths;
 pub mod plan;
+pub mod policy;
 pub mod reboot;
 pub mod safety;
 pub mod trust;

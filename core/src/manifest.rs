@@ -2,6 +2,7 @@
 //! docs/manifest.md describes (`scope`, `enabled` and `resources`
 //! included).
 
+use crate::policy::PolicySettings;
 use crate::values::{
     ByteSize, ExecPath, MutexName, Nice, PluginName, Seconds, SettingKey, SettingValue, Text,
     UnitName, Version, Weight, Writes,
@@ -94,6 +95,11 @@ pub struct Manifest {
     /// no check, and no estimate before the units.
     #[serde(default)]
     pub writes: Writes,
+    /// The plugin's own update policy (docs/manifest.md, `policy`): npm,
+    /// pipx and cargo hold major versions. The configuration's
+    /// `policy_overrides` come before it, its global `policy` after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicySettings>,
     /// What must hold after the plugin's update for the run to be healthy
     /// (docs/manifest.md, `health`).
     #[serde(default)]

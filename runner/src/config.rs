@@ -99,7 +99,8 @@ fn in_effect(config: &Config) -> String {
          max_load {}, min_available_memory {}, wait_max {:?}; \
          notifications: enabled {}, on_success {}, on_failure {}; \
          schedule.update_logged_in_users: {}; retries: attempts {}, backoff {:?}; \
-         resume: {}; services.restart: {}; reboot: {}; slice: {}; paths.runner: {}",
+         resume: {}; services.restart: {}; reboot: {}; slice: {}; paths.runner: {}; \
+         policy: {}; policy_overrides: {}",
         names(&config.disabled),
         c.skip_on_battery,
         c.skip_on_metered,
@@ -123,7 +124,9 @@ fn in_effect(config: &Config) -> String {
         } else {
             "limits from the files above"
         },
-        config.paths.runner
+        config.paths.runner,
+        config.policy.describe(),
+        update_all_core::policy::describe_overrides(&config.policy_overrides)
     )
 }
 

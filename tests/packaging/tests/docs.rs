@@ -85,6 +85,9 @@ fn default_config_shows_every_key_with_its_default() {
         assert_eq!(config.resume, default.resume);
         assert_eq!(config.services, default.services);
         assert_eq!(config.reboot, default.reboot);
+        use update_all_core::policy::Policy;
+        assert_eq!(Policy::resolve(&[Some(&config.policy)]), Policy::default());
+        assert_eq!(config.policy_overrides, default.policy_overrides);
     }
 
     for section in accepted_keys("") {
