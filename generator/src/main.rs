@@ -7,6 +7,7 @@
 mod escape;
 mod log;
 mod render;
+mod safety;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
             log.diagnostic(d);
         }
     }
-    if let Err(e) = render::write(&plan, out) {
+    if let Err(e) = render::write(&plan, env.scope, out) {
         // Still exit 0: a half-written tree is better than a failed boot
         // transaction, and the message says what happened.
         log.line(

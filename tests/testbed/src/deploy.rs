@@ -52,6 +52,9 @@ fn units_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../units")
 }
 
+/// The test bed's default for `safety:` (see [`Testbed::install_update_all`]).
+const SAFETY_OFF: &str = "safety:\n  snapshot: off\n  rollback: off\n";
+
 impl Testbed {
     /// Installs the generator, the runner (when `runner` is given) and the
     /// static units, then reloads systemd.
@@ -64,9 +67,14 @@ impl Testbed {
             self.install_executable(runner, RUNNER);
         }
         // Plugin units start their plugin through the runner (plugin-exec).
+        // The safety units (snapshots, a health check with its 30 s settle)
+        // are off here, so that a test of something else sees only its own
+        // plugins' units: a test of them turns them on in its own drop-in,
+        // such as `safety: {snapshot: auto, rollback: auto}` in
+        // /run/update-all/config.d/50-safety.yaml.
         self.write(
             "/run/update-all/config.d/00-testbed.yaml",
-            format!("paths:\n  runner: {RUNNER}\n"),
+            format!("paths:\n  runner: {RUNNER}\n{SAFETY_OFF}"),
             0o644,
         );
         self.install_units(&units_dir(), "/run/systemd/system");
@@ -76,16 +84,22 @@ impl Testbed {
     /// Installs the generator as a user generator and the user manager's
     /// static units (`units/user/`, under `/run/systemd/user`), for every
     /// user's manager; call [`Testbed::install_update_all`] first. The
-    /// recorder and the scheduled run keep their statistics under the
-    /// user's runtime directory (`XDG_STATE_HOME=%t/state`): root's home is
-    /// the host's. Reload a running user manager afterwards.
+    /// recorder, the scheduled run, the health check and the rollback keep
+    /// their statistics under the user's runtime directory
+    /// (`XDG_STATE_HOME=%t/state`): root's home is the host's. Reload a running user manager afterwards.
     pub fn install_update_all_for_users(&self, generator: &Path) {
         self.install_executable(
             generator,
             "/run/systemd/user-generators/update-all-generator",
         );
         self.install_units(&units_dir().join("user"), "/run/systemd/user");
-        for unit in ["update-all-recorder.service", "update-all.service"] {
+        // Each unit that reads or writes the user's statistics.
+        for unit in [
+            "update-all-recorder.service",
+            "update-all.service",
+            "update-all-health.service",
+            "update-all-rollback.service",
+        ] {
             self.write(
                 format!("/run/systemd/user/{unit}.d/50-testbed.conf"),
                 format!("[Service]\nEnvironment=XDG_STATE_HOME={USER_STATE}\n"),
