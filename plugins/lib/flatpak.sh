@@ -48,8 +48,12 @@ cmd_estimate_update() {
         cur_version=${cur%%	*} cur_commit=${cur#*	}
         # Versions come from appstream data, which runtimes often lack, and
         # a rebuild keeps the version: then the commits tell them apart.
+        # Otherwise each version carries its commit, VERSION@COMMIT: the
+        # rollback returns to the commit the estimate saw (fp_restore).
         if [ -z "$new" ] || [ "$new" = "$cur_version" ]; then
             new=$commit cur_version=$cur_commit
+        else
+            new="$new@$commit" cur_version="${cur_version:+$cur_version@}$cur_commit"
         fi
         printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$ref" "$cur_version" "$new" \
             "$(ua_size_to_bytes "${dl% bytes}")" "$(ua_size_to_bytes "${inst% bytes}")" "${ref%%/*}"
@@ -88,4 +92,33 @@ cmd_update() {
         ua_run flatpak "$FP_INSTALLATION" uninstall --unused -y --noninteractive || return
     fi
     ua_progress 100 "Flatpak updated"
+}
+
+# rollback: `flatpak update --commit=COMMIT REF`, COMMIT the one the run's
+# estimate saw deployed (its current_version, COMMIT or VERSION@COMMIT, a
+# short commit), found in full in the remote's history (`flatpak
+# remote-info --log`, which flatpak fetches from the remote); a commit the
+# remote no longer has is NOT_AVAILABLE. NAME is ID//BRANCH, as the
+# estimate names it.
+fp_restore() { # NAME OLD NEW
+    short=${2##*@} id=${1%%//*} branch=${1#*//}
+    row=$(fp list --columns=application,branch,origin,ref |
+        awk -F '\t' -v i="$id" -v b="$branch" '$1 == i && $2 == b { print $3 "\t" $4; exit }')
+    if [ -z "$row" ]; then
+        ua_rollback_refuse ROLLBACK_FAILED "$1 is not installed (flatpak list)"
+        return 1
+    fi
+    origin=${row%%	*} ref=${row#*	}
+    full=$(fp remote-info --log "$origin" "$ref" </dev/null 2>/dev/null |
+        awk -v c="$short" '$1 == "Commit:" && index($2, c) == 1 { print $2; exit }')
+    if [ -z "$full" ]; then
+        ua_rollback_refuse NOT_AVAILABLE "commit $short of $1 is no longer in the history of remote $origin (flatpak remote-info --log $origin $ref)"
+        return 1
+    fi
+    ua_run fp update -y --noninteractive --commit="$full" "$ref"
+}
+
+cmd_rollback() {
+    fp_writable || ua_fail PERMISSION_DENIED "rolling back the system installation needs root"
+    ua_rollback_each fp_restore
 }

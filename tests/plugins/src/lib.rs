@@ -1,6 +1,10 @@
 //! Helpers for testing the builtin plugins in `plugins/<name>/`: run one by
 //! hand on this machine, or install it into a test bed instance.
 
+pub mod apt;
+pub mod flatpak;
+pub mod toolchain;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use testbed::Testbed;
@@ -79,4 +83,22 @@ pub fn install(tb: &Testbed, name: &str, extra: &str) {
         0o644,
     );
     tb.daemon_reload();
+}
+
+/// Panics with the plugin's output unless it exited successfully.
+pub fn ok(what: &str, out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A file's text, for `assert!`s on what a root contains.
+pub fn read(path: impl AsRef<Path>) -> String {
+    let path = path.as_ref();
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

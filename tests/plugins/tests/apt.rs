@@ -15,8 +15,8 @@ use pkgmgr::{
     error_of, have_tools, is_root, ok, only_package, packages, progress_lines, read, scratch, sh,
     wait_for, RecordLock,
 };
+use plugin_tests::apt::PrivateRoot;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// `apt list --upgradable`: "NAME/SUITES NEW ARCH [upgradable from: OLD]",
@@ -189,190 +189,6 @@ fn estimate_parses_recorded_dist_upgrade() {
     );
 }
 
-/// A private apt/dpkg root with ua-fixture 1.0 installed from a local
-/// repository; [`PrivateRoot::publish`] adds 2.0 or 3.0 to the repository.
-struct PrivateRoot {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    repo: PathBuf,
-    conf: PathBuf,
-    debs: PathBuf,
-}
-
-impl PrivateRoot {
-    fn new() -> PrivateRoot {
-        PrivateRoot::with_postinst(None)
-    }
-
-    /// Like [`PrivateRoot::new`], with `postinst` as the maintainer script
-    /// of ua-fixture 2.0, which dpkg runs outside the private root
-    /// (`--force-script-chrootless`): on the system itself.
-    fn with_postinst(postinst: Option<&str>) -> PrivateRoot {
-        let dir = scratch("apt");
-        let base = dir.path().to_owned();
-        let (root, repo, debs) = (base.join("root"), base.join("repo"), base.join("debs"));
-        for v in ["1.0", "2.0", "3.0"] {
-            let pkg = base.join(format!("build-{v}"));
-            std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
-            std::fs::create_dir_all(pkg.join("usr/share/ua-fixture")).unwrap();
-            let control = read(pkgmgr::fixture("apt", "control.in")).replace("@VERSION@", v);
-            std::fs::write(pkg.join("DEBIAN/control"), control).unwrap();
-            std::fs::write(pkg.join("usr/share/ua-fixture/version"), format!("{v}\n")).unwrap();
-            if let (Some(script), "2.0") = (postinst, v) {
-                std::fs::write(pkg.join("DEBIAN/postinst"), script).unwrap();
-                sh(&format!("chmod 755 '{}/DEBIAN/postinst'", pkg.display()));
-            }
-            std::fs::create_dir_all(&debs).unwrap();
-            sh(&format!(
-                "dpkg-deb --root-owner-group -Zgzip -b '{}' '{}' >/dev/null",
-                pkg.display(),
-                debs.display()
-            ));
-        }
-        for d in [
-            "var/lib/dpkg/info",
-            "var/lib/dpkg/updates",
-            "var/lib/dpkg/triggers",
-            "var/lib/apt/lists/partial",
-            "var/cache/apt/archives/partial",
-            "etc/apt/apt.conf.d",
-            "etc/apt/sources.list.d",
-            "etc/apt/preferences.d",
-            "var/log/apt",
-        ] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
-        let r = root.display().to_string();
-        let conf = base.join("apt.conf");
-        let mut apt_conf = read(pkgmgr::fixture("apt", "apt.conf.in")).replace("@ROOT@", &r);
-        if postinst.is_some() {
-            apt_conf.push_str("DPkg::Options:: \"--force-script-chrootless\";\n");
-        }
-        std::fs::write(&conf, apt_conf).unwrap();
-        std::fs::write(
-            root.join("etc/apt/sources.list"),
-            read(pkgmgr::fixture("apt", "sources.list.in"))
-                .replace("@REPO@", &repo.display().to_string()),
-        )
-        .unwrap();
-        std::fs::create_dir_all(&repo).unwrap();
-        let pr = PrivateRoot {
-            _dir: dir,
-            root,
-            repo,
-            conf,
-            debs,
-        };
-        pr.publish("1.0");
-        // apt fetches an index only if it changed, by its time to the
-        // second: the 1.0 one is an hour old, as if the repository had
-        // changed since.
-        sh(&format!(
-            "touch -d '1 hour ago' '{}/Packages'",
-            pr.repo.display()
-        ));
-        sh(&format!(
-            "export APT_CONFIG='{}'; apt-get -qq update && apt-get -qq -y install ua-fixture >/dev/null",
-            pr.conf.display()
-        ));
-        assert_eq!(pr.installed(), "1.0");
-        pr
-    }
-
-    /// Puts ua-fixture VERSION into the repository and indexes it.
-    fn publish(&self, version: &str) {
-        sh(&format!(
-            "cp '{}/ua-fixture_{version}_all.deb' '{repo}/' && cd '{repo}' && dpkg-scanpackages -m . > Packages 2>/dev/null",
-            self.debs.display(),
-            repo = self.repo.display()
-        ));
-    }
-
-    /// The version the private dpkg database has installed.
-    fn installed(&self) -> String {
-        sh(&format!(
-            "dpkg-query --admindir='{}/var/lib/dpkg' -W -f '${{Version}}' ua-fixture",
-            self.root.display()
-        ))
-    }
-
-    fn env(&self) -> Vec<(&'static str, String)> {
-        vec![("UPDATE_ALL_APT_CONFIG", self.conf.display().to_string())]
-    }
-
-    fn run(&self, command: &str) -> std::process::Output {
-        let env = self.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        ok(
-            &format!("apt {command}"),
-            plugin_tests::run("apt", &[command], &env),
-        )
-    }
-
-    /// ua-fixture 1.0 installed, 3.0 in the repository and the lists, and
-    /// a dpkg run cut short as a power cut leaves it: 2.0 unpacked over
-    /// 1.0, not configured, and that change still in dpkg's journal
-    /// (`updates/`), not yet in the status file. apt refuses to work on it.
-    fn interrupted() -> PrivateRoot {
-        let pr = PrivateRoot::new();
-        let (root, conf) = (pr.root.display(), pr.conf.display());
-        pr.publish("3.0");
-        sh(&format!("APT_CONFIG='{conf}' apt-get -qq update"));
-        let status = pr.root.join("var/lib/dpkg/status");
-        let sound = read(&status);
-        sh(&format!(
-            "dpkg --root='{root}' --log='{root}/var/log/dpkg.log' --unpack '{}/ua-fixture_2.0_all.deb' >/dev/null",
-            pr.debs.display()
-        ));
-        assert_eq!(pr.abbrev(), "iU", "2.0 unpacked, not configured");
-        // dpkg killed before it folded its journal into the status file:
-        // the status file says 1.0 is installed, the journal holds 2.0's
-        // record.
-        let unpacked = read(&status);
-        let record = unpacked
-            .split("\n\n")
-            .find(|r| r.starts_with("Package: ua-fixture\n"))
-            .expect("ua-fixture's record");
-        std::fs::write(
-            pr.root.join("var/lib/dpkg/updates/0000"),
-            format!("{}\n", record.trim_end()),
-        )
-        .unwrap();
-        std::fs::write(&status, &sound).unwrap();
-        assert_eq!(pr.abbrev(), "iU", "dpkg reads its journal");
-        let refused = std::process::Command::new("apt-get")
-            .args(["-q", "check"])
-            .env("APT_CONFIG", pr.conf.as_os_str())
-            .output()
-            .unwrap();
-        assert!(
-            !refused.status.success()
-                && String::from_utf8_lossy(&refused.stderr).contains("dpkg --configure -a"),
-            "apt should refuse an interrupted dpkg:\n{}",
-            String::from_utf8_lossy(&refused.stderr)
-        );
-        pr
-    }
-
-    /// ua-fixture's `db:Status-Abbrev` in the private root (dpkg-query(1)):
-    /// `ii` installed, `iU` unpacked.
-    fn abbrev(&self) -> String {
-        sh(&format!(
-            "dpkg-query --admindir='{}/var/lib/dpkg' -W -f '${{db:Status-Abbrev}}' ua-fixture",
-            self.root.display()
-        ))
-        .trim()
-        .to_owned()
-    }
-
-    fn cached(&self) -> bool {
-        self.root
-            .join("var/cache/apt/archives/ua-fixture_2.0_all.deb")
-            .is_file()
-    }
-}
-
 fn host_dpkg_status() -> Vec<u8> {
     std::fs::read("/var/lib/dpkg/status").unwrap_or_default()
 }
@@ -388,7 +204,7 @@ fn private_root_estimate_download_update_by_hand() {
         return;
     }
     let host_before = host_dpkg_status();
-    let pr = PrivateRoot::new();
+    let pr = PrivateRoot::new(scratch("apt"));
     let started = Instant::now();
     pr.publish("2.0");
 
@@ -457,7 +273,7 @@ fn an_interrupted_dpkg_run_is_repaired_before_the_upgrade() {
         return;
     }
     let host_before = host_dpkg_status();
-    let pr = PrivateRoot::interrupted();
+    let pr = PrivateRoot::interrupted(scratch("apt"));
     let admin = pr.root.join("var/lib/dpkg");
 
     // The estimate reads; the download changes nothing and leaves the
@@ -541,7 +357,7 @@ fn private_root_through_update_all_units() {
     let Some(tb) = testbed::Testbed::require() else {
         return;
     };
-    let pr = PrivateRoot::new();
+    let pr = PrivateRoot::new(scratch("apt"));
     pr.publish("2.0");
     let host_before = host_dpkg_status();
     // This test is about the plugin's units; the recorder has its own.
@@ -638,7 +454,7 @@ fn an_interrupted_dpkg_run_is_repaired_through_update_all_units() {
     let Some(tb) = testbed::Testbed::require() else {
         return;
     };
-    let pr = PrivateRoot::interrupted();
+    let pr = PrivateRoot::interrupted(scratch("apt"));
     let host_before = host_dpkg_status();
     tb.sh("ln -sf /dev/null /run/systemd/system/update-all-recorder.service");
     tb.install_update_all(
@@ -691,10 +507,13 @@ fn postinst_reexec_through_update_all_run() {
     let Some(tb) = testbed::Testbed::require() else {
         return;
     };
-    let pr = PrivateRoot::with_postinst(Some(
-        "#!/bin/sh\nset -e\n[ \"$1\" = configure ] || exit 0\n\
+    let pr = PrivateRoot::with_postinst(
+        scratch("apt"),
+        Some(
+            "#!/bin/sh\nset -e\n[ \"$1\" = configure ] || exit 0\n\
          systemctl daemon-reexec\ndate +%s.%N > /run/ua-fixture-reexeced\n",
-    ));
+        ),
+    );
     pr.publish("2.0");
     let host_before = host_dpkg_status();
     tb.install_update_all(
@@ -773,7 +592,7 @@ fn a_held_dpkg_lock_is_reported_as_locked() {
     {
         return;
     }
-    let pr = PrivateRoot::new();
+    let pr = PrivateRoot::new(scratch("apt"));
     pr.publish("2.0");
     sh(&format!(
         "APT_CONFIG='{}' apt-get -qq update",
@@ -817,7 +636,7 @@ fn a_lock_released_between_attempts_is_one_unit_with_two_attempts() {
     let Some(tb) = testbed::Testbed::require() else {
         return;
     };
-    let pr = PrivateRoot::new();
+    let pr = PrivateRoot::new(scratch("apt"));
     pr.publish("2.0");
     let host_before = host_dpkg_status();
     tb.install_update_all(
@@ -927,7 +746,7 @@ fn services_running_replaced_code_are_listed_or_restarted() {
     let Some(tb) = testbed::Testbed::require() else {
         return;
     };
-    let pr = PrivateRoot::new();
+    let pr = PrivateRoot::new(scratch("apt"));
     pr.publish("2.0");
     tb.sh("ln -sf /dev/null /run/systemd/system/update-all-recorder.service");
     tb.install_update_all(

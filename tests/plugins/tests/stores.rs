@@ -10,9 +10,10 @@
 mod pkgmgr;
 mod userscope;
 
-use pkgmgr::{have_tools, is_root, ok, only_package, packages, progress_lines, scratch, sh};
+use pkgmgr::{have_tools, is_root, ok, only_package, packages, progress_lines, scratch};
+use plugin_tests::flatpak::FlatpakFixture;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 use userscope::ByHand;
 
@@ -26,74 +27,6 @@ fn set(rows: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
         .collect()
 }
 
-/// A Flatpak repository with org.test.Hello 1.0 installed from it into a
-/// throw-away installation (`--system` with FLATPAK_SYSTEM_DIR, or `--user`
-/// with FLATPAK_USER_DIR), then 2.0 published.
-struct FlatpakFixture {
-    _dir: tempfile::TempDir,
-    base: PathBuf,
-    installation: &'static str,
-    var: &'static str,
-    target: PathBuf,
-}
-
-impl FlatpakFixture {
-    fn new(installation: &'static str) -> Self {
-        let dir = scratch("flatpak");
-        let base = dir.path().to_owned();
-        let (var, target) = match installation {
-            "--system" => ("FLATPAK_SYSTEM_DIR", base.join("system")),
-            _ => ("FLATPAK_USER_DIR", base.join("user")),
-        };
-        let f = FlatpakFixture {
-            _dir: dir,
-            base,
-            installation,
-            var,
-            target,
-        };
-        f.publish("1.0");
-        f.flatpak(&format!(
-            "remote-add --no-gpg-verify fixture 'file://{}/repo'",
-            f.base.display()
-        ));
-        f.flatpak("install -y --noninteractive fixture org.test.Hello >/dev/null");
-        assert_eq!(f.version(), "1.0\tfalse");
-        f.publish("2.0");
-        f
-    }
-
-    fn publish(&self, version: &str) {
-        sh(&format!(
-            "'{}' '{}' {version}",
-            plugin_tests::fixtures_dir()
-                .join("flatpak/make-repo.sh")
-                .display(),
-            self.base.display()
-        ));
-    }
-
-    /// `flatpak INSTALLATION ARGS` against the throw-away installation.
-    fn flatpak(&self, args: &str) -> String {
-        sh(&format!(
-            "{}='{}' flatpak {} {args}",
-            self.var,
-            self.target.display(),
-            self.installation
-        ))
-    }
-
-    /// The deployed version of org.test.Hello, and whether a newer commit
-    /// was pulled but not deployed (flatpak list's "latest" column).
-    fn version(&self) -> String {
-        let line = self.flatpak("list --app --columns=application,version,active,latest");
-        let f: Vec<&str> = line.trim().split('\t').collect();
-        assert_eq!(f[0], "org.test.Hello", "{line}");
-        let pending = f.len() > 3 && f[3] != "-" && f[3] != f[2];
-        format!("{}\t{pending}", f[1])
-    }
-}
-
 #[test]
 fn flatpak_system_downloads_then_deploys_through_its_units() {
     let test = "flatpak through update-all";
@@ -101,7 +34,7 @@ fn flatpak_system_downloads_then_deploys_through_its_units() {
         return;
     }
     let started = Instant::now();
-    let f = FlatpakFixture::new("--system");
+    let f = FlatpakFixture::new(scratch("flatpak"), "--system");
     let setup_time = started.elapsed();
     let t = s(&f.target);
     let env = [("UPDATE_ALL_FLATPAK_SYSTEM_DIR", t.as_str())];
@@ -116,8 +49,14 @@ fn flatpak_system_downloads_then_deploys_through_its_units() {
     let estimate_time = started.elapsed();
     let p = only_package(&doc);
     assert_eq!(p["name"], "org.test.Hello//stable", "{doc}");
-    assert_eq!(p["current_version"], "1.0", "{doc}");
-    assert_eq!(p["new_version"], "2.0", "{doc}");
+    // Each version with its commit, for rollback (VERSION@COMMIT).
+    assert_eq!(p["current_version"], format!("1.0@{}", f.commit()), "{doc}");
+    assert!(
+        p["new_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("2.0@")),
+        "{doc}"
+    );
     assert!(p["download_size_bytes"].as_u64().unwrap_or(0) > 0, "{doc}");
     assert_eq!(
         doc["data"]["affects_applications"],
@@ -180,16 +119,20 @@ fn flatpak_user_download_pulls_without_deploying_then_its_unit_deploys() {
     if !is_root(test) || !have_tools(test, &["flatpak", "gzip"]) {
         return;
     }
-    let f = FlatpakFixture::new("--user");
+    let f = FlatpakFixture::new(scratch("flatpak"), "--user");
     let t = s(&f.target);
     let env = [("UPDATE_ALL_FLATPAK_USER_DIR", t.as_str())];
     let doc = plugin_tests::json(&ok(
         "flatpak-user estimate",
         plugin_tests::run("flatpak-user", &["estimate-update"], &env),
     ));
-    assert_eq!(
-        packages(&doc),
-        set(&[("org.test.Hello//stable", "1.0", "2.0")]),
+    let p = only_package(&doc);
+    assert_eq!(p["name"], "org.test.Hello//stable", "{doc}");
+    assert_eq!(p["current_version"], format!("1.0@{}", f.commit()), "{doc}");
+    assert!(
+        p["new_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("2.0@")),
         "{doc}"
     );
     let out = ok(

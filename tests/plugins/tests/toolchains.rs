@@ -12,22 +12,13 @@ mod pkgmgr;
 mod userscope;
 
 use pkgmgr::{have_tools, is_root, ok, only_package, packages, progress_lines, scratch, sh};
+use plugin_tests::toolchain::{npm_version, pipx_version};
 use std::path::Path;
 use std::time::Instant;
 use userscope::ByHand;
 
 fn s(p: &Path) -> String {
     p.display().to_string()
-}
-
-/// What `pipx list --json` says of a venv's main package version.
-fn pipx_version(home: &Path, venv: &str) -> String {
-    let out = sh(&format!("PIPX_HOME='{}' pipx list --json", home.display()));
-    let doc: serde_json::Value = serde_json::from_str(&out).expect("pipx list --json");
-    doc["venvs"][venv]["metadata"]["main_package"]["package_version"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {venv} in {doc}"))
-        .to_owned()
 }
 
 #[test]
@@ -112,13 +103,6 @@ fn pipx_upgrades_an_old_package_through_its_user_unit() {
         estimate_time.as_secs_f64(),
         took.as_secs_f64()
     );
-}
-
-/// The version npm installed of a package under a prefix.
-fn npm_version(prefix: &Path, package: &str) -> String {
-    let path = prefix.join(format!("lib/node_modules/{package}/package.json"));
-    let doc: serde_json::Value = serde_json::from_str(&pkgmgr::read(&path)).expect("package.json");
-    doc["version"].as_str().expect("version").to_owned()
 }
 
 #[test]

@@ -59,16 +59,7 @@ pub fn scratch(name: &str) -> tempfile::TempDir {
 pub use testbed::host_sh as sh;
 
 /// Panics with the plugin's output unless it exited successfully.
-pub fn ok(what: &str, out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{what} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+pub use plugin_tests::ok;
 
 /// The estimate's packages as (name, current, new).
 pub fn packages(doc: &serde_json::Value) -> BTreeSet<(String, String, String)> {
@@ -116,10 +107,7 @@ pub fn fixture(plugin: &str, file: &str) -> PathBuf {
 }
 
 /// A file's text, for `assert!`s on what a root contains.
-pub fn read(path: impl AsRef<Path>) -> String {
-    let path = path.as_ref();
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+pub use plugin_tests::read;
 
 /// [`plugin_tests::install`], then the manifest's settings extended (or
 /// overridden) by `settings`, e.g. a throw-away root; reloads systemd.

@@ -1,0 +1,85 @@
+//! What pipx and npm installed, for the toolchain plugins' tests
+//! (toolchains.rs, rollback.rs): an old version is installed into a
+//! throw-away home or prefix, read back the way the tools keep it.
+
+use std::path::Path;
+use testbed::host_sh as sh;
+
+/// What `pipx list --json` says of a venv's main package version.
+pub fn pipx_version(home: &Path, venv: &str) -> String {
+    let out = sh(&format!("PIPX_HOME='{}' pipx list --json", home.display()));
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("pipx list --json");
+    doc["venvs"][venv]["metadata"]["main_package"]["package_version"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {venv} in {doc}"))
+        .to_owned()
+}
+
+/// The version npm installed of a package under a prefix.
+pub fn npm_version(prefix: &Path, package: &str) -> String {
+    let path = prefix.join(format!("lib/node_modules/{package}/package.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("package.json");
+    doc["version"].as_str().expect("version").to_owned()
+}
+
+/// A throw-away pipx: its home, bin, man and cache directories under one
+/// scratch directory, with `spec` (`cowsay==5.0`) installed.
+pub struct Pipx {
+    _dir: tempfile::TempDir,
+    /// UPDATE_ALL_PIPX_HOME and friends, and XDG_CACHE_HOME, for the
+    /// plugin.
+    pub env: Vec<(&'static str, String)>,
+    pub home: std::path::PathBuf,
+}
+
+impl Pipx {
+    pub fn with(dir: tempfile::TempDir, spec: &str) -> Pipx {
+        let p = |s: &str| dir.path().join(s).display().to_string();
+        let env = vec![
+            ("UPDATE_ALL_PIPX_HOME", p("home")),
+            ("UPDATE_ALL_PIPX_BIN_DIR", p("bin")),
+            ("UPDATE_ALL_PIPX_MAN_DIR", p("man")),
+            ("XDG_CACHE_HOME", p("cache")),
+        ];
+        sh(&format!(
+            "PIPX_HOME='{}' PIPX_BIN_DIR='{}' PIPX_MAN_DIR='{}' XDG_CACHE_HOME='{}' \
+             pipx install '{spec}' >/dev/null 2>&1",
+            env[0].1, env[1].1, env[2].1, env[3].1
+        ));
+        let home = dir.path().join("home");
+        Pipx {
+            _dir: dir,
+            env,
+            home,
+        }
+    }
+}
+
+/// A throw-away npm global prefix and cache, with `spec` (`is-number@6`)
+/// installed.
+pub struct Npm {
+    _dir: tempfile::TempDir,
+    /// UPDATE_ALL_NPM_PREFIX and npm_config_cache, for the plugin.
+    pub env: Vec<(&'static str, String)>,
+    pub prefix: std::path::PathBuf,
+}
+
+impl Npm {
+    pub fn with(dir: tempfile::TempDir, spec: &str) -> Npm {
+        let (prefix, cache) = (dir.path().join("prefix"), dir.path().join("cache"));
+        sh(&format!(
+            "npm_config_cache='{}' npm install -g --prefix '{}' {spec} >/dev/null 2>&1",
+            cache.display(),
+            prefix.display()
+        ));
+        Npm {
+            env: vec![
+                ("UPDATE_ALL_NPM_PREFIX", prefix.display().to_string()),
+                ("npm_config_cache", cache.display().to_string()),
+            ],
+            _dir: dir,
+            prefix,
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The plugins' `rollback` command (docs/plugin-protocol.md, "rollback"),
+//! by hand against the real tools: an old version is installed, the
+//! plugin's own update installs the new one, and its rollback, given the
+//! estimate's versions in UPDATE_ALL_ROLLBACK_FILE, puts the old one back
+//! and lists it in its document. A version that is gone from where the
+//! tool gets packages is refused with NOT_AVAILABLE, and nothing changes.
+//! npm and pipx reach the npm registry and PyPI, as toolchains.rs does;
+//! flatpak-user a local repository and apt a private root (the fixtures
+//! of stores.rs and apt.rs, in plugin_tests).
+
+mod pkgmgr;
+
+use pkgmgr::{error_of, have_tools, is_root, ok, only_package, scratch, sh};
+use plugin_tests::apt::PrivateRoot;
+use plugin_tests::flatpak::FlatpakFixture;
+use plugin_tests::toolchain::{npm_version, pipx_version, Npm, Pipx};
+use std::process::Output;
+use std::time::Instant;
+
+/// Runs plugin `name`'s `command` with `env` and UPDATE_ALL_ROLLBACK_FILE
+/// holding `rows` (name, old, new).
+fn with_rows(
+    name: &str,
+    command: &str,
+    env: &[(&str, String)],
+    rows: &[(&str, &str, &str)],
+) -> Output {
+    let dir = scratch("rollback-file");
+    let file = dir.path().join("packages.tsv");
+    let text: String = rows
+        .iter()
+        .map(|(n, old, new)| format!("{n}\t{old}\t{new}\n"))
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    let file = file.display().to_string();
+    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.push(("UPDATE_ALL_ROLLBACK_FILE", &file));
+    plugin_tests::run(name, &[command], &all)
+}
+
+/// The plugin's estimate's one package, as (name, current, new).
+fn estimated(name: &str, env: &[(&str, String)]) -> (String, String, String) {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let doc = plugin_tests::json(&ok(
+        &format!("{name} estimate-update"),
+        plugin_tests::run(name, &["estimate-update"], &env),
+    ));
+    let p = only_package(&doc);
+    let s = |k: &str| {
+        p[k].as_str()
+            .unwrap_or_else(|| panic!("{k}: {doc}"))
+            .to_owned()
+    };
+    (s("name"), s("current_version"), s("new_version"))
+}
+
+/// The plugin's `update`; panics unless it succeeds.
+fn update(name: &str, env: &[(&str, String)]) {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    ok(
+        &format!("{name} update"),
+        plugin_tests::run(name, &["update"], &env),
+    );
+}
+
+/// Rolls `rows` back; asserts the document says each is back at its old
+/// version and nothing failed. Returns how long it took.
+fn rolls_back(name: &str, env: &[(&str, String)], rows: &[(&str, &str, &str)]) -> f64 {
+    let started = Instant::now();
+    let out = ok(
+        &format!("{name} rollback"),
+        with_rows(name, "rollback", env, rows),
+    );
+    let took = started.elapsed().as_secs_f64();
+    let doc = plugin_tests::json(&out);
+    let answer = update_all_protocol::RolledBack::from_data(&doc["data"]).expect("data");
+    let listed: Vec<(String, Option<String>)> = answer
+        .rolled_back
+        .into_iter()
+        .map(|r| (r.name, r.version))
+        .collect();
+    let wanted: Vec<(String, Option<String>)> = rows
+        .iter()
+        .map(|(n, old, _)| (n.to_string(), Some(old.to_string())))
+        .collect();
+    assert_eq!(listed, wanted, "{doc}");
+    assert!(answer.failed.is_empty(), "{doc}");
+    took
+}
+
+/// Rolls `row` back and expects the refusal NOT_AVAILABLE, naming the
+/// package in `failed`.
+fn refused(name: &str, env: &[(&str, String)], row: (&str, &str, &str)) {
+    let out = with_rows(name, "rollback", env, &[row]);
+    let (code, message) = error_of(&format!("{name} rollback of a gone version"), &out);
+    assert_eq!(code, "NOT_AVAILABLE", "{message}");
+    let doc = plugin_tests::json(&out);
+    assert_eq!(doc["data"]["failed"][0]["name"], row.0, "{doc}");
+    assert_eq!(doc["data"]["rolled_back"], serde_json::json!([]), "{doc}");
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn npm_returns_a_global_package_to_its_old_version() {
+    let test = "npm rollback";
+    if !is_root(test) || !have_tools(test, &["npm", "node"]) {
+        return;
+    }
+    let npm = Npm::with(scratch("npm"), "is-number@6");
+    assert_eq!(npm_version(&npm.prefix, "is-number"), "6.0.0");
+    let (name, old, new) = estimated("npm", &npm.env);
+    assert_eq!((name.as_str(), old.as_str()), ("is-number", "6.0.0"));
+    update("npm", &npm.env);
+    assert_eq!(npm_version(&npm.prefix, "is-number"), new);
+
+    let took = rolls_back("npm", &npm.env, &[(&name, &old, &new)]);
+    assert_eq!(npm_version(&npm.prefix, "is-number"), "6.0.0");
+    refused("npm", &npm.env, ("is-number", "0.0.999", &new));
+    assert_eq!(npm_version(&npm.prefix, "is-number"), "6.0.0");
+    eprintln!("npm: rollback of is-number {new} -> 6.0.0 {took:.2}s");
+}
+
+#[test]
+fn pipx_returns_a_venv_to_its_old_version() {
+    let test = "pipx rollback";
+    if !is_root(test) || !have_tools(test, &["pipx"]) {
+        return;
+    }
+    let pipx = Pipx::with(scratch("pipx"), "cowsay==5.0");
+    assert_eq!(pipx_version(&pipx.home, "cowsay"), "5.0");
+    let (name, old, new) = estimated("pipx", &pipx.env);
+    assert_eq!((name.as_str(), old.as_str()), ("cowsay", "5.0"));
+    update("pipx", &pipx.env);
+    assert_eq!(pipx_version(&pipx.home, "cowsay"), new);
+
+    let took = rolls_back("pipx", &pipx.env, &[(&name, &old, &new)]);
+    assert_eq!(pipx_version(&pipx.home, "cowsay"), "5.0");
+    refused("pipx", &pipx.env, ("cowsay", "0.0.1", &new));
+    assert_eq!(pipx_version(&pipx.home, "cowsay"), "5.0");
+    eprintln!("pipx: rollback of cowsay {new} -> 5.0 {took:.2}s");
+}
+
+#[test]
+fn flatpak_returns_an_app_to_the_commit_the_estimate_saw() {
+    let test = "flatpak rollback";
+    if !is_root(test) || !have_tools(test, &["flatpak", "gzip"]) {
+        return;
+    }
+    let f = FlatpakFixture::new(scratch("flatpak"), "--user");
+    let old_commit = f.commit();
+    let env = [(
+        "UPDATE_ALL_FLATPAK_USER_DIR",
+        f.target.display().to_string(),
+    )];
+    let (name, old, new) = estimated("flatpak-user", &env);
+    assert_eq!(name, "org.test.Hello//stable");
+    assert_eq!(old, format!("1.0@{old_commit}"));
+    update("flatpak-user", &env);
+    assert_eq!(f.version(), "2.0\tfalse");
+
+    let took = rolls_back("flatpak-user", &env, &[(&name, &old, &new)]);
+    assert_eq!(f.version(), "1.0\tfalse");
+    assert_eq!(f.commit(), old_commit);
+    // A commit the remote's history does not have.
+    refused("flatpak-user", &env, (&name, "1.0@0123456789ab", &new));
+    assert_eq!(f.commit(), old_commit);
+    eprintln!("flatpak-user: rollback of org.test.Hello 2.0 -> 1.0 {took:.2}s");
+}
+
+#[test]
+fn apt_downgrades_from_the_archive_or_the_cache_and_refuses_a_gone_version() {
+    let test = "apt rollback";
+    if !is_root(test) || !have_tools(test, &["apt-get", "dpkg", "dpkg-deb", "dpkg-scanpackages"]) {
+        return;
+    }
+    let host_before = std::fs::read("/var/lib/dpkg/status").unwrap_or_default();
+    let pr = PrivateRoot::new(scratch("apt"));
+    let env = pr.env();
+    pr.publish("2.0");
+    let (name, old, new) = estimated("apt", &env);
+    assert_eq!((old.as_str(), new.as_str()), ("1.0", "2.0"));
+    update("apt", &env);
+    assert_eq!(pr.installed(), "2.0");
+
+    // 1.0 and 2.0 are both in the repository's index.
+    let took = rolls_back("apt", &env, &[(&name, "1.0", "2.0")]);
+    assert_eq!(pr.installed(), "1.0");
+    assert_eq!(
+        plugin_tests::read(pr.root.join("usr/share/ua-fixture/version")),
+        "1.0\n"
+    );
+
+    // 1.0 gone from the repository, and from apt's cache: refused, and
+    // 2.0 stays.
+    update("apt", &env);
+    assert_eq!(pr.installed(), "2.0");
+    let cached = pr
+        .root
+        .join("var/cache/apt/archives/ua-fixture_1.0_all.deb");
+    sh(&format!(
+        "rm -f '{repo}/ua-fixture_1.0_all.deb' '{cached}' && cd '{repo}' && \
+         dpkg-scanpackages -m . > Packages 2>/dev/null && \
+         rm -f '{root}'/var/lib/apt/lists/*Packages* && \
+         APT_CONFIG='{conf}' apt-get -qq update",
+        repo = pr.repo.display(),
+        cached = cached.display(),
+        root = pr.root.display(),
+        conf = pr.conf.display()
+    ));
+    refused("apt", &env, (&name, "1.0", "2.0"));
+    assert_eq!(pr.installed(), "2.0");
+
+    // Back in apt's cache only (as apt leaves what it installed): the
+    // downgrade installs that file.
+    sh(&format!(
+        "cp '{}/ua-fixture_1.0_all.deb' '{}'",
+        pr.debs.display(),
+        cached.display()
+    ));
+    rolls_back("apt", &env, &[(&name, "1.0", "2.0")]);
+    assert_eq!(pr.installed(), "1.0");
+    assert!(
+        std::fs::read("/var/lib/dpkg/status").unwrap_or_default() == host_before,
+        "the host's dpkg status changed"
+    );
+    eprintln!("apt: rollback of ua-fixture 2.0 -> 1.0 from the archive {took:.2}s");
+}
