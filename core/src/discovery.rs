@@ -20,6 +20,13 @@ pub struct Found {
 
 /// Scans `dirs` (lowest priority first) for `*.yaml` files.
 pub fn discover(dirs: &[PathBuf]) -> Found {
+    discover_matching(dirs, |name| name.ends_with(".yaml"))
+}
+
+/// Scans `dirs` (lowest priority first) for files whose name `wanted`
+/// accepts (hidden files never count), as [`discover`] does: the health
+/// checks' `health.d` directories take every file.
+pub fn discover_matching(dirs: &[PathBuf], wanted: impl Fn(&str) -> bool) -> Found {
     let mut winners: BTreeMap<String, (PathBuf, bool)> = BTreeMap::new();
     let mut found = Found::default();
     for dir in dirs {
@@ -43,7 +50,7 @@ pub fn discover(dirs: &[PathBuf]) -> Found {
                 ));
                 continue;
             };
-            if name.ends_with(".yaml") && !name.starts_with('.') {
+            if wanted(name) && !name.starts_with('.') {
                 // The directory entry's type is free; only links cost a look.
                 let link = entry.file_type().is_ok_and(|t| t.is_symlink());
                 winners.insert(name.to_owned(), (entry.path(), link));

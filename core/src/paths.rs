@@ -65,6 +65,20 @@ impl Env {
             .collect()
     }
 
+    /// The health checks' drop-in directories (`health.d`, holding
+    /// `required.d/` and `wanted.d/`), lowest priority first; none in user
+    /// scope, whose health checks are the user's units and the plugins'
+    /// own (docs/safety.md, "Health checks").
+    pub fn health_dirs(&self) -> Vec<PathBuf> {
+        match self.scope {
+            Scope::System => SYSTEM_DIRS
+                .iter()
+                .map(|d| self.resolve(&Path::new(d).join("health.d")))
+                .collect(),
+            Scope::User => Vec::new(),
+        }
+    }
+
     /// The uid whose files are trusted besides root's: the user's own in
     /// user scope.
     pub fn trusted_user(&self) -> Option<u32> {

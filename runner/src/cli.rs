@@ -141,6 +141,27 @@ pub enum Command {
     /// at-boot` is set and a run is to be resumed, else 1.
     #[command(display_order = 2)]
     Resume(ResumeArgs),
+    /// Roll a run back: the plugins' own rollback, the snapshot pair's undo, a root rollback
+    ///
+    /// Takes the ladder of docs/safety.md for RUN (its number in
+    /// `update-all history`; default: the last run), step by step until
+    /// one is enough: the `rollback` command of each plugin the run updated
+    /// that supports it, with the versions its estimate recorded; then
+    /// `snapper undochange PRE..POST` of the run's snapshots (or the btrfs
+    /// backend's restore of the files the run changed) and a restart of
+    /// the services concerned; then, when / is a snapper btrfs root,
+    /// `snapper rollback PRE` and a reboot by the reboot policy. Each step
+    /// is recorded (`update-all history` shows the run as rolled back) and
+    /// the users are told. A run is rolled back automatically at most once
+    /// (update-all-rollback.service, after a failed health check, under
+    /// `safety.rollback: auto`), and a rollback is never rolled back.
+    ///
+    /// Exit status: 0 rolled back (or, with --dry-run, shown); 1 a step
+    /// failed, nothing could roll the run back, or a guard refused; 2 no
+    /// such run, or the statistics database cannot be used. With
+    /// --automatic, a refusal by `safety.rollback: manual` or `off` exits 0.
+    #[command(display_order = 11)]
+    Rollback(RollbackArgs),
     /// What each plugin would update: applicable, packages, download, time
     ///
     /// Runs every enabled plugin's is-applicable and estimate-update (and
@@ -183,6 +204,19 @@ pub enum Command {
     /// Internal: how plugin units run their plugin (progress becomes status text)
     #[command(hide = true)]
     PluginExec(PluginExecArgs),
+    /// The snapshots taken around each run, by run
+    ///
+    /// For RUN (its number in `update-all history`), or else the last 10
+    /// runs that have any: each snapshot's phase (pre, post), backend
+    /// (snapper, btrfs), snapper configuration or btrfs subvolume, number
+    /// or path, when it was taken, how long it took, and why it failed
+    /// when it did. A run to which no backend applied shows "none": only
+    /// per-plugin rollback was available (docs/safety.md).
+    ///
+    /// Exit status: 0 shown (also when there are none); 1 the statistics
+    /// database cannot be read.
+    #[command(display_order = 12)]
+    Snapshots(SnapshotsArgs),
     /// Internal: the safety net's units (snapshots, health, boot check)
     #[command(hide = true)]
     Safety {
@@ -206,6 +240,21 @@ pub enum SafetyAction {
         /// Which snapshot of the run's pair to take.
         #[arg(value_enum, required_unless_present = "applies")]
         phase: Option<SnapshotPhase>,
+    },
+    /// The health unit: every health check, again after the stability window
+    ///
+    /// Exit status: 0 healthy, 1 unhealthy (each failed check is named in
+    /// the journal; the unit's OnFailure= starts the rollback unit).
+    Health,
+    /// The boot check after a run that asked for a reboot: the same checks, once
+    ///
+    /// Exit status: --pending 0 when a run waits for this boot's check, 1
+    /// when none does; otherwise 0 healthy (or nothing to check), 1
+    /// unhealthy.
+    BootCheck {
+        /// Check nothing: exit 0 when a run waits for this boot's check.
+        #[arg(long)]
+        pending: bool,
     },
 }
 
@@ -291,6 +340,19 @@ pub struct StatsArgs {
 pub struct RecordArgs {}
 
 #[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Only this run's snapshots (its number in `update-all history`).
+    #[arg(value_name = "RUN")]
+    pub run: Option<i64>,
+    /// How many runs to show, the latest ones (without RUN).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub last: usize,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// Run even when the configuration's conditions say to skip the run
     /// (on battery, metered network) and without waiting for the network.
@@ -353,6 +415,24 @@ pub struct ResumeArgs {
     /// ExecCondition=).
     #[arg(long, conflicts_with_all = ["dry_run", "json"])]
     pub pending: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The run to roll back (its number in `update-all history`); default:
+    /// the last run.
+    #[arg(value_name = "RUN")]
+    pub run: Option<i64>,
+    /// Show the steps the ladder would take and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Run by update-all-rollback.service: under `safety.rollback`, at
+    /// most once per run.
+    #[arg(long)]
+    pub automatic: bool,
 }
 
 #[derive(Debug, Args)]

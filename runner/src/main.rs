@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod commands;
 mod config;
+mod health;
 mod inhibit;
 mod invoker;
 mod log;
@@ -14,9 +15,11 @@ mod plugin;
 mod reboot;
 mod recorder;
 mod retry;
+mod rollback;
 mod run;
 mod schedule;
 mod sd_notify;
+mod snapshot;
 mod stats;
 mod summary;
 mod systemd;
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         cli::Command::Cancel(args) => commands::cancel::run(scope, &args),
         cli::Command::Retry(args) => commands::retry::run(scope, &args),
         cli::Command::Resume(args) => commands::resume::run(scope, &args),
+        cli::Command::Rollback(args) => commands::rollback::run(scope, &args),
         cli::Command::Check(args) => commands::check::run(scope, &args),
         cli::Command::Completions(args) => commands::completions::run(&args),
         cli::Command::Man(args) => commands::man::run(&args),
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         cli::Command::NotifyDeliver(args) => notify::send(&args.summary, &args.body, args.critical),
         cli::Command::PluginExec(args) => commands::plugin_exec::run(scope, &args),
         cli::Command::Safety { action } => commands::safety::run(scope, &action),
+        cli::Command::Snapshots(args) => commands::snapshots::run(scope, &args),
         cli::Command::Plugins(args) => commands::plugins::run(scope, &args),
     }
 }

@@ -38,10 +38,11 @@ const LAYERS: &[&[&str]] = &[
     // Services that checks, runs and commands call on.
     &["plugin", "schedule", "notify"],
     // `update-all check` and the dynamic mutexes; reboots: detection and
-    // the policy.
-    &["check", "reboot"],
-    // The state machine of a run.
-    &["watch"],
+    // the policy; the health checks after a run and at boot; the snapshots
+    // around a run.
+    &["check", "reboot", "health", "snapshot"],
+    // The state machine of a run; rolling a run back (the ladder).
+    &["watch", "rollback"],
     // Orchestration of a run; the recorder's process.
     &["run", "recorder"],
     // The command line: only commands and main use it.

@@ -58,6 +58,7 @@ pub async fn record(scope: Scope) -> Result<(RunSummary, RebootNeed), String> {
     let run = Some(rec.run_id()).filter(|&id| id != 0);
     // Before READY=1: no unit of the run starts before it is written down.
     rec.write_down_queued();
+    crate::health::baseline::take(&rec.bus, rec.db.as_ref(), run).await;
     crate::sd_notify::notify(&format!("READY=1\nSTATUS=Recording {}", rec.run_label()));
     let fail = |e: systemd::Error| e.to_string();
     let mut check = true;

@@ -77,6 +77,9 @@ pub struct CheckRecord {
     pub at_us: i64,
 }
 
+/// `boot_checks.result` as stored (NULL while no boot has said).
+type BootCheckResult = Option<String>;
+
 /// How a boot check of a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BootResult {
@@ -147,7 +150,9 @@ impl Db {
         Ok(())
     }
 
-    /// Every check recorded of `run`, in the order they were made.
+    /// Every check recorded of `run`, in the order they were made: what a
+    /// rollback names as its reason, and what history shows.
+    #[allow(dead_code)] // for the rollback and the reports
     pub fn health_checks_of(&self, run: RunId) -> rusqlite::Result<Vec<CheckRecord>> {
         let mut st = self.conn.prepare(
             "SELECT check_name, kind, ok, message, round, duration_us, at_us
@@ -167,13 +172,30 @@ impl Db {
         rows.collect()
     }
 
+    /// The plugins whose update ran in `run`: its update unit started (as
+    /// written down) or ended other than skipped or cancelled (as
+    /// recorded), sorted.
+    pub fn updated_plugins(&self, run: RunId) -> rusqlite::Result<Vec<String>> {
+        let mut st = self.conn.prepare(
+            "SELECT plugin FROM run_units
+                 WHERE run_id = ?1 AND phase = 'update' AND invocation_id IS NOT NULL
+             UNION
+             SELECT plugin FROM records
+                 WHERE run_id = ?1 AND phase = 'update'
+                   AND result NOT IN ('skipped', 'cancelled')
+             ORDER BY plugin",
+        )?;
+        let rows = st.query_map([run], |r| r.get(0))?;
+        rows.collect()
+    }
+
     /// The run the boot check of boot `boot` is for: the newest run of an
     /// earlier boot that recorded it needed a reboot, when no boot found
     /// it healthy yet and fewer than `attempts` boots checked it (the
     /// boot counter; this boot's own attempt counts once, however often
     /// the check runs in it).
     pub fn pending_boot_check(&self, boot: &str, attempts: u32) -> rusqlite::Result<Option<RunId>> {
-        let newest: Option<(RunId, Option<i64>, Option<String>, Option<String>)> = self
+        let newest: Option<(RunId, Option<i64>, Option<String>, BootCheckResult)> = self
             .conn
             .query_row(
                 "SELECT r.id, b.attempts, b.last_boot_id, b.result
