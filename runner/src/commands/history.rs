@@ -13,6 +13,7 @@ use crate::output::format::{
     bytes, cpu_time, duration, local_time, or_dash, result_with_attempts, table,
 };
 use crate::stats::query::{self, Run};
+use crate::stats::rollbacks::Rollback;
 use crate::stats::{self, Record, RunId};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -31,6 +32,9 @@ pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
         Ok(found) => found,
         Err(code) => return code,
     };
+    // The rollbacks of those runs (docs/safety.md, "Rollback").
+    let rollbacks =
+        super::database::query(scope, |db| rollbacks_of(db, &runs)).unwrap_or_default();
     let path = stats::db_path(scope);
     output::print_then_exit(0, |out| {
         if args.json {
@@ -41,10 +45,12 @@ pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
                     database: &path,
                     records,
                     runs: &runs,
+                    rollbacks: &rollbacks,
                 },
             )
         } else {
-            write_table(out, &records, &runs, &path)
+            write_table(out, &records, &runs, &path)?;
+            write_rollbacks(out, &rollbacks)
         }
     })
 }
@@ -55,6 +61,8 @@ struct Json<'a> {
     records: Vec<JsonRecord<'a>>,
     /// The runs of those records, by id.
     runs: &'a [Run],
+    /// Their rollbacks, tried, refused or shown.
+    rollbacks: &'a [Rollback],
 }
 
 /// A record with its duration worked out, for scripts.
@@ -110,4 +118,37 @@ fn run_label(id: RunId, runs: &[Run]) -> String {
         Some(link) => format!("{id} ({link})"),
         None => id.to_string(),
     }
+}
+
+/// The rollbacks of `runs`, oldest first.
+fn rollbacks_of(db: &stats::Db, runs: &[Run]) -> rusqlite::Result<Vec<Rollback>> {
+    let mut all = Vec::new();
+    for run in runs {
+        all.extend(db.rollbacks_of(run.id)?);
+    }
+    Ok(all)
+}
+
+/// "Run 12 rolled back (undochange, automatic): …", one line per step
+/// tried, refused or shown, below the table.
+fn write_rollbacks(out: &mut dyn Write, rollbacks: &[Rollback]) -> io::Result<()> {
+    for r in rollbacks {
+        let how = if r.automatic { "automatic" } else { "by hand" };
+        let verb = match r.result {
+            stats::rollbacks::Outcome::Ok => "rolled back",
+            stats::rollbacks::Outcome::Failed => "rollback failed",
+            stats::rollbacks::Outcome::Refused => "rollback refused",
+            stats::rollbacks::Outcome::DryRun => "rollback shown (dry run)",
+        };
+        writeln!(
+            out,
+            "Run {} {verb} ({}, {how}, {}): {}. Why: {}",
+            r.run_id,
+            r.step.as_str(),
+            local_time(r.started_us),
+            r.what,
+            r.why
+        )?;
+    }
+    Ok(())
 }

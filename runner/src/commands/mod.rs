@@ -17,6 +17,7 @@ pub mod reboot;
 pub mod record;
 pub mod resume;
 pub mod retry;
+pub mod rollback;
 pub mod run;
 pub mod safety;
 pub mod schedule;

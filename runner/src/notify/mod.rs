@@ -77,6 +77,24 @@ pub fn tell(message: &Message, uids: &[u32]) {
     deliver::deliver_all(message, &recipients);
 }
 
+/// Sends `message` to every user logged in graphically (without root:
+/// the caller only, if so), as [`announce`] does for a system-started
+/// run: the rollback's "rolled back" (`crate::rollback`). Problems are
+/// logged.
+pub fn tell_graphical(message: &Message) {
+    match logind::graphical_uids() {
+        Ok(uids) => {
+            let euid = nix::unistd::geteuid();
+            let uids: Vec<u32> = uids
+                .into_iter()
+                .filter(|&uid| euid.is_root() || uid == euid.as_raw())
+                .collect();
+            tell(message, &uids);
+        }
+        Err(e) => tracing::warn!("no notification: cannot list login sessions from logind: {e}"),
+    }
+}
+
 /// The end-of-run notification from `update-all run`. The recorder already
 /// tells every graphical user, so `run` tells its invoker only when they
 /// have no graphical session (over ssh, say): once per person either way.

@@ -140,6 +140,17 @@ impl Db {
             |r| r.get(0),
         )
     }
+
+    /// The newest run whose health checks failed (a `wanted` check only
+    /// warns): the run the rollback unit rolls back when it is not part
+    /// of a run going on (started by the boot check at a later boot).
+    pub fn newest_unhealthy_run(&self) -> rusqlite::Result<Option<RunId>> {
+        self.conn.query_row(
+            "SELECT MAX(run_id) FROM health_checks WHERE ok = 0 AND kind != 'wanted'",
+            [],
+            |r| r.get(0),
+        )
+    }
 }
 
 #[cfg(test)]

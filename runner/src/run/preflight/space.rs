@@ -202,7 +202,7 @@ pub fn condition(request: &Request) -> u8 {
             Download::Unknown => {}
         }
     }
-    let Some(sizes) = estimated(&invoker) else {
+    let Some(sizes) = estimated(&invoker, request.scope) else {
         return 0;
     };
     let mut filesystems = Vec::new();
@@ -281,11 +281,14 @@ fn download_ended(scope: Scope, plugin: &str) -> Download {
 
 /// The sizes the plugin's estimate gives; `None` (with a word in the
 /// journal) when it gives none or fails.
-fn estimated(invoker: &Invoker) -> Option<Sizes> {
+fn estimated(invoker: &Invoker, scope: Scope) -> Option<Sizes> {
     let run = invoker.run(Command::EstimateUpdate);
     pass_on_stderr(&run);
     match run.estimate() {
         Ok(EstimateAnswer::Updates(e)) => {
+            // Also what a plugin that can roll back returns to: one
+            // estimate per plugin and run (crate::rollback::estimates).
+            crate::rollback::estimates::record(scope, &invoker.plugin, &e);
             let sizes = Sizes::of(&e);
             if sizes.is_none() {
                 tracing::info!("the estimate gives no sizes; free space not checked");
