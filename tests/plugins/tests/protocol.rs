@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use testbed::Testbed;
-use update_all_protocol::{progress_status, Estimate, Exit, PluginRun, Status};
+use update_all_protocol::{
+    progress_status, Estimate, Exit, PluginRun, RollbackAnswer, RolledBack, Status,
+};
 
 /// Where a plugin on the library must run: a shell and the `awk` on PATH.
 /// dash + mawk is Debian's /bin/sh and awk, bash + gawk those of Fedora and
@@ -298,6 +300,140 @@ fn every_command_answers_as_the_protocol_says() {
             assert!(out.stdout.is_empty());
         }
         assert!(text(&run(&["frobnicate"]).stderr).contains("unknown command \"frobnicate\""));
+    }
+}
+
+/// `rollback` with UPDATE_ALL_ROLLBACK_FILE holding `rows`, or unset.
+fn rollback(example: &Example, shell: &Shell, rows: Option<&str>) -> Output {
+    let file = example.dir.path().join("rollback.tsv");
+    let mut cmd = example.command(shell, &["rollback"], &[]);
+    match rows {
+        Some(rows) => {
+            std::fs::write(&file, rows).unwrap();
+            cmd.env("UPDATE_ALL_ROLLBACK_FILE", &file);
+        }
+        None => {
+            cmd.env_remove("UPDATE_ALL_ROLLBACK_FILE");
+        }
+    }
+    cmd.output().unwrap()
+}
+
+/// The rollback's answer as update-all reads it; its exit status must be
+/// `code`.
+fn rolled_back(out: &Output, code: i32) -> RollbackAnswer {
+    assert_eq!(out.status.code(), Some(code), "{}", show(out));
+    plugin_run("rollback", out)
+        .rollback()
+        .unwrap_or_else(|e| panic!("{e}\n{}", show(out)))
+}
+
+fn names<T>(list: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
+    list.iter().map(|x| name(x).to_owned()).collect()
+}
+
+#[test]
+fn rollback_is_dispatched_and_answers_for_each_package() {
+    let example = Example::new();
+    // A plugin without cmd_rollback: the answer to an unknown command.
+    let bare = example.dir.path().join("plugins/bare");
+    std::fs::write(
+        &bare,
+        "#!/bin/sh\nUA_PLUGIN=bare UA_VERSION=1 UA_TOOLS=sh\n. \"$(dirname \"$0\")/../lib/plugin.sh\"\n\
+         cmd_estimate_update() { ua_estimate </dev/null; }\ncmd_update() { :; }\nua_main \"$@\"\n",
+    )
+    .unwrap();
+    for shell in shells() {
+        let out = rollback(&example, &shell, Some("a\t1.0\t2.0\nb\t3\t4\n\n"));
+        let answer = rolled_back(&out, 0);
+        assert_eq!(answer.error, None, "{shell}");
+        let back: Vec<(String, Option<String>)> = answer
+            .packages
+            .rolled_back
+            .iter()
+            .map(|r| (r.name.clone(), r.version.clone()))
+            .collect();
+        assert_eq!(
+            back,
+            [
+                ("a".into(), Some("1.0".into())),
+                ("b".into(), Some("3".into()))
+            ],
+            "{shell}"
+        );
+        assert!(answer.packages.failed.is_empty(), "{shell}");
+        assert!(
+            text(&out.stderr).contains("example_tool: a back to 1.0 from 2.0"),
+            "{shell}: {}",
+            show(&out)
+        );
+        let progress = progress_lines(&out.stderr);
+        assert!(
+            progress.contains(&(Some(0), "Rolling back a to 1.0".into())),
+            "{shell}: {progress:?}"
+        );
+        assert_eq!(progress.last().unwrap().0, Some(100), "{shell}");
+
+        // Gone: refused with NOT_AVAILABLE, the package in `failed`.
+        let answer = rolled_back(&rollback(&example, &shell, Some("c\tgone-1\t2\n")), 1);
+        assert!(answer.is_not_available(), "{shell}: {answer:?}");
+        assert_eq!(
+            answer.packages.failed[0].reason.as_deref(),
+            Some("c gone-1 is no longer in the archive"),
+            "{shell}"
+        );
+
+        // Mixed: what was rolled back is still listed; the failures'
+        // codes differ, so the document's is ROLLBACK_FAILED.
+        let out = rollback(
+            &example,
+            &shell,
+            Some("a\t1.0\t2.0\nc\tgone\t2\nd\tbroken\t2\n-x\t1\t2\n"),
+        );
+        let answer = rolled_back(&out, 1);
+        let error = answer.error.clone().unwrap();
+        assert_eq!(error.code, "ROLLBACK_FAILED", "{shell}");
+        assert!(
+            error
+                .message
+                .starts_with("could not roll back 3 of 4 packages: "),
+            "{shell}: {error}"
+        );
+        assert_eq!(names(&answer.packages.rolled_back, |r| &r.name), ["a"]);
+        let failed = &answer.packages.failed;
+        assert_eq!(names(failed, |f| &f.name), ["-x", "c", "d"], "{shell}");
+        assert_eq!(
+            failed[2].reason.as_deref(),
+            Some("sh exited with status 7"),
+            "{shell}"
+        );
+        assert!(
+            failed[0]
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("line 4 of the rollback file")),
+            "{shell}: {failed:?}"
+        );
+
+        // An empty file changes nothing; no file is an error.
+        let answer = rolled_back(&rollback(&example, &shell, Some("")), 0);
+        assert_eq!(answer.packages, RolledBack::default(), "{shell}");
+        let out = rollback(&example, &shell, None);
+        let answer = rolled_back(&out, 1);
+        assert_eq!(answer.error.unwrap().code, "INVALID_INPUT", "{shell}");
+        assert!(plugin_tests::json(&out)["data"].is_null());
+
+        let mut cmd = shell.command();
+        let out = cmd
+            .arg(&bare)
+            .arg("rollback")
+            .env("UPDATE_ALL_ROLLBACK_FILE", "/dev/null")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{shell}: {}", show(&out));
+        assert!(out.stdout.is_empty(), "{shell}");
+        let e = plugin_run("rollback", &out).rollback().unwrap_err();
+        assert_eq!(e.problem.kind(), "not_implemented", "{shell}");
     }
 }
 
