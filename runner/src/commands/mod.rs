@@ -21,5 +21,6 @@ pub mod rollback;
 pub mod run;
 pub mod safety;
 pub mod schedule;
+pub mod snapshots;
 pub mod stats;
 pub mod status;

@@ -72,6 +72,10 @@ struct Report {
     reboot: Option<RebootNeed>,
     /// The reboot the policy left pending (update-all-reboot.timer).
     reboot_pending: Option<Pending>,
+    /// What the run's updates held back under their update policies.
+    held_back: Vec<crate::stats::held::HeldRow>,
+    /// What the run's snapshots say: a failed one, or no backend.
+    snapshots: Vec<crate::snapshot::notes::Note>,
 }
 
 #[derive(Debug, Serialize)]
@@ -171,6 +175,14 @@ impl Report {
             (Some(db), Some(run)) if !in_progress => db.reboot_of(run.id)?,
             _ => None,
         };
+        let snapshots = match (db, &run) {
+            (Some(db), Some(run)) => crate::snapshot::notes::of_run(&db.conn, run.id),
+            _ => Vec::new(),
+        };
+        let held_back = match (db, &run) {
+            (Some(db), Some(run)) => db.held_back(run.id)?,
+            _ => Vec::new(),
+        };
         let reboot_pending = crate::reboot::pending().unwrap_or_else(|e| {
             tracing::warn!("cannot see whether a reboot is pending: {e}");
             None
@@ -188,6 +200,8 @@ impl Report {
                 .resume,
             reboot,
             reboot_pending,
+            held_back,
+            snapshots,
         })
     }
 
@@ -258,6 +272,16 @@ impl Report {
         )?;
         for unit in self.units.iter().filter(failed) {
             writeln!(out, "See why: {}", output::unit_log(self.scope, &unit.unit))?;
+        }
+        if output::section(out, "Held back by the update policy", self.held_back.len())? {
+            for h in &self.held_back {
+                let reason = h.reason.as_deref().unwrap_or("held by the policy");
+                writeln!(out, "  {}: {}: {reason}", h.plugin, h.name)?;
+            }
+        }
+        for note in &self.snapshots {
+            let warning = if note.warning { "Warning: " } else { "" };
+            writeln!(out, "{warning}{}", note.text)?;
         }
         self.write_reboot(out)
     }

@@ -28,6 +28,9 @@ pub fn run_planned(scope: Scope, plan: &Plan, options: &Options) -> u8 {
     zbus::block_on(crate::check::dynamic::finish(scope, &mut note));
     match watched {
         Ok(Ended::Finished(summary)) => {
+            for n in crate::snapshot::notes::of_newest_run(scope) {
+                progress.note(if n.warning { "warning" } else { "info" }, &n.text, &[]);
+            }
             // Outside the async runtime: notifying blocks on its own buses.
             crate::notify::announce_to_invoker(&summary, scope);
             u8::from(summary.any_failed())

@@ -22,6 +22,7 @@
 
 pub mod current;
 pub mod health;
+pub mod held;
 pub mod packages;
 pub mod query;
 pub mod reboot;
@@ -29,6 +30,7 @@ pub mod request;
 pub mod rollbacks;
 pub mod schema;
 pub mod skips;
+pub mod snapshots;
 pub mod store;
 pub mod unfinished;
 

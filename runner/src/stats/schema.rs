@@ -171,6 +171,39 @@ const MIGRATIONS: &[&str] = &[
      );
      INSERT INTO boot_checks (run_id, attempts, result, at_us)
          SELECT id, 0, 'before', 0 FROM runs WHERE reboot_required = 1;",
+    // Snapshots (docs/safety.md, "Snapshots"): each snapshot the snapshot
+    // units took (or failed to take) for a run, one row per snapper
+    // configuration or btrfs subvolume and phase; and one row with backend
+    // `none` for a run to which no backend applied, so that the run says
+    // once that only per-plugin rollback is available.
+    "CREATE TABLE snapshots (
+         id              INTEGER PRIMARY KEY,
+         run_id          INTEGER NOT NULL REFERENCES runs(id),
+         -- pre or post
+         phase           TEXT NOT NULL,
+         -- snapper, btrfs or none
+         backend         TEXT NOT NULL,
+         -- the snapper configuration, or the btrfs subvolume's path
+         config_or_path  TEXT NOT NULL,
+         -- snapper's number, or the btrfs snapshot's path; NULL when none
+         number_or_name  TEXT,
+         started_us      INTEGER NOT NULL,
+         duration_us     INTEGER NOT NULL,
+         -- why it failed; NULL when it was taken
+         error           TEXT
+     );
+     CREATE INDEX snapshots_by_run ON snapshots(run_id);",
+    // Update policies (docs/unattended.md, "Update policies"): what a
+    // plugin's update held back under its policy, and why (stats::held).
+    "CREATE TABLE held_back (
+         run_id          INTEGER NOT NULL REFERENCES runs(id),
+         plugin          TEXT NOT NULL,
+         name            TEXT NOT NULL,
+         current_version TEXT,
+         new_version     TEXT,
+         reason          TEXT,
+         PRIMARY KEY (run_id, plugin, name)
+     );",
 ];
 
 /// The schema version this build writes and reads.
@@ -242,13 +275,15 @@ mod tests {
                 "boot_checks",
                 "health_baselines",
                 "health_checks",
+                "held_back",
                 "records",
                 "rollbacks",
                 "run_packages",
                 "run_requests",
                 "run_units",
                 "runs",
-                "skips"
+                "skips",
+                "snapshots"
             ]
         );
         // Idempotent: a second open changes nothing.
