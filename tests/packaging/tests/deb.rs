@@ -176,6 +176,13 @@ fn deb_in_a_debian_root() {
             .trim(),
         "enabled"
     );
+    // So is the boot check, before boot-complete.target (a no-op unless a
+    // run asked for a reboot).
+    assert_eq!(
+        tb.check(&["systemctl", "is-enabled", "update-all-boot-check.service"])
+            .trim(),
+        "enabled"
+    );
     let timers = tb.check(&["systemctl", "list-timers", "--all", "update-all.timer"]);
     eprintln!("{timers}");
     let line = timers
@@ -320,6 +327,8 @@ fn deb_in_a_debian_root() {
         "/var/lib/update-all/stats.db",
         "/etc/systemd/system/timers.target.wants/update-all.timer",
         "/etc/systemd/system/multi-user.target.wants/update-all-resume.service",
+        "/etc/systemd/system/multi-user.target.wants/update-all-boot-check.service",
+        "/etc/systemd/system/boot-complete.target.requires/update-all-boot-check.service",
     ] {
         assert!(
             tb.host_path(gone).symlink_metadata().is_err(),
