@@ -30,6 +30,29 @@ pub struct Applied {
     /// Services the update restarted (`services.restart: auto`).
     #[serde(default, deserialize_with = "fields::strings")]
     pub services_restarted: Vec<String>,
+    /// Updates the plugin's policy held back (docs/plugin-protocol.md,
+    /// "Update policies"): only `update` says it.
+    #[serde(default, deserialize_with = "fields::held_back")]
+    pub held_back: Vec<HeldBack>,
+}
+
+/// One update the policy held back, and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldBack {
+    #[serde(deserialize_with = "fields::name")]
+    pub name: String,
+    #[serde(default, deserialize_with = "fields::text")]
+    pub current_version: Option<String>,
+    /// The version it would have been updated to.
+    #[serde(default, deserialize_with = "fields::text")]
+    pub new_version: Option<String>,
+    /// In words: `a major update, not allowed by the policy`.
+    #[serde(default, deserialize_with = "fields::text")]
+    pub reason: Option<String>,
+}
+
+impl fields::Expected for HeldBack {
+    const ONE: &'static str = "an object";
 }
 
 impl Applied {
@@ -107,6 +130,29 @@ mod tests {
         assert_eq!(a.services_restarted, ["cron.service", "ssh.service"]);
         let e = read(r#"{"services_restarted": "cron.service"}"#).unwrap_err();
         assert!(e.contains("`data.services_restarted`"), "{e}");
+    }
+
+    #[test]
+    fn held_back_updates_are_read() {
+        let a = read(
+            r#"{"held_back": [{"name": "left-pad", "current_version": "1.0.1",
+            "new_version": "2.0.0", "reason": "a major update, not allowed by the policy"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            a.held_back,
+            [HeldBack {
+                name: "left-pad".into(),
+                current_version: Some("1.0.1".into()),
+                new_version: Some("2.0.0".into()),
+                reason: Some("a major update, not allowed by the policy".into()),
+            }]
+        );
+        assert!(read(r#"{"held_back": null}"#).unwrap().held_back.is_empty());
+        let e = read(r#"{"held_back": [{"reason": "x"}]}"#).unwrap_err();
+        assert!(e.contains("`data.held_back[0].name` is missing"), "{e}");
+        let e = read(r#"{"held_back": ["left-pad"]}"#).unwrap_err();
+        assert!(e.contains("`data.held_back[0]`"), "{e}");
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //!
 //! [docs/plugin-protocol.md, estimate-update]: https://github.com/update-all/update-all/blob/main/docs/plugin-protocol.md#estimate-update
 
+use crate::applied::HeldBack;
 use crate::document::ErrorInfo;
 use crate::fields::{self, Expected};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use update_all_core::policy::UpdateType;
 
 /// The data of a successful estimate-update. Read it with
 /// [`Estimate::from_data`], which also refuses data that is not an object
@@ -29,6 +31,10 @@ pub struct Estimate {
     pub requires_reboot: bool,
     #[serde(default, deserialize_with = "fields::flag")]
     pub security_updates: bool,
+    /// Updates the plugin's policy holds back (`UPDATE_ALL_POLICY_*`):
+    /// not in `packages_to_update`, which lists what the update applies.
+    #[serde(default, deserialize_with = "fields::held_back")]
+    pub held_back: Vec<HeldBack>,
 }
 
 /// One entry of `packages_to_update`.
@@ -45,6 +51,11 @@ pub struct Package {
     pub download_size_bytes: Option<u64>,
     #[serde(default, deserialize_with = "fields::bytes")]
     pub installed_size_bytes: Option<u64>,
+    /// What kind of change it is, where the tool can tell: patch, minor or
+    /// major (semantic versions), security (a security suite or advisory);
+    /// absent or null is unknown. Policies decide by it (core::policy).
+    #[serde(default, deserialize_with = "fields::update_type")]
+    pub update_type: UpdateType,
 }
 
 impl Expected for Package {
@@ -121,11 +132,36 @@ mod tests {
                 new_version: Some("3.12.2".into()),
                 download_size_bytes: Some(15_000_000),
                 installed_size_bytes: Some(45_000_000),
+                update_type: UpdateType::Unknown,
             }]
         );
         assert_eq!(e.estimated_time_seconds, Some(7));
         assert_eq!(e.affects_runtimes, ["python"]);
         assert!(e.security_updates && !e.requires_reboot);
+    }
+
+    #[test]
+    fn update_types_read_and_a_wrong_one_is_refused() {
+        let e = read(
+            r#"{"packages_to_update":[{"name":"a","update_type":"minor"},
+            {"name":"b","update_type":"security"},{"name":"c","update_type":null},{"name":"d"}]}"#,
+        )
+        .unwrap();
+        let types: Vec<UpdateType> = e.packages_to_update.iter().map(|p| p.update_type).collect();
+        assert_eq!(
+            types,
+            [
+                UpdateType::Minor,
+                UpdateType::Security,
+                UpdateType::Unknown,
+                UpdateType::Unknown
+            ]
+        );
+        assert_eq!(
+            refused(r#"{"packages_to_update":[{"name":"a","update_type":"hotfix"}]}"#),
+            "`data.packages_to_update[0].update_type` is \"hotfix\"; it must be patch, minor, \
+             major, security, unknown or null"
+        );
     }
 
     #[test]

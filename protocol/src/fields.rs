@@ -18,6 +18,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::error::excerpt;
+use update_all_core::policy::UpdateType;
 
 /// A JSON value as a message shows it: `null`, `true`, `-1`, `"12 MB"`
 /// (quoted, at most [`crate::error::EXCERPT`] bytes), `an array`,
@@ -138,6 +139,17 @@ fn count<'de, D: Deserializer<'de>>(d: D, want: &str) -> Result<Option<u64>, D::
     whole.map(Some).ok_or_else(|| wrong(&v, want))
 }
 
+/// A package's `update_type`: one of [`UpdateType`]'s words; null is
+/// unknown.
+pub(crate) fn update_type<'de, D: Deserializer<'de>>(d: D) -> Result<UpdateType, D::Error> {
+    const WANT: &str = "patch, minor, major, security, unknown or null";
+    match Value::deserialize(d)? {
+        Value::Null => Ok(UpdateType::Unknown),
+        Value::String(s) => UpdateType::parse(&s).ok_or_else(|| wrong(&Value::String(s), WANT)),
+        v => Err(wrong(&v, WANT)),
+    }
+}
+
 /// A size in bytes, or null.
 pub(crate) fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     count(d, "a whole number of bytes or null")
@@ -199,6 +211,17 @@ where
 /// An array of objects, or null for none: rollback's `rolled_back` and
 /// `failed`.
 pub(crate) fn objects_or_null<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Expected,
+{
+    Ok(Option::<Array<Object<T>>>::deserialize(d)?
+        .map(|a| a.0.into_iter().map(|o| o.0).collect())
+        .unwrap_or_default())
+}
+
+/// An array of objects, or null for none: `held_back`.
+pub(crate) fn held_back<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Expected,

@@ -44,11 +44,11 @@ mod progress;
 mod rolled_back;
 
 pub use answers::{Health, RollbackAnswer};
-pub use applied::Applied;
+pub use applied::{Applied, HeldBack};
 pub use command::Command;
 pub use document::{Document, ErrorInfo, Status};
 pub use error::{excerpt, Problem, ProtocolError};
 pub use estimate::{Estimate, EstimateAnswer, Package};
 pub use plugin_run::{Exit, PluginRun};
 pub use progress::{progress_status, STATUS_MAX};
-pub use rolled_back::{NotRestored, Restored, RolledBack};
+pub use rolled_back::{NotRestored, Restored, RolledBack, ROLLBACK_FILE_VAR};

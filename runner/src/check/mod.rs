@@ -268,9 +268,15 @@ pub async fn check(scope: Scope, plugins: &[&Plugin]) -> Result<Report, Error> {
         rows: plugins.iter().map(|p| PluginCheck::new(p)).collect(),
     };
     let (order, after, warnings) = estimate_order(plugins);
+    // Each estimate knows its plugin's update policy, so it can say what
+    // the update will hold back (docs/plugin-protocol.md).
+    let config = update_all_core::config::load(&update_all_core::Env::from_process(Some(scope))).0;
     for i in order {
         let mut spec = checker.spec(i, Command::EstimateUpdate);
         let m = &plugins[i].manifest;
+        let policy = crate::plugin::policy::for_manifest(&config, m);
+        spec.environment
+            .extend(policy.iter().map(|(k, v)| format!("{k}={v}")));
         spec.condition = Some(vec![
             m.executable.as_str().to_owned(),
             Command::IsApplicable.as_str().to_owned(),

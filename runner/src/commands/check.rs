@@ -229,6 +229,7 @@ fn write_report(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             writeln!(out, "  {}", error.message)?;
         }
     }
+    write_policy(out, report)?;
     let dynamic: Vec<(&str, String)> = report
         .plugins
         .iter()
@@ -251,6 +252,56 @@ fn write_report(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Security updates first (they are applied whatever `allow` says), then
+/// what the plugins' update policies hold back, and why.
+fn write_policy(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+    let estimates = || {
+        report
+            .plugins
+            .iter()
+            .filter_map(|p| Some((p.plugin.as_str(), p.estimate.as_ref()?)))
+    };
+    let security: Vec<(&str, &update_all_protocol::Package)> = estimates()
+        .flat_map(|(plugin, e)| e.packages_to_update.iter().map(move |p| (plugin, p)))
+        .filter(|(_, p)| p.update_type == update_all_core::policy::UpdateType::Security)
+        .collect();
+    if section(out, "Security updates", security.len())? {
+        for (plugin, p) in security {
+            writeln!(
+                out,
+                "  {plugin}: {}{}",
+                p.name,
+                versions(&p.current_version, &p.new_version)
+            )?;
+        }
+    }
+    let held: Vec<(&str, &update_all_protocol::HeldBack)> = estimates()
+        .flat_map(|(plugin, e)| e.held_back.iter().map(move |h| (plugin, h)))
+        .collect();
+    if section(out, "Held back by the update policy", held.len())? {
+        for (plugin, h) in held {
+            writeln!(
+                out,
+                "  {plugin}: {}{}: {}",
+                h.name,
+                versions(&h.current_version, &h.new_version),
+                h.reason.as_deref().unwrap_or("held by the policy")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// ` 1.0.1 → 2.0.0`, or as much of it as is known.
+fn versions(from: &Option<String>, to: &Option<String>) -> String {
+    match (from, to) {
+        (Some(a), Some(b)) => format!(" {a} → {b}"),
+        (None, Some(b)) => format!(" → {b}"),
+        (Some(a), None) => format!(" {a}"),
+        (None, None) => String::new(),
+    }
 }
 
 fn row(p: &PluginCheck) -> [String; 5] {

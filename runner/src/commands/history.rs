@@ -33,8 +33,16 @@ pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
         Err(code) => return code,
     };
     // The rollbacks of those runs (docs/safety.md, "Rollback").
-    let rollbacks =
-        super::database::query(scope, |db| rollbacks_of(db, &runs)).unwrap_or_default();
+    let rollbacks = super::database::query(scope, |db| rollbacks_of(db, &runs)).unwrap_or_default();
+    // What those runs' updates held back (docs/unattended.md).
+    let held_back = super::database::query(scope, |db| {
+        let mut all = Vec::new();
+        for run in &runs {
+            all.extend(db.held_back(run.id)?.into_iter().map(|h| (run.id, h)));
+        }
+        Ok(all)
+    })
+    .unwrap_or_default();
     let path = stats::db_path(scope);
     output::print_then_exit(0, |out| {
         if args.json {
@@ -46,6 +54,10 @@ pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
                     records,
                     runs: &runs,
                     rollbacks: &rollbacks,
+                    held_back: held_back
+                        .iter()
+                        .map(|(run_id, held)| HeldJson { run_id: *run_id, held })
+                        .collect(),
                 },
             )
         } else {
@@ -63,6 +75,16 @@ struct Json<'a> {
     runs: &'a [Run],
     /// Their rollbacks, tried, refused or shown.
     rollbacks: &'a [Rollback],
+    /// What their updates held back under the update policies.
+    held_back: Vec<HeldJson<'a>>,
+}
+
+/// One package a run's update held back, with its run.
+#[derive(Serialize)]
+struct HeldJson<'a> {
+    run_id: RunId,
+    #[serde(flatten)]
+    held: &'a stats::held::HeldRow,
 }
 
 /// A record with its duration worked out, for scripts.

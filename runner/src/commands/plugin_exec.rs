@@ -38,6 +38,7 @@
 //! (128 + signal instead for signals that would dump core).
 
 use crate::cli::PluginExecArgs;
+use crate::plugin::policy;
 use crate::retry::{self, Attempt};
 use crate::run::preflight::space;
 use crate::sd_notify::Notify;
@@ -153,6 +154,13 @@ pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
             .services
             .restart
     });
+    // And its update policy (docs/plugin-protocol.md, "Update policies").
+    let plugin = std::env::var("UPDATE_ALL_PLUGIN").ok();
+    let policy = if phase == "update" {
+        policy::for_unit(scope, plugin.as_deref(), std::path::Path::new(program))
+    } else {
+        Vec::new()
+    };
     // What a plugin that can roll back returns to (docs/safety.md).
     if let Some(plugin) = std::env::var("UPDATE_ALL_PLUGIN")
         .ok()
@@ -165,12 +173,15 @@ pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
     let mut retries: Option<Retries> = None;
     let mut attempt = Attempt { number: 1, of: 1 };
     let status = loop {
-        let (status, answer) = match run_once(program, rest, restart, &mut relay) {
+        let (status, answer) = match run_once(program, rest, restart, &policy, &mut relay) {
             Ok(ended) => ended,
             Err(code) => return code,
         };
         let Some(error) = retry::transient(answer.as_ref()) else {
             crate::reboot::marker::note_answer(scope, program, rest.last(), answer.as_ref());
+            if let Some(plugin) = plugin.as_deref().filter(|_| phase == "update") {
+                policy::record_held(scope, plugin, answer.as_ref());
+            }
             break status;
         };
         let retries = retries.get_or_insert_with(|| configured(scope));
@@ -229,16 +240,19 @@ fn configured(scope: Scope) -> Retries {
 /// Runs the plugin once, relaying its output: its exit status and the
 /// document it ended with, if any. `Err`: it could not be started, or
 /// waited for; the exit code to end with. `restart`, for an update, goes
-/// to the plugin as `UPDATE_ALL_SERVICES_RESTART`.
+/// to the plugin as `UPDATE_ALL_SERVICES_RESTART`; `policy` is its
+/// `UPDATE_ALL_POLICY_*` variables (`crate::plugin::policy`).
 fn run_once<W: Write>(
     program: &OsStr,
     args: &[OsString],
     restart: Option<RestartServices>,
+    policy: &[(&'static str, String)],
     relay: &mut Relay<W>,
 ) -> Result<(ExitStatus, Option<Document>), ExitCode> {
     let spawned = Command::new(program)
         .args(args)
         .envs(restart.map(|r| (RestartServices::VAR, r.as_str())))
+        .envs(policy.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own group, so a forwarded signal reaches the tools it runs too.

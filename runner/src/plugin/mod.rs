@@ -23,6 +23,7 @@
 
 pub mod catalog;
 pub mod invoke;
+pub mod policy;
 pub mod validate;
 
 pub use invoke::Invoker;
