@@ -202,6 +202,8 @@ pkgmgr_success() {
         # shellcheck disable=SC2086 # one word a line: unit names have no blanks
         set -- "$@" "$_pm_key" "$(ua_json_strings $_pm_list)"
     done
+    _pm_held=$(ua_held_back_json)
+    [ -z "$_pm_held" ] || set -- "$@" held_back "$_pm_held"
     if [ $# -eq 0 ]; then
         ua_success
     else

@@ -229,7 +229,8 @@ ua_estimate() {
         esac
         shift
     done
-    export _UA_E_DL _UA_E_INST _UA_E_TIME _UA_E_REBOOT _UA_E_SEC _UA_E_RT _UA_E_APP
+    _UA_E_HELD=$(ua_held_back_json)
+    export _UA_E_DL _UA_E_INST _UA_E_TIME _UA_E_REBOOT _UA_E_SEC _UA_E_RT _UA_E_APP _UA_E_HELD
     _ua_est=$(_ua_awk '
     function list(s,   n, a, i, out) {
         n = split(s, a, "\n"); out = ""
@@ -245,7 +246,8 @@ ua_estimate() {
         if (d != "null") { dl += d; dl_known = 1 }
         if (s != "null") { inst += s; inst_known = 1 }
         pkgs = pkgs (count++ ? "," : "") "{\"name\":" ua_esc($1) ",\"current_version\":" str($2) \
-            ",\"new_version\":" str($3) ",\"download_size_bytes\":" d ",\"installed_size_bytes\":" s "}"
+            ",\"new_version\":" str($3) ",\"download_size_bytes\":" d ",\"installed_size_bytes\":" s \
+            ($6 == "" ? "" : ",\"update_type\":" ua_esc($6)) "}"
     }
     END {
         e = ENVIRON["_UA_E_DL"]; if (e != "") { dl = ua_num(e); dl_known = 1 }
@@ -258,11 +260,31 @@ ua_estimate() {
         printf "{\"status\":\"success\",\"data\":{\"applicable\":true,\"packages_to_update\":[%s]," \
             "\"total_download_size_bytes\":%s,\"total_installed_size_bytes\":%s," \
             "\"estimated_time_seconds\":%s,\"affects_runtimes\":%s,\"affects_applications\":%s," \
-            "\"requires_reboot\":%s,\"security_updates\":%s},\"error\":null,\"progress\":null}",
+            "\"requires_reboot\":%s,\"security_updates\":%s%s},\"error\":null,\"progress\":null}",
             pkgs, dl, inst, t, list(ENVIRON["_UA_E_RT"]), list(ENVIRON["_UA_E_APP"]),
-            ENVIRON["_UA_E_REBOOT"], ENVIRON["_UA_E_SEC"]
+            ENVIRON["_UA_E_REBOOT"], ENVIRON["_UA_E_SEC"],
+            ENVIRON["_UA_E_HELD"] == "" ? "" : ",\"held_back\":" ENVIRON["_UA_E_HELD"]
     }') || return
     _ua_emit success "$_ua_est"
+}
+
+# ua_held_back NAME CURRENT NEW REASON: an update the plugin's policy
+# (lib/policy.sh) held back. ua_estimate, pkgmgr_success and an update that
+# ends without a document of its own report them as `held_back`.
+ua_held_back() {
+    [ -n "${_UA_STATE:-}" ] || return 0
+    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$_UA_STATE/held_back"
+    printf '%s: held back %s %s -> %s: %s\n' "${UA_PLUGIN:-plugin}" "$1" "$2" "$3" "$4" >&2
+}
+
+# ua_held_back_json: the held updates as a JSON array; nothing when none.
+ua_held_back_json() {
+    [ -s "${_UA_STATE:-/nonexistent}/held_back" ] || return 0
+    _ua_awk 'function str(s) { return s == "" ? "null" : ua_esc(s) }
+    BEGIN { FS = "\t"; out = "" }
+    { out = out (NR > 1 ? "," : "") "{\"name\":" ua_esc($1) ",\"current_version\":" str($2) \
+        ",\"new_version\":" str($3) ",\"reason\":" str($4) "}" }
+    END { printf "[%s]", out }' "$_UA_STATE/held_back"
 }
 
 # ua_size_to_bytes SIZE [UNIT]: "12.3 MB", "1,024 kB", "5 M", "3.1MiB" →
@@ -562,7 +584,12 @@ _ua_finish() { # EXIT trap of the JSON commands: exactly one document
         if [ "$_ua_rc" -eq 0 ] && [ "$UA_COMMAND" = estimate-update ]; then
             ua_error PLUGIN_ERROR "estimate-update printed no estimate"
         elif [ "$_ua_rc" -eq 0 ]; then
-            ua_success
+            _ua_held=$(ua_held_back_json)
+            if [ -n "$_ua_held" ]; then
+                ua_success "{\"held_back\":$_ua_held}"
+            else
+                ua_success
+            fi
         else
             _ua_code=$(printf '%s_FAILED' "$UA_COMMAND" | tr 'a-z-' 'A-Z_')
             ua_error "$_ua_code" "${_UA_LAST_ERROR:-$UA_COMMAND failed with status $_ua_rc}"

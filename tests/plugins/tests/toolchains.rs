@@ -142,6 +142,13 @@ fn npm_upgrades_a_global_package_through_its_user_unit() {
         return;
     };
     userscope::set_env(&tb, &[("npm_config_cache", &s(&cache))]);
+    // is-number 6 → 7 is a major update, which npm's manifest policy holds
+    // back (tests/plugins/tests/policy.rs): this test is about the unit.
+    tb.write(
+        "/run/update-all/config.d/50-npm-major.yaml",
+        "policy_overrides:\n  npm:\n    allow: [patch, minor, major, security]\n",
+        0o644,
+    );
     userscope::install(&tb, "npm", &[("prefix", &s(&prefix))]);
     let took = userscope::start(&tb, "update-all-npm.service");
     let journal = userscope::journal(&tb, "update-all-npm.service", "changed 1 package");
