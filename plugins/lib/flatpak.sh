@@ -101,6 +101,10 @@ cmd_update() {
 # remote no longer has is NOT_AVAILABLE. NAME is ID//BRANCH, as the
 # estimate names it.
 fp_restore() { # NAME OLD NEW
+    if ! fp_writable; then
+        ua_rollback_refuse PERMISSION_DENIED "rolling back the system installation needs root"
+        return 1
+    fi
     short=${2##*@} id=${1%%//*} branch=${1#*//}
     row=$(fp list --columns=application,branch,origin,ref |
         awk -F '\t' -v i="$id" -v b="$branch" '$1 == i && $2 == b { print $3 "\t" $4; exit }')
@@ -118,7 +122,4 @@ fp_restore() { # NAME OLD NEW
     ua_run fp update -y --noninteractive --commit="$full" "$ref"
 }
 
-cmd_rollback() {
-    fp_writable || ua_fail PERMISSION_DENIED "rolling back the system installation needs root"
-    ua_rollback_each fp_restore
-}
+cmd_rollback() { ua_rollback_each fp_restore; }

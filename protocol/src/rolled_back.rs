@@ -9,6 +9,11 @@ use crate::fields::{self, Expected};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The environment variable that names rollback's input: a file of
+/// `name<TAB>version to restore<TAB>version the run installed` lines. An
+/// empty file asks for nothing, and must change nothing.
+pub const ROLLBACK_FILE_VAR: &str = "UPDATE_ALL_ROLLBACK_FILE";
+
 /// The data of a `rollback` document. Read it with
 /// [`RolledBack::from_data`]; both lists may be absent or `null` (empty).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

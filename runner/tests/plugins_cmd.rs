@@ -545,6 +545,9 @@ fn the_apt_plugin_is_valid_on_this_machine() {
         .as_str()
         .unwrap()
         .contains("pkgmgr:dpkg"));
+    // supports_rollback: asked with an empty rollback file only.
+    let rollback = check(report, "rollback");
+    assert_eq!(rollback["verdict"], "pass", "{rollback:#}");
 }
 
 /// A refused plugin is listed, described and validated from what the

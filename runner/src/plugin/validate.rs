@@ -9,6 +9,9 @@
 //! `download`, `self-update` and `self-upgrade` never are. Whether they
 //! exist is the word of the plugin's own `validate` (the shell library's
 //! checks that `update` is defined) and of `can-separate-download`.
+//! `rollback`, when the manifest says `supports_rollback: true`, is asked
+//! only with an empty rollback file, which the protocol says changes
+//! nothing: that it is known, and answers a valid document.
 
 use super::catalog::{CatalogState, Entry};
 use super::invoke::Invoker;
@@ -18,7 +21,8 @@ use std::path::Path;
 use update_all_core::inventory::Plugin;
 use update_all_core::Env;
 use update_all_protocol::{
-    Command, Estimate, EstimateAnswer, Health, PluginRun, Problem, ProtocolError,
+    Command, Estimate, EstimateAnswer, Health, PluginRun, Problem, ProtocolError, RolledBack,
+    ROLLBACK_FILE_VAR,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -271,6 +275,55 @@ fn check_plugin(v: &mut Validation, plugin: &Plugin, env: &Env) {
             Verdict::Skip,
             "not run: it would change the plugin".into(),
         );
+    }
+    if m.supports_rollback {
+        check_rollback(v, &invoker);
+    }
+}
+
+/// `supports_rollback: true`: `rollback` is known and answers a valid
+/// document. Asked with an empty rollback file (/dev/null), which asks for
+/// nothing and must change nothing; rolling packages back is never tried.
+fn check_rollback(v: &mut Validation, invoker: &Invoker) {
+    let mut invoker = invoker.clone();
+    invoker
+        .env
+        .push((ROLLBACK_FILE_VAR.to_owned(), "/dev/null".to_owned()));
+    let run = invoker.run(Command::Rollback);
+    match run.rollback() {
+        Ok(answer) => match answer.error {
+            None if answer.packages == RolledBack::default() => v.ran(
+                &run,
+                Verdict::Pass,
+                "known; with an empty rollback file it changed nothing (rolling back is \
+                 not tried: it would change the system)"
+                    .into(),
+            ),
+            None => v.ran(
+                &run,
+                Verdict::Fail,
+                "with an empty rollback file it says it rolled packages back; it must \
+                 change nothing"
+                    .into(),
+            ),
+            Some(e) => v.ran(
+                &run,
+                Verdict::Fail,
+                format!(
+                    "with an empty rollback file it fails ({e}); it must answer success \
+                     and change nothing"
+                ),
+            ),
+        },
+        Err(mut e) => {
+            if matches!(e.problem, Problem::NotImplemented(_)) {
+                e.problem = Problem::Invalid(format!(
+                    "{}, though the manifest says `supports_rollback: true`",
+                    e.problem
+                ));
+            }
+            v.broken(&run, Verdict::Fail, e)
+        }
     }
 }
 
