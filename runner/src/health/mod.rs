@@ -125,33 +125,38 @@ impl Subject {
     }
 }
 
-/// One round of every check: the units' (one round trip each) while the
-/// scripts run side by side. Logged, not recorded (see [`record`]).
-pub fn round(bus: &Bus, subject: &Subject) -> Vec<Check> {
+/// Round `n` of every check (1 and 2 around the stability window, 0 the
+/// boot check's one): the units' (a round trip each) while the scripts run
+/// side by side. Logged, not recorded (see [`record`]).
+pub fn round(bus: &Bus, subject: &Subject, n: u32) -> Vec<Check> {
     let env = Env::from_process(Some(subject.scope));
     let (mut checks, ran) = std::thread::scope(|s| {
-        let ran = s.spawn(|| scripts::run_all(&env, &subject.scripts, subject.run));
+        let ran = s.spawn(|| scripts::run_all(&env, &subject.scripts, subject.run, n));
         let checks = zbus::block_on(units::check(bus, subject));
         (checks, ran.join().unwrap_or_default())
     });
     checks.extend(ran);
     for c in &checks {
-        log(subject.run, c);
+        log(subject.run, n, c);
     }
     checks
 }
 
-/// Says `check` in the journal (or on standard error): a failure with
-/// priority err, a warning with warning, a pass as info.
-fn log(run: Option<RunId>, c: &Check) {
+/// Says `check` of round `n` in the journal (or on standard error): a
+/// failure with priority err, a warning with warning, a pass as info.
+fn log(run: Option<RunId>, n: u32, c: &Check) {
     let (name, what) = (&c.name, &c.message);
     let kind = c.kind.as_str();
+    let round = match n {
+        0 => String::new(),
+        n => format!(" (round {n})"),
+    };
     if c.is_unhealthy() {
-        tracing::error!(update_all_run = run, update_all_check = %name, kind, "health check {name} failed: {what}");
+        tracing::error!(update_all_run = run, update_all_check = %name, kind, "health check {name} failed{round}: {what}");
     } else if !c.ok {
-        tracing::warn!(update_all_run = run, update_all_check = %name, kind, "health check {name} (wanted) failed: {what}");
+        tracing::warn!(update_all_run = run, update_all_check = %name, kind, "health check {name} failed{round}, wanted only: {what}");
     } else {
-        tracing::info!(update_all_run = run, update_all_check = %name, kind, "health check {name}: {what}");
+        tracing::info!(update_all_run = run, update_all_check = %name, kind, "health check {name}{round}: {what}");
     }
 }
 

@@ -10,7 +10,9 @@
 //! or in user scope the user's; writable by nobody else, every directory
 //! above it too): one that fails them is not run, and counts as failed.
 //! It runs in a process group of its own, with standard input from
-//! /dev/null; each line it writes is logged (under the health unit, in the
+//! /dev/null and `UPDATE_ALL_HEALTH_CHECK` (its name),
+//! `UPDATE_ALL_HEALTH_ROUND` (1, 2 after the stability window, 0 at boot)
+//! and `UPDATE_ALL_RUN` (the run's id) in its environment; each line it writes is logged (under the health unit, in the
 //! journal), and at its timeout the whole group is killed and the check
 //! counts as failed.
 
@@ -85,12 +87,13 @@ pub fn drop_ins(env: &Env, timeout: Duration) -> Vec<Script> {
     scripts
 }
 
-/// Runs every script at once; their checks in the order given.
-pub fn run_all(env: &Env, scripts: &[Script], run: Option<RunId>) -> Vec<Check> {
+/// Runs every script at once for round `round`; their checks in the order
+/// given.
+pub fn run_all(env: &Env, scripts: &[Script], run: Option<RunId>, round: u32) -> Vec<Check> {
     std::thread::scope(|s| {
         let running: Vec<_> = scripts
             .iter()
-            .map(|script| s.spawn(move || run_one(env, script, run)))
+            .map(|script| s.spawn(move || run_one(env, script, run, round)))
             .collect();
         running
             .into_iter()
@@ -109,12 +112,12 @@ pub fn run_all(env: &Env, scripts: &[Script], run: Option<RunId>) -> Vec<Check> 
 }
 
 /// Checks `script`'s trust, runs it, and says how it went.
-fn run_one(env: &Env, script: &Script, run: Option<RunId>) -> Check {
+fn run_one(env: &Env, script: &Script, run: Option<RunId>, round: u32) -> Check {
     let start = Instant::now();
     let mut trust = Trust::new(&env.root, env.trusted_user());
     let outcome = match trust.check_file(&script.path, true) {
         Err(why) => Err(format!("refused, not run: {why}")),
-        Ok((real, _)) => execute(&real, script, run),
+        Ok((real, _)) => execute(&real, script, run, round),
     };
     let ok = outcome.is_ok();
     Check {
@@ -135,13 +138,14 @@ enum Heard {
 }
 
 /// Runs `real` (the trusted path of `script`) to its end or its timeout.
-fn execute(real: &Path, script: &Script, run: Option<RunId>) -> Result<String, String> {
+fn execute(real: &Path, script: &Script, run: Option<RunId>, round: u32) -> Result<String, String> {
     let mut cmd = Command::new(real);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .env("UPDATE_ALL_HEALTH_CHECK", &script.name);
+        .env("UPDATE_ALL_HEALTH_CHECK", &script.name)
+        .env("UPDATE_ALL_HEALTH_ROUND", round.to_string());
     if let Some(run) = run {
         cmd.env("UPDATE_ALL_RUN", run.to_string());
     }
@@ -299,7 +303,7 @@ mod tests {
             script(&env, "open", CheckKind::Required, second),
         ];
         let start = Instant::now();
-        let checks = run_all(&env, &scripts, Some(7));
+        let checks = run_all(&env, &scripts, Some(7), 1);
         assert!(start.elapsed() < second * 4, "{:?}", start.elapsed());
         let got: Vec<(bool, &str)> = checks.iter().map(|c| (c.ok, c.message.as_str())).collect();
         assert_eq!(got[0], (true, "exit status 0: all fine"));

@@ -57,7 +57,7 @@ pub(super) fn open(scope: Scope) -> Option<Db> {
 /// stability window is not in it), and recorded.
 pub(super) fn checked_round(bus: &Bus, subject: &Subject, db: Option<&Db>, n: u32) -> Vec<Check> {
     let start = Instant::now();
-    let checks = round(bus, subject);
+    let checks = round(bus, subject, n);
     let took = start.elapsed();
     tracing::info!(
         update_all_run = subject.run,

@@ -85,7 +85,7 @@ fn against_baseline(base: Option<&Baseline>, now: &Baseline, took: Duration) -> 
         ));
     }
     let (was, is) = (&base.system_state, &now.system_state);
-    let worse = rank(is) > rank(was);
+    let worse = rank(now) > rank(base);
     checks.push(check(
         "system-state",
         CheckKind::System,
@@ -104,11 +104,13 @@ fn is_own(unit: &str) -> bool {
     unit.starts_with("update-all-") || unit.starts_with("update-all.")
 }
 
-/// How bad a system state is, as `systemctl is-system-running` says it:
-/// starting (at boot) is as good as running.
-fn rank(state: &str) -> u8 {
-    match state {
+/// How bad the system state of `b` is, as `systemctl is-system-running`
+/// says it: starting (at boot) is as good as running, and so is degraded
+/// when only update-all's own units failed (see [`is_own`]).
+fn rank(b: &Baseline) -> u8 {
+    match b.system_state.as_str() {
         "initializing" | "starting" | "running" => 0,
+        "degraded" if b.failed.iter().all(|u| is_own(u)) => 0,
         "degraded" => 1,
         "maintenance" | "stopping" => 2,
         _ => 3,
@@ -209,18 +211,25 @@ mod tests {
 
     #[test]
     fn a_worse_system_state_is_unhealthy_and_starting_is_not() {
-        let ok = |was, is| {
-            failures(&against_baseline(
-                Some(&baseline(&[], was)),
-                &baseline(&[], is),
+        // Whether the system-state check passes, `other.service` having
+        // failed before and after the run.
+        let ok = |was, is, failed_now: &[&str]| {
+            let now = baseline(failed_now, is);
+            against_baseline(
+                Some(&baseline(&["other.service"], was)),
+                &now,
                 Duration::ZERO,
-            ))
-            .is_empty()
+            )
+            .iter()
+            .any(|c| c.name == "system-state" && c.ok)
         };
-        assert!(!ok("running", "degraded"));
-        assert!(!ok("degraded", "maintenance"));
-        assert!(ok("degraded", "running"));
-        assert!(ok("running", "starting"));
+        let other = ["other.service"];
+        assert!(!ok("running", "degraded", &other));
+        assert!(!ok("degraded", "maintenance", &other));
+        assert!(ok("degraded", "running", &[]));
+        assert!(ok("running", "starting", &[]));
+        // Degraded by update-all's own units alone (a failed update).
+        assert!(ok("running", "degraded", &["update-all-apt.service"]));
     }
 
     #[test]
