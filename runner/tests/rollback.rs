@@ -1,0 +1,271 @@
+//! Rollback on a real btrfs filesystem with Debian's snapper, in the test
+//! bed (issue 10, "Tests that must exist"; docs/safety.md, "Rollback").
+//!
+//! A btrfs filesystem made with `mkfs.btrfs` in a file is mounted through a
+//! loop device at [`WEB`], inside the instance's private mount namespace
+//! (the loop device is cleared when that namespace's mount goes:
+//! `mount -o loop` sets autoclear); a snapper configuration `testbed`
+//! covers it (snapper's `/etc/snapper` and `/etc/default/snapper` are
+//! private copies inside the namespace, the host's stay as they are). A
+//! test service reads its configuration from it, and a plugin "upgrades"
+//! that configuration into one that makes the service fail, as a package's
+//! new default configuration can. The run's pre and post snapshots, the
+//! health check and the rollback must put it right again.
+
+mod common;
+
+use common::{boot, runner, show, text, unit_property, wait_for, wait_recorded};
+use serde_json::Value;
+use std::time::Duration;
+use testbed::Testbed;
+
+/// The btrfs filesystem's mount point (in the instance's private `/run`).
+const WEB: &str = "/run/testbed-web";
+/// The service whose configuration lives on it.
+const SERVICE: &str = "testbed-web.service";
+/// Its configuration, good and "upgraded".
+const CONF: &str = "/run/testbed-web/web.conf";
+const GOOD: &str = "listen 80";
+const BROKEN: &str = "listen nonsense";
+/// The snapper configuration.
+const SNAPPER: &str = "testbed";
+
+/// Makes the btrfs filesystem with its snapper configuration, the good
+/// configuration on it, and starts the service; false (the test is
+/// skipped, which fails under `CI=true`) when btrfs or a loop device
+/// cannot be used here.
+fn prepare(tb: &Testbed) -> bool {
+    let script = format!(
+        r#"set -e
+# Loop devices: the instance's /dev has none; nodes for the host's.
+[ -e /dev/loop-control ] || mknod -m 660 /dev/loop-control c 10 237
+for i in $(seq 0 255); do [ -e /dev/loop$i ] || mknod -m 660 /dev/loop$i b 7 $i; done
+truncate -s 256M /var/tmp/testbed-web.img
+mkfs.btrfs -q /var/tmp/testbed-web.img
+mkdir -p {WEB}
+mount -o loop /var/tmp/testbed-web.img {WEB}
+# snapper's configuration, private to the instance.
+mkdir -p /run/testbed-snapper
+mount -t tmpfs tmpfs /etc/snapper
+mkdir -p /etc/snapper/configs
+printf 'SNAPPER_CONFIGS=""\n' > /run/testbed-snapper/default
+mount --bind /run/testbed-snapper/default /etc/default/snapper
+# Its log too (when the host has one to cover).
+touch /run/testbed-snapper/snapper.log
+[ ! -f /var/log/snapper.log ] || mount --bind /run/testbed-snapper/snapper.log /var/log/snapper.log
+snapper --no-dbus -c {SNAPPER} create-config {WEB}
+# snapperd (started at boot) reads the configurations when it starts.
+systemctl try-restart snapperd.service
+echo '{GOOD}' > {CONF}
+"#
+    );
+    let out = tb.sh(&script);
+    if !out.status.success() {
+        testbed::skip(format!(
+            "cannot make the btrfs filesystem with snapper: {}",
+            show(&out)
+        ));
+        return false;
+    }
+    tb.write(
+        format!("/run/systemd/system/{SERVICE}"),
+        format!(
+            "[Service]\nExecStart=/bin/sh -c 'grep -qx \"{GOOD}\" {CONF} && exec sleep infinity'\n"
+        ),
+        0o644,
+    );
+    // The plugin: its update installs the new configuration and restarts
+    // the service, as a package's maintainer script would.
+    tb.add_plugin(
+        "webpkg",
+        "scope: system",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 0\n\
+             [ \"$1\" = update ] || exit 0\n\
+             echo '{BROKEN}' > {CONF}\n\
+             systemctl restart {SERVICE} || true\n"
+        ),
+    );
+    tb.daemon_reload();
+    tb.check(&["systemctl", "start", SERVICE]);
+    assert_eq!(unit_property(tb, SERVICE, "ActiveState"), "active");
+    true
+}
+
+/// `safety:` for the test: snapshots of [`WEB`], one round of checks.
+fn safety(tb: &Testbed, rollback: &str) {
+    tb.write(
+        "/run/update-all/config.d/50-safety.yaml",
+        format!(
+            "safety:\n  snapshot: auto\n  paths: [{WEB}]\n  health:\n    settle: 0s\n  rollback: {rollback}\n"
+        ),
+        0o644,
+    );
+    tb.daemon_reload();
+}
+
+fn json(tb: &Testbed, args: &[&str]) -> Value {
+    let out = runner(tb, args);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)))
+}
+
+/// The run's rollbacks, as `history --json` lists them.
+fn rollbacks(tb: &Testbed) -> Vec<Value> {
+    json(tb, &["history", "--json"])["rollbacks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Starts the run and waits for it, and for the rollback unit to be done.
+fn run(tb: &Testbed) -> i64 {
+    tb.check(&["systemctl", "start", "update-all.target"]);
+    wait_recorded(tb);
+    wait_for("the rollback unit", Duration::from_secs(60), || {
+        unit_property(tb, "update-all-rollback.service", "ActiveState") != "activating"
+            && !rollbacks(tb).is_empty()
+    });
+    let history = json(tb, &["history", "--json"]);
+    history["records"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["plugin"] == "webpkg"))
+        .and_then(|r| r["run_id"].as_i64())
+        .unwrap_or_else(|| panic!("no run of webpkg: {history:#}"))
+}
+
+/// What the safety units said, for a failure's message.
+fn journals(tb: &Testbed) -> String {
+    [
+        "update-all-snapshot-pre.service",
+        "update-all-snapshot-post.service",
+        "update-all-health.service",
+        "update-all-rollback.service",
+        "update-all-webpkg.service",
+        "update-all-recorder.service",
+    ]
+    .iter()
+    .map(|u| format!("--- {u}\n{}", tb.journal(u)))
+    .collect()
+}
+
+fn conf(tb: &Testbed) -> String {
+    tb.check(&["cat", CONF]).trim().to_owned()
+}
+
+#[test]
+fn a_service_broken_by_an_update_is_rolled_back_by_undochange() {
+    let Some(tb) = boot() else { return };
+    if !prepare(&tb) {
+        return;
+    }
+    safety(&tb, "auto");
+    let run = run(&tb);
+
+    // The pair, with the run's userdata.
+    let run_text = run.to_string();
+    let listed: Value = serde_json::from_str(&tb.check(&[
+        "snapper",
+        "--no-dbus",
+        "--jsonout",
+        "-c",
+        SNAPPER,
+        "list",
+    ]))
+    .unwrap();
+    let ours: Vec<&Value> = listed[SNAPPER]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["userdata"]["update-all-run"].as_str() == Some(run_text.as_str()))
+        .collect();
+    let types: Vec<&str> = ours.iter().filter_map(|s| s["type"].as_str()).collect();
+    assert_eq!(types, ["pre", "post"], "{listed:#}\n{}", journals(&tb));
+
+    // The health check named the service.
+    let health = tb.journal("update-all-health.service");
+    assert!(health.contains(SERVICE), "{health}");
+
+    // Undone, restarted, recorded.
+    assert_eq!(conf(&tb), GOOD);
+    wait_for(
+        "the service to be active again",
+        Duration::from_secs(20),
+        || unit_property(&tb, SERVICE, "ActiveState") == "active",
+    );
+    let done = rollbacks(&tb);
+    assert_eq!(done.len(), 1, "{done:#?}");
+    let step = &done[0];
+    assert_eq!(step["step"], "undochange", "{step:#}");
+    assert_eq!(step["result"], "ok", "{step:#}");
+    assert_eq!(step["automatic"], true);
+    assert!(step["why"].as_str().unwrap().contains(SERVICE), "{step:#}");
+    println!(
+        "rollback (snapper undochange + restart): {} ms",
+        step["duration_us"].as_i64().unwrap() / 1000
+    );
+    let history = text(&runner(&tb, &["history"]).stdout);
+    assert!(
+        history.contains(&format!("Run {run} rolled back (undochange, automatic")),
+        "{history}"
+    );
+
+    // A second automatic rollback of the run is refused (and changes
+    // nothing).
+    tb.check(&["sh", "-c", &format!("echo '{BROKEN}' > {CONF}")]);
+    let _ = tb.systemctl(&["start", "update-all-rollback.service"]);
+    let done = rollbacks(&tb);
+    assert_eq!(done.len(), 2, "{done:#?}");
+    assert_eq!(done[1]["result"], "refused", "{done:#?}");
+    assert!(
+        done[1]["what"]
+            .as_str()
+            .unwrap()
+            .contains("automatically already"),
+        "{done:#?}"
+    );
+    assert_eq!(conf(&tb), BROKEN);
+}
+
+#[test]
+fn manual_only_records_and_a_dry_run_changes_nothing() {
+    let Some(tb) = boot() else { return };
+    if !prepare(&tb) {
+        return;
+    }
+    safety(&tb, "manual");
+    let run = run(&tb);
+    let done = rollbacks(&tb);
+    assert_eq!(done.len(), 1, "{done:#?}");
+    assert_eq!(done[0]["result"], "refused");
+    let needed = format!("rollback needed: run update-all rollback {run}");
+    assert!(
+        done[0]["what"].as_str().unwrap().contains(&needed),
+        "{done:#?}"
+    );
+    assert_eq!(conf(&tb), BROKEN);
+    assert_eq!(unit_property(&tb, SERVICE, "ActiveState"), "failed");
+
+    // The dry run shows the ladder and changes nothing.
+    let out = runner(&tb, &["rollback", "--dry-run", &run.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let said = text(&out.stdout);
+    println!("{said}");
+    assert!(said.contains("1. undochange: snapper undochange"), "{said}");
+    assert!(said.contains(SERVICE), "{said}");
+    assert_eq!(conf(&tb), BROKEN);
+    assert_eq!(unit_property(&tb, SERVICE, "ActiveState"), "failed");
+
+    // By hand, it is done.
+    let report = json(&tb, &["rollback", "--json", &run.to_string()]);
+    assert_eq!(report["steps"][0]["result"], "ok", "{report:#}");
+    assert_eq!(conf(&tb), GOOD);
+    wait_for(
+        "the service to be active again",
+        Duration::from_secs(20),
+        || unit_property(&tb, SERVICE, "ActiveState") == "active",
+    );
+    println!(
+        "rollback by hand (snapper undochange + restart): {} ms",
+        report["steps"][0]["duration_us"].as_i64().unwrap() / 1000
+    );
+}
