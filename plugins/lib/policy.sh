@@ -17,10 +17,12 @@
 # policy_active: whether the policy can hold anything back (else a plugin
 # keeps its plain upgrade-everything path).
 policy_active() {
-    case ",${UPDATE_ALL_POLICY_ALLOW:-patch,minor,major,security}," in
-    *,patch,*,minor,*,major,*) ;;
-    *) return 0 ;;
-    esac
+    for _ua_p_class in patch minor major; do
+        case ",${UPDATE_ALL_POLICY_ALLOW:-patch,minor,major,security}," in
+        *,"$_ua_p_class",*) ;;
+        *) return 0 ;;
+        esac
+    done
     ua_is_true "${UPDATE_ALL_POLICY_SECURITY_ONLY:-false}" && return 0
     [ -n "${UPDATE_ALL_POLICY_HOLD:-}" ] && return 0
     [ "${UPDATE_ALL_POLICY_MIN_AGE:-0}" -gt 0 ] 2>/dev/null && return 0

@@ -3,6 +3,8 @@
 
 pub mod apt;
 pub mod flatpak;
+pub mod policy;
+pub mod rpm;
 pub mod toolchain;
 
 use std::path::{Path, PathBuf};
