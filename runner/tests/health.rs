@@ -95,9 +95,18 @@ fn wait_rolled_back(tb: &Testbed) {
     assert_eq!(unit_property(tb, ROLLBACK, "Result"), "success");
 }
 
+/// Prints how long each round's checks took (the figures of
+/// docs/safety.md; run with --nocapture to see them).
+fn figures(log: &str) {
+    for line in log.lines().filter(|l| l.starts_with("health checks")) {
+        eprintln!("figure: {line}");
+    }
+}
+
 /// The health unit failed: its Result, and it started the rollback unit.
 fn assert_unhealthy(tb: &Testbed) -> String {
     let log = journal(tb, HEALTH, "debug");
+    figures(&log);
     assert_eq!(unit_property(tb, HEALTH, "Result"), "exit-code", "{log}");
     wait_rolled_back(tb);
     log
@@ -106,6 +115,7 @@ fn assert_unhealthy(tb: &Testbed) -> String {
 /// The health unit passed and no rollback ran.
 fn assert_healthy(tb: &Testbed) -> String {
     let log = journal(tb, HEALTH, "debug");
+    figures(&log);
     assert_eq!(unit_property(tb, HEALTH, "Result"), "success", "{log}");
     assert_eq!(
         unit_property(tb, HEALTH, "ActiveState"),
