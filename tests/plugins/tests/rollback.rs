@@ -5,17 +5,21 @@
 //! and lists it in its document. A version that is gone from where the
 //! tool gets packages is refused with NOT_AVAILABLE, and nothing changes.
 //! npm and pipx reach the npm registry and PyPI, as toolchains.rs does;
-//! flatpak-user a local repository and apt a private root (the fixtures
-//! of stores.rs and apt.rs, in plugin_tests).
+//! flatpak-user a local repository, apt a private root and dnf a
+//! throw-away root with a local repository (the fixtures of stores.rs,
+//! apt.rs and rpm_managers.rs, in plugin_tests).
 
 mod pkgmgr;
+mod userscope;
 
 use pkgmgr::{error_of, have_tools, is_root, ok, only_package, scratch, sh};
 use plugin_tests::apt::PrivateRoot;
 use plugin_tests::flatpak::FlatpakFixture;
+use plugin_tests::rpm::{RpmSetup, Server};
 use plugin_tests::toolchain::{npm_version, pipx_version, Npm, Pipx};
 use std::process::Output;
 use std::time::Instant;
+use userscope::ByHand;
 
 /// Runs plugin `name`'s `command` with `env` and UPDATE_ALL_ROLLBACK_FILE
 /// holding `rows` (name, old, new).
@@ -224,4 +228,104 @@ fn apt_downgrades_from_the_archive_or_the_cache_and_refuses_a_gone_version() {
         "the host's dpkg status changed"
     );
     eprintln!("apt: rollback of ua-fixture 2.0 -> 1.0 from the archive {took:.2}s");
+}
+
+#[test]
+fn dnf_downgrades_from_a_repository_and_refuses_a_gone_version() {
+    let test = "dnf rollback";
+    if !is_root(test) || !have_tools(test, &["dnf", "rpm", "rpmbuild", "createrepo_c"]) {
+        return;
+    }
+    let s = RpmSetup::new(scratch("dnf-rollback"));
+    let server = Server::start(&s.repo);
+    s.write(
+        "etc/yum.repos.d/ua-fixture.repo",
+        plugin_tests::read(plugin_tests::fixtures_dir().join("dnf/local.repo.in"))
+            .replace("@URL@", &server.url()),
+    );
+    let root = s.root.display().to_string();
+    let env = [
+        ("UPDATE_ALL_DNF_INSTALLROOT", root.clone()),
+        ("UPDATE_ALL_DNF_RELEASEVER", "1".to_owned()),
+    ];
+    s.publish("1.0");
+    sh(&format!(
+        "dnf -y -q --installroot='{root}' --releasever=1 install ua-fixture >/dev/null"
+    ));
+    s.publish("2.0");
+    let (name, old, new) = estimated("dnf", &env);
+    assert_eq!((old.as_str(), new.as_str()), ("1.0-1", "2.0-1"));
+    update("dnf", &env);
+    assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch");
+
+    // The repository holds both versions.
+    let took = rolls_back("dnf", &env, &[(&name, &old, &new)]);
+    assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch");
+    assert_eq!(
+        plugin_tests::read(s.root.join("usr/share/ua-fixture/version")),
+        "1.0\n"
+    );
+
+    // 1.0 gone from the repository: refused, and 2.0 stays.
+    update("dnf", &env);
+    assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch");
+    sh(&format!(
+        "rm '{repo}/ua-fixture-1.0-1.noarch.rpm' && createrepo_c --quiet --update '{repo}'",
+        repo = s.repo.display()
+    ));
+    refused("dnf", &env, (&name, &old, &new));
+    assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch");
+    eprintln!("dnf: rollback of ua-fixture 2.0-1 -> 1.0-1 {took:.2}s");
+}
+
+#[test]
+fn snap_reverts_to_the_revision_snapd_kept() {
+    let dir = scratch("snap-rollback");
+    for (file, text) in [
+        (
+            "installed",
+            "core22 20240111 1122 77000000\nfirefox 121.0 3600 260000000\n",
+        ),
+        (
+            "store",
+            "core22 20240408 1380 77500000\nfirefox 125.0.2 4173 262000000\n",
+        ),
+    ] {
+        std::fs::write(dir.path().join(file), text).unwrap();
+    }
+    let snap = ByHand::stand_in("snap", &userscope::fake_bin("snap"), dir.path());
+    let env = [
+        ("PATH", userscope::path_with(&userscope::fake_bin("snap"))),
+        ("FAKE_SNAP_DIR", dir.path().display().to_string()),
+    ];
+    snap.run("update");
+    let installed = || plugin_tests::read(dir.path().join("installed"));
+    assert!(installed().contains("firefox 125.0.2 4173"));
+
+    rolls_back(
+        "snap",
+        &env,
+        &[
+            ("firefox", "121.0", "125.0.2"),
+            ("core22", "20240111", "20240408"),
+        ],
+    );
+    assert!(
+        installed().contains("firefox 121.0 3600"),
+        "{}",
+        installed()
+    );
+    assert!(
+        installed().contains("core22 20240111 1122"),
+        "{}",
+        installed()
+    );
+    let calls = userscope::calls(dir.path());
+    assert!(
+        calls.contains(&"snap revert firefox --revision 3600".to_owned()),
+        "{calls:?}"
+    );
+    // snapd keeps no revision of that version.
+    refused("snap", &env, ("firefox", "99.0", "125.0.2"));
+    assert!(installed().contains("firefox 121.0 3600"));
 }

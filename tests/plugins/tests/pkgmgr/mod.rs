@@ -3,7 +3,7 @@
 //! directories the test bed can see, commands that must succeed, and the
 //! estimate's package list.
 
-#![allow(dead_code)] // each test file uses its own part
+#![allow(dead_code, unused_imports)] // each test file uses its own part
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
