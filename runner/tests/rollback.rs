@@ -245,6 +245,22 @@ fn manual_only_records_and_a_dry_run_changes_nothing() {
     assert_eq!(conf(&tb), BROKEN);
     assert_eq!(unit_property(&tb, SERVICE, "ActiveState"), "failed");
 
+    // What docs/safety.md's worked example shows.
+    println!(
+        "$ journalctl -u update-all-health\n{}",
+        tb.check(&[
+            "journalctl",
+            "-u",
+            "update-all-health",
+            "--no-pager",
+            "-o",
+            "cat"
+        ])
+    );
+    println!(
+        "$ update-all snapshots\n{}",
+        text(&runner(&tb, &["snapshots"]).stdout)
+    );
     // The dry run shows the ladder and changes nothing.
     let out = runner(&tb, &["rollback", "--dry-run", &run.to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -256,8 +272,12 @@ fn manual_only_records_and_a_dry_run_changes_nothing() {
     assert_eq!(unit_property(&tb, SERVICE, "ActiveState"), "failed");
 
     // By hand, it is done.
-    let report = json(&tb, &["rollback", "--json", &run.to_string()]);
-    assert_eq!(report["steps"][0]["result"], "ok", "{report:#}");
+    let out = runner(&tb, &["rollback", &run.to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    println!("$ update-all rollback {run}\n{}", text(&out.stdout));
+    let done = rollbacks(&tb);
+    let step = done.last().unwrap();
+    assert_eq!(step["result"], "ok", "{done:#?}");
     assert_eq!(conf(&tb), GOOD);
     wait_for(
         "the service to be active again",
@@ -266,6 +286,12 @@ fn manual_only_records_and_a_dry_run_changes_nothing() {
     );
     println!(
         "rollback by hand (snapper undochange + restart): {} ms",
-        report["steps"][0]["duration_us"].as_i64().unwrap() / 1000
+        step["duration_us"].as_i64().unwrap() / 1000
     );
+    let history = text(&runner(&tb, &["history"]).stdout);
+    assert!(
+        history.contains(&format!("Run {run} rolled back (undochange, by hand")),
+        "{history}"
+    );
+    println!("$ update-all history\n{history}");
 }
