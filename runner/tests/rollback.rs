@@ -30,21 +30,33 @@ const BROKEN: &str = "listen nonsense";
 /// The snapper configuration.
 const SNAPPER: &str = "testbed";
 
-/// Makes the btrfs filesystem with its snapper configuration, the good
-/// configuration on it, and starts the service; false (the test is
-/// skipped, which fails under `CI=true`) when btrfs or a loop device
-/// cannot be used here.
-fn prepare(tb: &Testbed) -> bool {
-    let script = format!(
-        r#"set -e
-# Loop devices: the instance's /dev has none; nodes for the host's.
-[ -e /dev/loop-control ] || mknod -m 660 /dev/loop-control c 10 237
-for i in $(seq 0 255); do [ -e /dev/loop$i ] || mknod -m 660 /dev/loop$i b 7 $i; done
-truncate -s 256M /var/tmp/testbed-web.img
-mkfs.btrfs -q /var/tmp/testbed-web.img
-mkdir -p {WEB}
-mount -o loop /var/tmp/testbed-web.img {WEB}
-# snapper's configuration, private to the instance.
+/// What a test sets up.
+#[derive(Clone, Copy)]
+struct Setup {
+    /// A snapper configuration covers the filesystem (else the btrfs
+    /// backend snapshots it).
+    snapper: bool,
+    /// The plugin's manifest says `supports_rollback: true`.
+    own_rollback: bool,
+}
+
+/// snapper, and a plugin without a rollback of its own.
+const SNAPPER_ONLY: Setup = Setup {
+    snapper: true,
+    own_rollback: false,
+};
+
+/// Where the plugin's rollback leaves a copy of its rollback file.
+const SEEN: &str = "/run/testbed-rollback-file";
+
+/// Makes the btrfs filesystem (with its snapper configuration), the good
+/// configuration on it, the plugin, and starts the service; false (the
+/// test is skipped, which fails under `CI=true`) when btrfs or a loop
+/// device cannot be used here.
+fn prepare(tb: &Testbed, setup: Setup) -> bool {
+    let snapper = if setup.snapper {
+        format!(
+            r#"# snapper's configuration, private to the instance.
 mkdir -p /run/testbed-snapper
 mount -t tmpfs tmpfs /etc/snapper
 mkdir -p /etc/snapper/configs
@@ -56,7 +68,21 @@ touch /run/testbed-snapper/snapper.log
 snapper --no-dbus -c {SNAPPER} create-config {WEB}
 # snapperd (started at boot) reads the configurations when it starts.
 systemctl try-restart snapperd.service
-echo '{GOOD}' > {CONF}
+"#
+        )
+    } else {
+        String::new()
+    };
+    let script = format!(
+        r#"set -e
+# Loop devices: the instance's /dev has none; nodes for the host's.
+[ -e /dev/loop-control ] || mknod -m 660 /dev/loop-control c 10 237
+for i in $(seq 0 255); do [ -e /dev/loop$i ] || mknod -m 660 /dev/loop$i b 7 $i; done
+truncate -s 256M /var/tmp/testbed-web.img
+mkfs.btrfs -q /var/tmp/testbed-web.img
+mkdir -p {WEB}
+mount -o loop /var/tmp/testbed-web.img {WEB}
+{snapper}echo '{GOOD}' > {CONF}
 "#
     );
     let out = tb.sh(&script);
@@ -75,15 +101,25 @@ echo '{GOOD}' > {CONF}
         0o644,
     );
     // The plugin: its update installs the new configuration and restarts
-    // the service, as a package's maintainer script would.
+    // the service, as a package's maintainer script would; its rollback
+    // (used when the manifest says so) puts the old one back.
+    let answer = |data: &str| {
+        format!(
+            r#"printf '%s\n' '{{"status":"success","data":{data},"error":null,"progress":null}}'"#
+        )
+    };
     tb.add_plugin(
         "webpkg",
-        "scope: system",
+        &format!("scope: system\nsupports_rollback: {}", setup.own_rollback),
         &format!(
-            "#!/bin/sh\n[ \"$1\" = is-applicable ] && exit 0\n\
-             [ \"$1\" = update ] || exit 0\n\
-             echo '{BROKEN}' > {CONF}\n\
-             systemctl restart {SERVICE} || true\n"
+            "#!/bin/sh\ncase \"$1\" in\n\
+             estimate-update) {} ;;\n\
+             update) echo '{BROKEN}' > {CONF}; systemctl restart {SERVICE} || true ;;\n\
+             rollback) cp \"$UPDATE_ALL_ROLLBACK_FILE\" {SEEN}; echo '{GOOD}' > {CONF}\n\
+             \tsystemctl restart {SERVICE}; {} ;;\n\
+             esac\nexit 0\n",
+            answer(r#"{"packages_to_update":[{"name":"web","current_version":"1.0","new_version":"2.0"}]}"#),
+            answer(r#"{"rolled_back":[{"name":"web","version":"1.0"}],"failed":[]}"#),
         ),
     );
     tb.daemon_reload();
@@ -155,7 +191,7 @@ fn conf(tb: &Testbed) -> String {
 #[test]
 fn a_service_broken_by_an_update_is_rolled_back_by_undochange() {
     let Some(tb) = boot() else { return };
-    if !prepare(&tb) {
+    if !prepare(&tb, SNAPPER_ONLY) {
         return;
     }
     safety(&tb, "auto");
@@ -229,7 +265,7 @@ fn a_service_broken_by_an_update_is_rolled_back_by_undochange() {
 #[test]
 fn manual_only_records_and_a_dry_run_changes_nothing() {
     let Some(tb) = boot() else { return };
-    if !prepare(&tb) {
+    if !prepare(&tb, SNAPPER_ONLY) {
         return;
     }
     safety(&tb, "manual");
@@ -294,4 +330,69 @@ fn manual_only_records_and_a_dry_run_changes_nothing() {
         "{history}"
     );
     println!("$ update-all history\n{history}");
+}
+
+#[test]
+fn the_btrfs_backend_puts_back_the_files_the_run_changed() {
+    let Some(tb) = boot() else { return };
+    let setup = Setup {
+        snapper: false,
+        own_rollback: false,
+    };
+    if !prepare(&tb, setup) {
+        return;
+    }
+    tb.check(&["sh", "-c", &format!("echo kept > {WEB}/outside")]);
+    safety(&tb, "auto");
+    let run = run(&tb);
+    let done = rollbacks(&tb);
+    assert_eq!(done.len(), 1, "{done:#?}\n{}", journals(&tb));
+    assert_eq!(done[0]["step"], "undochange", "{done:#?}");
+    assert_eq!(done[0]["result"], "ok", "{done:#?}");
+    let what = done[0]["what"].as_str().unwrap();
+    assert!(
+        what.contains(&format!("{WEB}/.update-all-snapshots/{run}-pre")),
+        "{what}"
+    );
+    assert_eq!(conf(&tb), GOOD);
+    assert_eq!(tb.check(&["cat", &format!("{WEB}/outside")]).trim(), "kept");
+    wait_for(
+        "the service to be active again",
+        Duration::from_secs(20),
+        || unit_property(&tb, SERVICE, "ActiveState") == "active",
+    );
+    println!(
+        "rollback (btrfs restore + restart): {} ms",
+        done[0]["duration_us"].as_i64().unwrap() / 1000
+    );
+}
+
+#[test]
+fn a_plugin_that_can_roll_back_does_so_before_any_snapshot_is_touched() {
+    let Some(tb) = boot() else { return };
+    let setup = Setup {
+        snapper: true,
+        own_rollback: true,
+    };
+    if !prepare(&tb, setup) {
+        return;
+    }
+    safety(&tb, "auto");
+    run(&tb);
+    let done = rollbacks(&tb);
+    assert_eq!(done.len(), 1, "{done:#?}\n{}", journals(&tb));
+    assert_eq!(done[0]["step"], "plugin", "{done:#?}");
+    assert_eq!(done[0]["result"], "ok", "{done:#?}");
+    assert!(
+        done[0]["what"].as_str().unwrap().contains("web 2.0 → 1.0"),
+        "{done:#?}"
+    );
+    // The estimate plugin-exec recorded, handed back line by line.
+    assert_eq!(tb.check(&["cat", SEEN]), "web\t1.0\t2.0\n");
+    assert_eq!(conf(&tb), GOOD);
+    wait_for(
+        "the service to be active again",
+        Duration::from_secs(20),
+        || unit_property(&tb, SERVICE, "ActiveState") == "active",
+    );
 }
