@@ -33,6 +33,43 @@ pub const BOOT_CHECK: &str = "update-all-boot-check.service";
 pub const SAFETY_VAR: &str = "UPDATE_ALL_SAFETY";
 /// The phase a safety unit is recorded under.
 pub const SAFETY_PHASE: &str = "safety";
+/// The safety units' pseudo-plugins, in the order a run meets them; each
+/// one's unit is `update-all-<step>.service`. All are reserved plugin
+/// names (`values::RESERVED_NAMES`), so no plugin can be taken for one.
+pub const SAFETY_STEPS: [&str; 5] = [
+    "snapshot-pre",
+    "snapshot-post",
+    "health",
+    "rollback",
+    "boot-check",
+];
+
+/// Whether `plugin` is a safety unit's pseudo-plugin.
+pub fn is_safety_step(plugin: &str) -> bool {
+    SAFETY_STEPS.contains(&plugin)
+}
+
+/// The phase a unit of `plugin` is shown and recorded under: `safety` for
+/// a safety unit (which systemd knows as an update-phase unit, being named
+/// like one), else its own.
+pub fn shown_phase(plugin: &str, phase: Phase) -> &'static str {
+    if is_safety_step(plugin) {
+        SAFETY_PHASE
+    } else {
+        phase.as_str()
+    }
+}
+
+/// Where a unit of `plugin` sorts among a run's rows: the pre snapshot
+/// first, the plugins, then the post snapshot, the health check and the
+/// rollback, as a run meets them.
+pub fn run_order(plugin: &str) -> usize {
+    match SAFETY_STEPS.iter().position(|s| *s == plugin) {
+        Some(0) => 0,
+        Some(i) => i + 1,
+        None => 1,
+    }
+}
 
 /// `update-all-<name>.service`, or `update-all-<name>-download.service`.
 pub fn unit_name(plugin: &str, phase: Phase) -> String {
@@ -60,6 +97,41 @@ mod tests {
         assert_eq!(
             unit_name("apt", Phase::Download),
             "update-all-apt-download.service"
+        );
+    }
+
+    #[test]
+    fn safety_steps_are_their_units_and_sort_around_the_plugins() {
+        for step in SAFETY_STEPS {
+            let unit = unit_name(step, Phase::Update);
+            assert!(
+                [SNAPSHOT_PRE, SNAPSHOT_POST, HEALTH, ROLLBACK, BOOT_CHECK]
+                    .contains(&unit.as_str()),
+                "{unit}"
+            );
+            assert_eq!(shown_phase(step, Phase::Update), "safety");
+        }
+        assert_eq!(shown_phase("apt", Phase::Download), "download");
+        assert!(!is_safety_step("healthy"));
+        let mut rows = [
+            "health",
+            "zypper",
+            "snapshot-post",
+            "apt",
+            "snapshot-pre",
+            "rollback",
+        ];
+        rows.sort_by_key(|p| (run_order(p), *p));
+        assert_eq!(
+            rows,
+            [
+                "snapshot-pre",
+                "apt",
+                "zypper",
+                "snapshot-post",
+                "health",
+                "rollback"
+            ]
         );
     }
 

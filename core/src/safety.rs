@@ -4,6 +4,8 @@
 //! here; the generator orders the safety units by it and the runner's
 //! `snapshot`, `health` and `rollback` modules act on it.
 
+use crate::manifest::Scope;
+use crate::names;
 use crate::values::{AbsPath, Bounded, Span};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -190,6 +192,27 @@ impl Safety {
         self.snapshots() || self.health_checks()
     }
 
+    /// Whether a run of `scope` takes snapshots: snapshots belong to the
+    /// system (a user manager has no snapshot units).
+    pub fn snapshots_in(&self, scope: Scope) -> bool {
+        scope == Scope::System && self.snapshots()
+    }
+
+    /// The safety units a run of `scope` pulls in when its plan has an
+    /// update unit, in the order the run meets them (the generator links
+    /// them into update-all.target; `update-all plan` lists them). The
+    /// rollback is not among them: only a failed check starts it.
+    pub fn units(&self, scope: Scope) -> Vec<&'static str> {
+        let mut units = Vec::new();
+        if self.snapshots_in(scope) {
+            units.extend([names::SNAPSHOT_PRE, names::SNAPSHOT_POST]);
+        }
+        if self.health_checks() {
+            units.push(names::HEALTH);
+        }
+        units
+    }
+
     /// As the "in effect" line says it.
     pub fn describe(&self) -> String {
         format!(
@@ -248,6 +271,11 @@ mod tests {
         assert_eq!(s.rollback.as_str(), "auto");
         assert_eq!(s.boot_check_attempts, 3);
         assert!(s.snapshots() && s.health_checks() && s.any());
+        assert_eq!(
+            s.units(Scope::System),
+            [names::SNAPSHOT_PRE, names::SNAPSHOT_POST, names::HEALTH]
+        );
+        assert_eq!(s.units(Scope::User), [names::HEALTH]);
     }
 
     #[test]
@@ -256,6 +284,7 @@ mod tests {
         assert_eq!(s.snapshot, SnapshotChoice::Off);
         assert_eq!(s.rollback, RollbackMode::Off);
         assert!(!s.any());
+        assert!(s.units(Scope::System).is_empty());
     }
 
     #[test]

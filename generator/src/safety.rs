@@ -10,18 +10,18 @@ use std::fs;
 use std::io;
 use std::path::Path;
 use update_all_core::manifest::Phase;
-use update_all_core::names::{HEALTH, SNAPSHOT_POST, SNAPSHOT_PRE};
+use update_all_core::names::SNAPSHOT_PRE;
 use update_all_core::plan::Plan;
 use update_all_core::safety::SnapshotFailure;
 use update_all_core::Scope;
 
 /// Which safety units a plan's run gets, decided once for the plan.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SafetyUnits {
-    /// The snapshot units: system scope only, `safety.snapshot` not off.
+    /// With the snapshot units: what a failed pre snapshot does.
     snapshots: Option<SnapshotFailure>,
-    /// The health check: `safety.rollback` not off.
-    health: bool,
+    /// The units pulled in (`Safety::units`).
+    units: Vec<&'static str>,
 }
 
 impl SafetyUnits {
@@ -33,9 +33,10 @@ impl SafetyUnits {
         }
         let safety = &plan.config.safety;
         SafetyUnits {
-            snapshots: (scope == Scope::System && safety.snapshots())
+            snapshots: safety
+                .snapshots_in(scope)
                 .then_some(safety.snapshot_failure),
-            health: safety.health_checks(),
+            units: safety.units(scope),
         }
     }
 
@@ -63,18 +64,6 @@ impl SafetyUnits {
         }
     }
 
-    /// The units pulled into `update-all.target`, in their order.
-    fn units(&self) -> Vec<&'static str> {
-        let mut units = Vec::new();
-        if self.snapshots.is_some() {
-            units.extend([SNAPSHOT_PRE, SNAPSHOT_POST]);
-        }
-        if self.health {
-            units.push(HEALTH);
-        }
-        units
-    }
-
     /// Writes the drop-ins that order the post snapshot and the health
     /// check after every update unit, and links the units into `wants`
     /// (`update-all.target.wants/`).
@@ -85,7 +74,7 @@ impl SafetyUnits {
             .filter(|u| u.phase == Phase::Update)
             .map(|u| plan.unit_name(u))
             .collect();
-        for unit in self.units() {
+        for &unit in &self.units {
             if unit != SNAPSHOT_PRE {
                 let dropins = dir.join(format!("{unit}.d"));
                 fs::create_dir_all(&dropins)?;

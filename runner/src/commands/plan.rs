@@ -15,7 +15,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use update_all_core::inventory::{self, Disabled, Refusal};
+use update_all_core::names::{ROLLBACK, SNAPSHOT_POST, SNAPSHOT_PRE};
 use update_all_core::plan::{self, Reason};
+use update_all_core::safety::{Safety, SnapshotFailure};
 use update_all_core::{Diagnostic, Env, Phase, Scope, Severity};
 
 pub fn run(scope: Scope, args: &PlanArgs) -> ExitCode {
@@ -56,6 +58,51 @@ pub struct Report {
     pub other_scope: Vec<String>,
     /// Manifests masked by an empty file or a symlink to /dev/null.
     pub masked: Vec<PathBuf>,
+    /// The safety units a run pulls in around the updates, in the order
+    /// the run meets them (docs/safety.md); none without an update unit.
+    pub safety: Vec<SafetyUnit>,
+}
+
+/// A safety unit of the run: its pseudo-plugin (`step`) and where it
+/// sits among the plugin units.
+#[derive(Debug, Serialize)]
+pub struct SafetyUnit {
+    pub unit: String,
+    /// `snapshot-pre`, `snapshot-post`, `health`.
+    pub step: String,
+    /// Where it sits, in words.
+    pub order: String,
+}
+
+impl SafetyUnit {
+    fn of(unit: &str, safety: &Safety) -> SafetyUnit {
+        let dependency = match safety.snapshot_failure {
+            SnapshotFailure::Continue => "Wants=",
+            SnapshotFailure::Stop => "Requires=",
+        };
+        let order = match unit {
+            SNAPSHOT_PRE => format!(
+                "before every update unit, not the downloads (each {dependency} it: \
+                 snapshot_failure {})",
+                safety.snapshot_failure.as_str()
+            ),
+            SNAPSHOT_POST => "after every update unit".to_owned(),
+            _ => format!(
+                "after every update unit and the post snapshot; when it fails, {ROLLBACK} \
+                 (rollback {})",
+                safety.rollback.as_str()
+            ),
+        };
+        SafetyUnit {
+            unit: unit.to_owned(),
+            step: unit
+                .strip_prefix("update-all-")
+                .and_then(|u| u.strip_suffix(".service"))
+                .unwrap_or(unit)
+                .to_owned(),
+            order,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +164,15 @@ impl Report {
                 }
             })
             .collect();
+        let safety = if plan.units.iter().any(|u| u.phase == Phase::Update) {
+            let s = &plan.config.safety;
+            s.units(env.scope)
+                .into_iter()
+                .map(|unit| SafetyUnit::of(unit, s))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let waves = plan
             .waves
             .iter()
@@ -132,6 +188,7 @@ impl Report {
             warnings: plan.warnings,
             other_scope,
             masked,
+            safety,
         }
     }
 
@@ -166,6 +223,12 @@ impl Report {
         } else {
             self.write_waves(out)?;
             self.write_ordering(out)?;
+        }
+        if section(out, "Safety units", self.safety.len())? {
+            let w = width(self.safety.iter().map(|u| u.unit.as_str()));
+            for u in &self.safety {
+                writeln!(out, "  {:w$}  {}", u.unit, u.order)?;
+            }
         }
 
         if section(out, "Refused", self.refused.len())? {

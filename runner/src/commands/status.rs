@@ -150,10 +150,11 @@ impl Report {
             // A unit run again within the run replaces its earlier record.
             units.retain(|u| u.unit != l.unit.name);
             let running = l.running_since_us.is_some();
+            let phase = l.unit.shown_phase().to_owned();
             units.push(UnitStatus {
                 unit: l.unit.name,
                 plugin: l.unit.plugin,
-                phase: l.unit.phase.as_str().to_owned(),
+                phase,
                 state: if running {
                     UnitState::Running
                 } else {

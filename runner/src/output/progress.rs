@@ -40,6 +40,12 @@ pub struct Row {
 }
 
 impl Row {
+    /// Its phase as shown: `safety` for a safety unit's row (`health
+    /// safety`).
+    pub fn shown_phase(&self) -> &'static str {
+        update_all_core::names::shown_phase(&self.plugin, self.phase)
+    }
+
     pub fn elapsed(&self, now: SystemTime) -> Option<Duration> {
         self.took
             .or_else(|| Some(now.duration_since(self.started?).unwrap_or_default()))
@@ -70,7 +76,7 @@ impl Row {
 
     /// "apt download", "apt update".
     fn label(&self) -> String {
-        format!("{} {}", self.plugin, self.phase.as_str())
+        format!("{} {}", self.plugin, self.shown_phase())
     }
 }
 
@@ -141,7 +147,7 @@ enum Mode {
 struct StateEvent<'a> {
     event: &'static str,
     plugin: &'a str,
-    phase: Phase,
+    phase: &'static str,
     unit: &'a str,
     state: &'static str,
     elapsed_s: Option<f64>,
@@ -230,7 +236,7 @@ impl Progress {
             Mode::Json => self.json(&StateEvent {
                 event: "state",
                 plugin: &row.plugin,
-                phase: row.phase,
+                phase: row.shown_phase(),
                 unit: &row.unit,
                 state: word(row.state),
                 elapsed_s: secs(row.elapsed(now)),

@@ -32,7 +32,7 @@ use futures_util::{FutureExt, StreamExt};
 use journal::ConditionSkip;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-use update_all_core::names::{RECORDER, TARGET};
+use update_all_core::names::{RECORDER, SNAPSHOT_POST, SNAPSHOT_PRE, TARGET};
 use update_all_core::Scope;
 use zbus::{OwnedObjectPath, OwnedVariant};
 
@@ -281,7 +281,7 @@ impl Recorder {
             .filter(|i| !self.is_recorded(&i.invocation_id))
             .filter_map(|i| {
                 let unit = self.units.get(&i.unit)?;
-                i.record(&unit.plugin, unit.phase.as_str())
+                i.record(&unit.plugin, unit.shown_phase())
             })
             .collect()
     }
@@ -461,7 +461,7 @@ impl Recorder {
         Some(Record {
             run_id: 0,
             plugin: unit.plugin.clone(),
-            phase: unit.phase.as_str().to_owned(),
+            phase: unit.shown_phase().to_owned(),
             unit: unit.name.clone(),
             invocation_id,
             started_us,
@@ -537,6 +537,24 @@ impl Recorder {
         Ok(!jobs
             .iter()
             .any(|j| j.unit == TARGET || is_plugin_unit(&j.unit)))
+    }
+
+    /// Stops the snapshot units, which stay active after their snapshot
+    /// (`RemainAfterExit=yes`, so that a plugin unit started on its own
+    /// mid-run takes none): the next run takes its own pair.
+    pub async fn release_snapshot_units(&self) {
+        for unit in [SNAPSHOT_PRE, SNAPSHOT_POST] {
+            let active = self
+                .bus
+                .outcome(unit)
+                .await
+                .is_ok_and(|props| props.is_active());
+            if active {
+                if let Err(e) = self.bus.stop(unit).await {
+                    tracing::warn!("cannot stop {unit} for the next run: {e}");
+                }
+            }
+        }
     }
 
     /// Ends the run in the database; the summary covers the whole run (also

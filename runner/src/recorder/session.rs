@@ -119,6 +119,8 @@ pub async fn record(scope: Scope) -> Result<(RunSummary, RebootNeed), String> {
     rec.catch_up().await.map_err(fail)?;
     if shutdown {
         rec.mark_cut_short();
+    } else {
+        rec.release_snapshot_units().await;
     }
     let summary = rec.end();
     let reboot = rec.end_reboot();

@@ -103,6 +103,6 @@ fn run_unit(u: &PluginUnit) -> RunUnit {
     RunUnit {
         unit: u.name.clone(),
         plugin: u.plugin.clone(),
-        phase: u.phase.as_str().to_owned(),
+        phase: u.shown_phase().to_owned(),
     }
 }

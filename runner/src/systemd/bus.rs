@@ -6,7 +6,7 @@ use super::names::{is_plugin_unit, job_id};
 use super::units::identity_from_systemd;
 use super::{Error, Job, PlannedUnits, PluginUnit, Result, UnitProps};
 use std::collections::HashMap;
-use update_all_core::names::TARGET;
+use update_all_core::names::{HEALTH, ROLLBACK, TARGET};
 use update_all_core::Scope;
 use zbus::proxy::CacheProperties;
 use zbus::{Connection, OwnedObjectPath, OwnedVariant};
@@ -104,7 +104,13 @@ impl Bus {
         let target = self.load(TARGET).await?;
         let mut wants: Vec<String> = self.property(&target, UNIT_IFACE, "Wants").await?;
         wants.retain(|name| is_plugin_unit(name));
+        // A failed health check starts the rollback (OnFailure=), which the
+        // target does not want: it belongs to the run all the same.
+        if wants.iter().any(|name| name == HEALTH) {
+            wants.push(ROLLBACK.to_owned());
+        }
         wants.sort();
+        wants.dedup();
         let mut units = Vec::with_capacity(wants.len());
         for name in wants {
             let path = self

@@ -16,6 +16,13 @@ pub struct PluginUnit {
     pub phase: Phase,
 }
 
+impl PluginUnit {
+    /// Its phase as shown and recorded: `safety` for a safety unit.
+    pub fn shown_phase(&self) -> &'static str {
+        update_all_core::names::shown_phase(&self.plugin, self.phase)
+    }
+}
+
 /// A job systemd has queued or is running.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
@@ -55,13 +62,20 @@ impl PlannedUnits {
 /// systemd loaded the units, or the caller has no plan at hand): only
 /// systemd knows it then, from the environment the generator gave the
 /// unit (`UPDATE_ALL_PLUGIN`, `UPDATE_ALL_PHASE`), else from its name
-/// alone. `None`: not a plugin unit update-all can follow.
+/// alone. A safety unit's `UPDATE_ALL_SAFETY` names its pseudo-plugin
+/// (`health`), which is followed as an update-phase unit and shown and
+/// recorded in phase `safety` (`names::shown_phase`). `None`: not a plugin
+/// unit update-all can follow.
 pub fn identity_from_systemd(name: &str, environment: &[String]) -> Option<(String, Phase)> {
     let from_env = |key: &str| {
         environment
             .iter()
             .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
     };
+    if let Some(step) = from_env(update_all_core::names::SAFETY_VAR) {
+        return update_all_core::names::is_safety_step(step)
+            .then(|| (step.to_owned(), Phase::Update));
+    }
     match (from_env("UPDATE_ALL_PLUGIN"), from_env("UPDATE_ALL_PHASE")) {
         (Some(plugin), Some(phase)) => Some((plugin.to_owned(), parse_phase(phase)?)),
         _ => plugin_of_name(name),

@@ -126,7 +126,7 @@ impl Watcher {
         self.drain(progress).await;
 
         let mut ticks = progress.live().then(|| self.runtime.interval(REDRAW));
-        while !self.state.pending.is_empty() {
+        while !self.state.pending.is_empty() || self.jobs_came_late(progress).await {
             let wake = poll_fn(|cx| {
                 if self.signals.poll_next_unpin(cx).is_ready() {
                     return Poll::Ready(Wake::Signal);
@@ -183,6 +183,19 @@ impl Watcher {
         let summary = crate::summary::summarize(&self.state.rows);
         progress.summary(&summary, attached, &self.state.rows);
         Ok(Ended::Finished(summary))
+    }
+
+    /// Whether a job of the run came after the last one was removed: a
+    /// failed unit's `OnFailure=` (the health check's rollback) is queued
+    /// as it fails, and its `JobNew` may come after the failed job's
+    /// `JobRemoved`. One round trip brings every signal sent before it.
+    async fn jobs_came_late(&mut self, progress: &mut Progress) -> bool {
+        let Ok(jobs) = self.bus.jobs().await else {
+            return false;
+        };
+        self.drain(progress).await;
+        self.state.reconcile(&self.bus, &jobs, progress).await;
+        !self.state.pending.is_empty()
     }
 
     /// Handles every event queued now.

@@ -6,7 +6,7 @@ use crate::output::progress::{Progress, Row};
 use crate::systemd::{Bus, Event, Job, Outcome, PluginUnit, UnitProps, UnitState};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use update_all_core::names::TARGET;
+use update_all_core::names::{run_order, TARGET};
 use update_all_core::Scope;
 
 /// What is known of the run: a row per plugin unit that got a job, and the
@@ -67,15 +67,17 @@ impl RunState {
     }
 
     /// The row of a plugin unit, made on first sight; rows stay sorted by
-    /// plugin, download before update.
+    /// plugin, download before update, between the safety units before
+    /// and after the updates (`names::run_order`).
     fn row_for(&mut self, unit: &str) -> Option<usize> {
         if let Some(i) = self.rows.iter().position(|r| r.unit == unit) {
             return Some(i);
         }
         let u = self.units.get(unit)?;
+        let key = |plugin: &str, phase| (run_order(plugin), plugin.to_owned(), phase);
         let i = self
             .rows
-            .partition_point(|r| (r.plugin.as_str(), r.phase) < (u.plugin.as_str(), u.phase));
+            .partition_point(|r| key(&r.plugin, r.phase) < key(&u.plugin, u.phase));
         let row = Row {
             unit: u.name.clone(),
             plugin: u.plugin.clone(),
