@@ -33,6 +33,7 @@
 //! the `dbus` package (see `REQUIREMENTS.apt`).
 
 mod boot;
+mod btrfs;
 mod cgroup;
 mod console;
 mod deploy;
@@ -48,6 +49,7 @@ mod users;
 use std::fmt;
 use std::io;
 
+pub use btrfs::{btrfs_unavailable, Btrfs};
 pub use deploy::{target_binary, MANIFESTS, PLUGINS, RUNNER};
 pub use instance::Testbed;
 pub use persist::KeptState;
