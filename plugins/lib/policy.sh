@@ -142,3 +142,23 @@ policy_pick() {
     }
     END { if (best != "") print best }'
 }
+
+# policy_filter < ROWS: ua_estimate's rows (NAME, CURRENT, NEW, download
+# and installed size, update_type, tab-separated) for those the policy
+# lets through, the update_type filled in by semantic version
+# (policy_classify) where the row has none; the others go to
+# ua_held_back with the reason. For tools that offer only their newest
+# version: a package whose newest version is of a class the policy does
+# not allow is held back whole.
+policy_filter() {
+    while IFS='	' read -r _ua_p_name _ua_p_cur _ua_p_new _ua_p_dl _ua_p_inst _ua_p_type _; do
+        [ -n "$_ua_p_name" ] || continue
+        [ -n "$_ua_p_type" ] || _ua_p_type=$(policy_classify "$_ua_p_cur" "$_ua_p_new")
+        if policy_active && _ua_p_why=$(policy_reason "$_ua_p_name" "$_ua_p_type"); then
+            ua_held_back "$_ua_p_name" "$_ua_p_cur" "$_ua_p_new" "$_ua_p_why"
+        else
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$_ua_p_name" "$_ua_p_cur" "$_ua_p_new" \
+                "$_ua_p_dl" "$_ua_p_inst" "$_ua_p_type"
+        fi
+    done
+}

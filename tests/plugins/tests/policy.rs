@@ -453,3 +453,54 @@ fn apt_security_only_through_update_all_is_checked_applied_and_recorded() {
         "history --json: {history}"
     );
 }
+
+#[test]
+fn dnf_hold_and_security_only_keep_a_package_without_an_advisory() {
+    use plugin_tests::rpm::{RpmSetup, Server};
+    let test = "dnf policy";
+    if !is_root(test) || !have_tools(test, &["dnf", "rpm", "rpmbuild", "createrepo_c"]) {
+        return;
+    }
+    let s = RpmSetup::new(scratch("dnf-policy"));
+    let server = Server::start(&s.repo);
+    s.write(
+        "etc/yum.repos.d/ua-fixture.repo",
+        pkgmgr::read(pkgmgr::fixture("dnf", "local.repo.in")).replace("@URL@", &server.url()),
+    );
+    let root = s.root.display().to_string();
+    s.publish("1.0");
+    testbed::host_sh(&format!(
+        "dnf -y -q --installroot='{root}' --releasever=1 install ua-fixture >/dev/null"
+    ));
+    s.publish("2.0");
+    let run = |command: &str, policy: &[(&str, &str)]| {
+        let mut env = vec![
+            ("UPDATE_ALL_DNF_INSTALLROOT", root.as_str()),
+            ("UPDATE_ALL_DNF_RELEASEVER", "1"),
+        ];
+        env.extend_from_slice(policy);
+        plugin_tests::json(&plugin_tests::run("dnf", &[command], &env))
+    };
+    let doc = run("estimate-update", &[]);
+    assert_eq!(
+        doc["data"]["packages_to_update"][0]["update_type"], "unknown",
+        "no advisory names it: {doc}"
+    );
+    for (policy, why) in [
+        (
+            ("UPDATE_ALL_POLICY_HOLD", "^ua-fix"),
+            "held by the pattern \"^ua-fix\"",
+        ),
+        (
+            ("UPDATE_ALL_POLICY_SECURITY_ONLY", "true"),
+            "not a security update (security_only)",
+        ),
+    ] {
+        let doc = run("update", &[policy]);
+        assert_eq!(doc["status"], "success", "{doc}");
+        assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch", "{policy:?}");
+        assert_eq!(doc["data"]["held_back"][0]["reason"], why, "{doc}");
+    }
+    run("update", &[]);
+    assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch", "without a policy");
+}

@@ -76,6 +76,13 @@ fn pipx_upgrades_an_old_package_through_its_user_unit() {
         return;
     };
     userscope::set_env(&tb, &[("XDG_CACHE_HOME", &s(&cache))]);
+    // cowsay 5 → 6 is a major update, which pipx's manifest policy holds
+    // back (tests/plugins/tests/policy.rs): this test is about the unit.
+    tb.write(
+        "/run/update-all/config.d/50-pipx-major.yaml",
+        "policy_overrides:\n  pipx:\n    allow: [patch, minor, major, security]\n",
+        0o644,
+    );
     userscope::install(
         &tb,
         "pipx",
