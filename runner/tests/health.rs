@@ -373,12 +373,33 @@ fn a_failing_boot_check_starts_the_rollback_unit() {
     let errors = journal(&tb, BOOT_CHECK, "err");
     assert!(
         errors.contains(
-            "health check required.d/10-boot failed: exit status 1: the machine came back broken"
+            "health check required.d/10-boot failed (at boot): exit status 1: the machine came back broken"
         ),
         "{errors}\n{}",
         tb.journal(BOOT_CHECK)
     );
-    // The boot counter: this boot counted once; its check ran once.
+    // Recorded as the run's next round (the health unit made round 1),
+    // and the boot counter counted this boot once.
+    let db = rusqlite::Connection::open_with_flags(
+        state.var_lib_update_all().join("stats.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let failed: (i64, String) = db
+        .query_row(
+            "SELECT round, check_name FROM health_checks WHERE ok = 0 AND kind = 'required'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(failed, (2, "required.d/10-boot".to_owned()));
+    let attempts: (i64, String) = db
+        .query_row("SELECT attempts, result FROM boot_checks", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(attempts, (1, "unhealthy".to_owned()));
+    // Still pending in this boot (a check by hand checks again).
     let out = runner(&tb, &["safety", "boot-check", "--pending"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }

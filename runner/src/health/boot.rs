@@ -63,8 +63,14 @@ pub fn check(scope: Scope) -> bool {
         tracing::warn!(update_all_run = run, "cannot count the boot check: {e}");
     }
     let subject = Subject::of_run(scope, Some(&db), Some(run));
+    // Recorded as the run's next round: its last round is what a rollback
+    // names as its reason.
+    let recorded_as = db.last_health_round(run).unwrap_or(0) + 1;
     let healthy = match zbus::block_on(Bus::connect(scope)) {
-        Ok(bus) => verdict(Some(run), &[checked_round(&bus, &subject, Some(&db), 0)]),
+        Ok(bus) => {
+            let checks = checked_round(&bus, &subject, Some(&db), 0, recorded_as);
+            verdict(Some(run), &[checks])
+        }
         Err(e) => {
             tracing::error!(update_all_run = run, "health check systemd failed: {e}");
             false

@@ -148,7 +148,7 @@ fn log(run: Option<RunId>, n: u32, c: &Check) {
     let (name, what) = (&c.name, &c.message);
     let kind = c.kind.as_str();
     let round = match n {
-        0 => String::new(),
+        0 => " (at boot)".to_owned(),
         n => format!(" (round {n})"),
     };
     if c.is_unhealthy() {

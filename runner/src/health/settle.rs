@@ -33,7 +33,7 @@ pub fn health(scope: Scope) -> bool {
             return false;
         }
     };
-    let first = checked_round(&bus, &subject, db.as_ref(), 1);
+    let first = checked_round(&bus, &subject, db.as_ref(), 1, 1);
     if first.iter().any(Check::is_unhealthy) || settle.is_zero() {
         return verdict(run, &[first]);
     }
@@ -42,7 +42,7 @@ pub fn health(scope: Scope) -> bool {
         settle.as_secs()
     ));
     std::thread::sleep(settle);
-    let second = checked_round(&bus, &subject, db.as_ref(), 2);
+    let second = checked_round(&bus, &subject, db.as_ref(), 2, 2);
     verdict(run, &[first, second])
 }
 
@@ -53,25 +53,32 @@ pub(super) fn open(scope: Scope) -> Option<Db> {
         .ok()
 }
 
-/// One round, logged with how long it took (the checks' own time: the
-/// stability window is not in it), and recorded.
-pub(super) fn checked_round(bus: &Bus, subject: &Subject, db: Option<&Db>, n: u32) -> Vec<Check> {
+/// Round `n` (0: the boot check's), logged with how long it took (the
+/// checks' own time: the stability window is not in it), and recorded as
+/// round `recorded_as`.
+pub(super) fn checked_round(
+    bus: &Bus,
+    subject: &Subject,
+    db: Option<&Db>,
+    n: u32,
+    recorded_as: u32,
+) -> Vec<Check> {
     let start = Instant::now();
     let checks = round(bus, subject, n);
     let took = start.elapsed();
     tracing::info!(
         update_all_run = subject.run,
-        update_all_health_round = n,
+        update_all_health_round = recorded_as,
         "health checks{}: {} check(s) in {} ms",
         if n == 0 {
-            String::new()
+            " at boot".to_owned()
         } else {
             format!(" round {n}")
         },
         checks.len(),
         took.as_millis()
     );
-    record(db, subject.run, n, &checks);
+    record(db, subject.run, recorded_as, &checks);
     checks
 }
 

@@ -71,7 +71,8 @@ pub struct CheckRecord {
     pub ok: bool,
     /// What was found: `nginx.service is failed`, `exit status 3`.
     pub message: String,
-    /// 1 at once, 2 after the stability window, 0 the boot check.
+    /// 1 at once, 2 after the stability window; a boot check's are the
+    /// run's next round (3 after two, ...).
     pub round: u32,
     pub duration_us: i64,
     pub at_us: i64,
@@ -170,6 +171,16 @@ impl Db {
             })
         })?;
         rows.collect()
+    }
+
+    /// The highest round recorded of `run` (0 for none): the boot check
+    /// records its checks as the next one.
+    pub fn last_health_round(&self, run: RunId) -> rusqlite::Result<u32> {
+        self.conn.query_row(
+            "SELECT COALESCE(MAX(round), 0) FROM health_checks WHERE run_id = ?1",
+            [run],
+            |r| r.get(0),
+        )
     }
 
     /// The plugins whose update ran in `run`: its update unit started (as

@@ -153,7 +153,7 @@ const MIGRATIONS: &[&str] = &[
          kind        TEXT NOT NULL,
          ok          INTEGER NOT NULL,
          message     TEXT NOT NULL,
-         -- 1 before the stability window, 2 after; 0 the boot check
+         -- 1 before the stability window, 2 after; a boot check the next
          round       INTEGER NOT NULL,
          duration_us INTEGER NOT NULL,
          at_us       INTEGER NOT NULL
