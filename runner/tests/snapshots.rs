@@ -117,14 +117,25 @@ fn read(tb: &Testbed, path: &str) -> String {
     text(&tb.exec(&["cat", path]).stdout).trim().to_owned()
 }
 
-/// Prints the time each snapshot took (the figures of docs/safety.md).
-fn print_times(kind: &str, snapshots: &[Value]) {
+/// Prints the time each snapshot took (the figures of docs/safety.md):
+/// the backend's command as recorded, and the whole unit from its
+/// condition's start to its end (process starts, configuration,
+/// detection, records), from systemd's timestamps.
+fn print_times(tb: &Testbed, kind: &str, snapshots: &[Value]) {
     for s in snapshots {
         eprintln!(
             "FIGURE {kind} {} snapshot: {:.3} s",
             s["phase"].as_str().unwrap_or("?"),
             s["duration_s"].as_f64().unwrap_or(f64::NAN)
         );
+    }
+    for unit in [
+        "update-all-snapshot-pre.service",
+        "update-all-snapshot-post.service",
+    ] {
+        let us = |name: &str| unit_property(tb, unit, name).parse::<i64>().unwrap_or(0);
+        let took = us("ActiveEnterTimestampMonotonic") - us("InactiveExitTimestampMonotonic");
+        eprintln!("FIGURE {kind} {unit}: {:.3} s", took as f64 / 1e6);
     }
 }
 
@@ -147,7 +158,7 @@ fn snapper_takes_a_pre_post_pair_with_the_runs_userdata_around_the_update() {
         assert_eq!(s["config_or_path"], CONFIG);
         assert_eq!(s["error"], Value::Null, "{s:#}");
     }
-    print_times("snapper", snaps);
+    print_times(&tb, "snapper", snaps);
     let number = |i: usize| snaps[i]["number_or_name"].as_str().unwrap().to_owned();
     let (pre, post) = (number(0), number(1));
 
@@ -183,6 +194,13 @@ fn snapper_takes_a_pre_post_pair_with_the_runs_userdata_around_the_update() {
         table.contains("snapper") && table.contains(CONFIG),
         "{table}"
     );
+    // The transcript of docs/safety.md's example.
+    let units = ["update-all-snapshot-pre", "update-all-snapshot-post"];
+    let log = tb.check(&["journalctl", "--no-pager", "-u", units[0], "-u", units[1]]);
+    eprintln!(
+        "$ update-all snapshots\n{table}\n$ journalctl -u {} -u {}\n{log}",
+        units[0], units[1]
+    );
 }
 
 #[test]
@@ -195,7 +213,7 @@ fn plain_btrfs_snapshots_are_read_only_and_named_after_the_run() {
     assert_eq!(runs.len(), 1, "{runs:#?}");
     let run_id = runs[0]["run_id"].as_i64().unwrap();
     let snaps = runs[0]["snapshots"].as_array().unwrap();
-    print_times("btrfs", snaps);
+    print_times(&tb, "btrfs", snaps);
     for (s, phase) in snaps.iter().zip(["pre", "post"]) {
         let path = format!("{MOUNT}/.update-all-snapshots/{run_id}-{phase}");
         assert_eq!(s["backend"], "btrfs", "{s:#}");

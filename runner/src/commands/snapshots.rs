@@ -7,7 +7,7 @@
 
 use crate::cli::SnapshotsArgs;
 use crate::output;
-use crate::output::format::{duration, local_time, table};
+use crate::output::format::{cpu_time, local_time, table};
 use crate::stats::snapshots::{self, Snapshot, NONE};
 use crate::stats::{self, RunId};
 use serde::Serialize;
@@ -98,7 +98,8 @@ fn text(out: &mut dyn Write, rows: &[Snapshot], run: Option<RunId>) -> io::Resul
                 r.config_or_path.clone(),
                 r.number_or_name.clone().unwrap_or_else(|| "-".into()),
                 local_time(r.started_us),
-                if none { "-".into() } else { duration(took(r)) },
+                // Often far below a second: "19ms".
+                if none { "-".into() } else { cpu_time(took(r)) },
                 match (&r.error, none) {
                     (Some(e), _) => format!("failed: {e}"),
                     (None, true) => "no backend: only per-plugin rollback".into(),

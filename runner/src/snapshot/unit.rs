@@ -106,6 +106,10 @@ fn take_one(
     let what = target.describe();
     match taken {
         Ok(name) => {
+            let name = match target.kind {
+                Kind::Snapper { .. } => format!("number {name}"),
+                _ => name,
+            };
             let marked = important
                 .map(|p| format!(", marked important ({p} is updated)"))
                 .unwrap_or_default();
