@@ -100,7 +100,7 @@ fn in_effect(config: &Config) -> String {
          notifications: enabled {}, on_success {}, on_failure {}; \
          schedule.update_logged_in_users: {}; retries: attempts {}, backoff {:?}; \
          resume: {}; services.restart: {}; reboot: {}; slice: {}; paths.runner: {}; \
-         policy: {}; policy_overrides: {}",
+         policy: {}; policy_overrides: {}; safety: {}",
         names(&config.disabled),
         c.skip_on_battery,
         c.skip_on_metered,
@@ -126,7 +126,8 @@ fn in_effect(config: &Config) -> String {
         },
         config.paths.runner,
         config.policy.describe(),
-        update_all_core::policy::describe_overrides(&config.policy_overrides)
+        update_all_core::policy::describe_overrides(&config.policy_overrides),
+        config.safety.describe()
     )
 }
 
@@ -160,7 +161,9 @@ mod tests {
              notifications: enabled true, on_success true, on_failure true; \
              schedule.update_logged_in_users: false; retries: attempts 3, backoff 2s; \
              resume: ask; services.restart: list; reboot: never; slice: no limits; \
-             paths.runner: /usr/bin/update-all"
+             paths.runner: /usr/bin/update-all; policy: none; policy_overrides: none; \
+             safety: snapshot auto of [/] (continue on failure), health settle 30s \
+             timeout 60s, rollback auto, boot_check_attempts 3"
         );
     }
 

@@ -44,19 +44,22 @@ fn accepted_keys(section: &str) -> Vec<String> {
         .collect()
 }
 
-/// packaging/config.yaml with every key uncommented: `#section:` and
-/// `#  key: value` lines, as opposed to prose (`# Text`, `  # Text`).
+/// packaging/config.yaml with every key uncommented: `#section:`,
+/// `#  key: value` and `#    subkey: value` lines (indented by twos), as
+/// opposed to prose (`# Text`, `  # Text`) and examples (indented by odd
+/// numbers of spaces).
 fn uncommented() -> String {
     let text = std::fs::read_to_string(repo().join("packaging/config.yaml")).unwrap();
     let is_key = |s: &str| {
-        s.split_once(':').is_some_and(|(k, _)| {
-            !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-        })
+        let key = s.trim_start_matches(' ');
+        (s.len() - key.len()) % 2 == 0
+            && key.split_once(':').is_some_and(|(k, _)| {
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            })
     };
     text.lines()
         .map(|l| match l.strip_prefix('#') {
             Some(rest) if is_key(rest) => rest,
-            Some(rest) if rest.starts_with("  ") && is_key(&rest[2..]) => rest,
             _ => l,
         })
         .collect::<Vec<_>>()
@@ -88,6 +91,7 @@ fn default_config_shows_every_key_with_its_default() {
         use update_all_core::policy::Policy;
         assert_eq!(Policy::resolve(&[Some(&config.policy)]), Policy::default());
         assert_eq!(config.policy_overrides, default.policy_overrides);
+        assert_eq!(config.safety, default.safety);
     }
 
     for section in accepted_keys("") {
@@ -106,6 +110,30 @@ fn default_config_shows_every_key_with_its_default() {
                 "packaging/config.yaml lacks {section}.{key}"
             );
         }
+    }
+}
+
+/// A section inside a section (`safety.health`) has each of its keys too.
+#[test]
+fn default_config_shows_every_nested_key() {
+    let text = uncommented();
+    let (_, messages) = load("safety:\n  health:\n    zzz_unknown: 1\n");
+    let message = messages.join("\n");
+    let list = message.split_once("expected ").expect(&message).1;
+    let keys: Vec<&str> = list.split('`').skip(1).step_by(2).collect();
+    assert_eq!(keys, ["settle", "timeout"], "{message}");
+    let body: Vec<&str> = section_body(&text, "safety").collect();
+    let health = body
+        .iter()
+        .skip_while(|l| **l != "  health:")
+        .skip(1)
+        .take_while(|l| l.starts_with("    "));
+    let shown: Vec<&str> = health.map(|l| l.trim_start()).collect();
+    for key in keys {
+        assert!(
+            shown.iter().any(|l| l.starts_with(&format!("{key}:"))),
+            "packaging/config.yaml lacks safety.health.{key}: {shown:?}"
+        );
     }
 }
 
