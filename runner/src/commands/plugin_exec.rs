@@ -162,11 +162,8 @@ pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
         Vec::new()
     };
     // What a plugin that can roll back returns to (docs/safety.md).
-    if let Some(plugin) = std::env::var("UPDATE_ALL_PLUGIN")
-        .ok()
-        .filter(|_| phase == "update")
-    {
-        crate::rollback::estimates::before_update(scope, &plugin);
+    if let Some(plugin) = plugin.as_deref().filter(|_| phase == "update") {
+        crate::rollback::estimates::before_update(scope, plugin);
     }
     // Read when the first transient failure asks for it: a run without
     // one reads no configuration (the recorder reports its problems).

@@ -14,6 +14,7 @@ use crate::stats::packages::{self, RunPackage};
 use crate::stats::{db_path, Db, RunId};
 use update_all_core::inventory::Plugin;
 use update_all_core::names::unit_name;
+use update_all_core::policy::UpdateType;
 use update_all_core::{Env, Phase, Scope};
 use update_all_protocol::{Command, Estimate, EstimateAnswer};
 
@@ -50,7 +51,9 @@ fn rows(estimate: &Estimate) -> Vec<RunPackage> {
             name: p.name.clone(),
             current_version: p.current_version.clone(),
             new_version: p.new_version.clone(),
-            update_type: None,
+            // Unknown is what an estimate without the field says.
+            update_type: (p.update_type != UpdateType::Unknown)
+                .then(|| p.update_type.as_str().to_owned()),
         })
         .collect()
 }
@@ -99,5 +102,28 @@ pub fn before_update(scope: Scope, plugin: &str) {
         Err(e) => tracing::warn!(
             "{e}: {plugin}'s rollback will not know the versions to return to"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_package_is_a_row_with_its_update_type_when_known() {
+        let estimate = Estimate::from_data(&serde_json::json!({
+            "packages_to_update": [
+                {"name": "eslint", "current_version": "8.0.0", "new_version": "9.0.0",
+                 "update_type": "major"},
+                {"name": "left-pad", "current_version": "1.0.0"}
+            ]
+        }))
+        .unwrap()
+        .unwrap();
+        let rows = rows(&estimate);
+        assert_eq!(rows[0].update_type.as_deref(), Some("major"));
+        assert_eq!(rows[0].new_version.as_deref(), Some("9.0.0"));
+        assert_eq!(rows[1].update_type, None);
+        assert_eq!(rows[1].new_version, None);
     }
 }
