@@ -194,6 +194,10 @@ fn a_service_broken_by_an_update_is_rolled_back_by_undochange() {
     if !prepare(&tb, SNAPPER_ONLY) {
         return;
     }
+    // A desktop user, told of the rollback.
+    tb.add_user("alice", 4001);
+    tb.login("alice", "user", "wayland");
+    tb.start_notification_server("alice");
     safety(&tb, "auto");
     let run = run(&tb);
 
@@ -244,6 +248,18 @@ fn a_service_broken_by_an_update_is_rolled_back_by_undochange() {
         history.contains(&format!("Run {run} rolled back (undochange, automatic")),
         "{history}"
     );
+    // "Rolled back", naming the failed check.
+    let told = || -> Option<Value> {
+        tb.notifications("alice")
+            .iter()
+            .filter_map(|n| serde_json::from_str::<Value>(n).ok())
+            .find(|n| n["summary"] == "Updates rolled back")
+    };
+    wait_for("the notification", Duration::from_secs(15), || {
+        told().is_some()
+    });
+    let body = told().unwrap()["body"].as_str().unwrap().to_owned();
+    assert!(body.contains(SERVICE), "{body}");
 
     // A second automatic rollback of the run is refused (and changes
     // nothing).
