@@ -97,7 +97,7 @@ fn wait_rolled_back(tb: &Testbed) {
 
 /// Prints how long each round's checks took (the figures of
 /// docs/safety.md; run with --nocapture to see them).
-fn figures(log: &str) {
+fn print_figures(log: &str) {
     for line in log.lines().filter(|l| l.starts_with("health checks")) {
         eprintln!("figure: {line}");
     }
@@ -106,7 +106,7 @@ fn figures(log: &str) {
 /// The health unit failed: its Result, and it started the rollback unit.
 fn assert_unhealthy(tb: &Testbed) -> String {
     let log = journal(tb, HEALTH, "debug");
-    figures(&log);
+    print_figures(&log);
     assert_eq!(unit_property(tb, HEALTH, "Result"), "exit-code", "{log}");
     wait_rolled_back(tb);
     log
@@ -115,7 +115,7 @@ fn assert_unhealthy(tb: &Testbed) -> String {
 /// The health unit passed and no rollback ran.
 fn assert_healthy(tb: &Testbed) -> String {
     let log = journal(tb, HEALTH, "debug");
-    figures(&log);
+    print_figures(&log);
     assert_eq!(unit_property(tb, HEALTH, "Result"), "success", "{log}");
     assert_eq!(
         unit_property(tb, HEALTH, "ActiveState"),
@@ -402,4 +402,38 @@ fn a_failing_boot_check_starts_the_rollback_unit() {
     // Still pending in this boot (a check by hand checks again).
     let out = runner(&tb, &["safety", "boot-check", "--pending"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+/// Figures for docs/safety.md (`cargo test --test health -- --ignored
+/// --nocapture figures`): a round with the built-in checks, three active
+/// units of a plugin's health entry, and ten required scripts, timed by
+/// the health unit itself, five runs.
+#[test]
+#[ignore]
+fn figures() {
+    let Some(tb) = boot() else { return };
+    safety_on(&tb, "1s");
+    for i in 0..3 {
+        tb.write(
+            format!("/run/systemd/system/testbed-svc{i}.service"),
+            "[Service]\nExecStart=/bin/sleep infinity\n",
+            0o644,
+        );
+    }
+    tb.daemon_reload();
+    for i in 0..3 {
+        tb.check(&["systemctl", "start", &format!("testbed-svc{i}.service")]);
+    }
+    for i in 0..10 {
+        script(&tb, &format!("{REQUIRED}/{i:02}-ok"), "echo fine");
+    }
+    tb.add_plugin(
+        "web",
+        "scope: system\nhealth:\n  units: [testbed-svc0.service, testbed-svc1.service, testbed-svc2.service]",
+        &plugin(""),
+    );
+    for _ in 0..5 {
+        run(&tb);
+        assert_healthy(&tb);
+    }
 }
