@@ -337,3 +337,45 @@ fn without_a_backend_the_run_works_and_says_once_only_per_plugin_rollback() {
     assert_eq!(runs[0]["no_backend"], true);
     assert_eq!(runs[0]["snapshots"].as_array().map(Vec::len), Some(0));
 }
+
+/// A plugin that can roll back and whose estimate updates the C library.
+const LIBC: &str = r#"#!/bin/sh
+case "$1" in
+is-applicable) exit 0 ;;
+estimate-update) echo '{"status": "success", "error": null, "progress": null, "data": {"applicable": true, "packages_to_update": [{"name": "libc6", "current_version": "2.36-9", "new_version": "2.36-10", "download_size_bytes": 1, "installed_size_bytes": null}], "total_download_size_bytes": 1, "total_installed_size_bytes": null, "estimated_time_seconds": 1, "affects_runtimes": [], "affects_applications": [], "requires_reboot": false, "security_updates": false}}' ;;
+update) exit 0 ;;
+*) exit 2 ;;
+esac
+"#;
+
+#[test]
+fn an_update_of_the_c_library_marks_the_snapper_pair_important() {
+    let Some((tb, _fs)) = setup(true, &format!("  paths: [{MOUNT}]\n")) else {
+        return;
+    };
+    tb.add_plugin("libc", "scope: system\nsupports_rollback: true", LIBC);
+    tb.daemon_reload();
+    let said = run(&tb);
+    let listed = tb.check(&["snapper", "--jsonout", "-c", CONFIG, "list"]);
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let pair: Vec<&Value> = listed[CONFIG]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["type"] == "pre" || s["type"] == "post")
+        .collect();
+    assert_eq!(pair.len(), 2, "{listed:#}\n{said}");
+    for s in pair {
+        assert_eq!(
+            s["userdata"]["important"],
+            "yes",
+            "{listed:#}\n{}",
+            explain(&tb)
+        );
+    }
+    let journal = tb.journal("update-all-snapshot-post.service");
+    assert!(
+        journal.contains("marked important (libc6 is updated)"),
+        "{journal}"
+    );
+}
