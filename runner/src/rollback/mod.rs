@@ -27,6 +27,7 @@ use crate::stats::{query, Db, RunId};
 use guard::Refusal;
 use ladder::{Context, Evidence, Taken};
 use serde::Serialize;
+use update_all_core::safety::RollbackMode;
 use update_all_core::{names, Env, Scope};
 
 /// What was asked for.
@@ -139,27 +140,10 @@ pub fn roll_back(db: &Db, scope: Scope, request: Request) -> Report {
         not_covered: Vec::new(),
         steps: Vec::new(),
     };
-    if let Err(refusal) = guard::check(db, run, request.automatic, config.safety.rollback) {
-        let text = refusal.describe(run);
-        tracing::warn!("{text}");
-        if refusal != Refusal::Off {
-            record(
-                db,
-                &report,
-                &Taken {
-                    step: Step::Undochange,
-                    what: text.clone(),
-                    result: Outcome::Refused,
-                    detail: String::new(),
-                    started_us: crate::stats::now_us(),
-                    duration_us: 0,
-                },
-            );
-        }
-        if refusal == Refusal::Manual {
-            tell(&config, needed(run, &why));
-        }
-        report.refused = Some(text);
+    // `off`: the unit does nothing at all, not even look.
+    if request.automatic && config.safety.rollback == RollbackMode::Off {
+        tracing::info!("{}", Refusal::Off.describe(run));
+        report.refused = Some(Refusal::Off.describe(run));
         return report;
     }
     let env = Env::from_process(Some(scope));
@@ -179,29 +163,45 @@ pub fn roll_back(db: &Db, scope: Scope, request: Request) -> Report {
         catalog: &catalog,
     };
     let plan = ladder::plan(&evidence);
+    if let Err(refusal) = guard::check(db, run, request.automatic, config.safety.rollback) {
+        let text = refusal.describe(run);
+        tracing::warn!("{text}");
+        if refusal != Refusal::Off {
+            record(
+                db,
+                &report,
+                &Taken {
+                    // The step it would have taken first.
+                    step: plan
+                        .steps
+                        .first()
+                        .map_or(Step::Plugin, ladder::Planned::step),
+                    what: text.clone(),
+                    result: Outcome::Refused,
+                    detail: String::new(),
+                    started_us: crate::stats::now_us(),
+                    duration_us: 0,
+                },
+            );
+        }
+        if refusal == Refusal::Manual {
+            tell(&config, needed(run, &why));
+        }
+        report.refused = Some(text);
+        return report;
+    }
     report.not_covered = plan.not_covered.clone();
     if plan.steps.is_empty() {
-        let text = format!(
-            "nothing to roll back with: {} no rollback of {} own and the run has no snapshots",
-            if evidence.updated.is_empty() {
-                "no plugin's update ran, and".to_owned()
-            } else {
-                format!(
-                    "{} ha{}",
-                    evidence.updated.join(", "),
-                    if evidence.updated.len() == 1 {
-                        "s"
-                    } else {
-                        "ve"
-                    }
-                )
-            },
-            if evidence.updated.len() == 1 {
-                "its"
-            } else {
-                "their"
-            }
-        );
+        let text = if evidence.updated.is_empty() {
+            "nothing to roll back with: no plugin's update ran, and the run has no snapshots"
+                .to_owned()
+        } else {
+            format!(
+                "nothing to roll back with: no rollback of their own ({}), and the run has \
+                 no snapshots",
+                evidence.updated.join(", ")
+            )
+        };
         let taken = Taken {
             step: Step::Plugin,
             what: text,
