@@ -27,6 +27,10 @@ const SERVICE: &str = "testbed-web.service";
 const CONF: &str = "/run/testbed-web/web.conf";
 const GOOD: &str = "listen 80";
 const BROKEN: &str = "listen nonsense";
+/// A service whose program lives on it, which the update replaces while
+/// it runs (and the rollback puts back: it must restart).
+const HELPER: &str = "testbed-helper.service";
+const HELPER_EXE: &str = "/run/testbed-web/helper";
 /// The snapper configuration.
 const SNAPPER: &str = "testbed";
 
@@ -83,6 +87,8 @@ mkfs.btrfs -q /var/tmp/testbed-web.img
 mkdir -p {WEB}
 mount -o loop /var/tmp/testbed-web.img {WEB}
 {snapper}echo '{GOOD}' > {CONF}
+printf '#!/bin/sh\nexec sleep infinity\n' > {HELPER_EXE}
+chmod 755 {HELPER_EXE}
 "#
     );
     let out = tb.sh(&script);
@@ -114,7 +120,8 @@ mount -o loop /var/tmp/testbed-web.img {WEB}
         &format!(
             "#!/bin/sh\ncase \"$1\" in\n\
              estimate-update) {} ;;\n\
-             update) echo '{BROKEN}' > {CONF}; systemctl restart {SERVICE} || true ;;\n\
+             update) echo '{BROKEN}' > {CONF}; systemctl restart {SERVICE} || true\n\
+             \tprintf '#!/bin/sh\\n# 2.0\\nexec sleep infinity\\n' > {HELPER_EXE} ;;\n\
              rollback) cp \"$UPDATE_ALL_ROLLBACK_FILE\" {SEEN}; echo '{GOOD}' > {CONF}\n\
              \tsystemctl restart {SERVICE}; {} ;;\n\
              esac\nexit 0\n",
@@ -123,7 +130,13 @@ mount -o loop /var/tmp/testbed-web.img {WEB}
         ),
     );
     tb.daemon_reload();
-    tb.check(&["systemctl", "start", SERVICE]);
+    tb.write(
+        format!("/run/systemd/system/{HELPER}"),
+        format!("[Service]\nExecStart={HELPER_EXE}\n"),
+        0o644,
+    );
+    tb.daemon_reload();
+    tb.check(&["systemctl", "start", SERVICE, HELPER]);
     assert_eq!(unit_property(tb, SERVICE, "ActiveState"), "active");
     true
 }
@@ -359,6 +372,7 @@ fn the_btrfs_backend_puts_back_the_files_the_run_changed() {
         return;
     }
     tb.check(&["sh", "-c", &format!("echo kept > {WEB}/outside")]);
+    let helper = unit_property(&tb, HELPER, "InvocationID");
     safety(&tb, "auto");
     let run = run(&tb);
     let done = rollbacks(&tb);
@@ -372,6 +386,11 @@ fn the_btrfs_backend_puts_back_the_files_the_run_changed() {
     );
     assert_eq!(conf(&tb), GOOD);
     assert_eq!(tb.check(&["cat", &format!("{WEB}/outside")]).trim(), "kept");
+    // The helper ran the replaced program: restarted with the old one.
+    assert!(what.contains(HELPER), "{what}");
+    assert_ne!(unit_property(&tb, HELPER, "InvocationID"), helper);
+    assert_eq!(unit_property(&tb, HELPER, "ActiveState"), "active");
+    assert!(!tb.check(&["cat", HELPER_EXE]).contains("2.0"));
     wait_for(
         "the service to be active again",
         Duration::from_secs(20),

@@ -14,7 +14,8 @@
 //!
 //! Which services restart, the simplest honest rule: the units whose own
 //! files changed (a changed path under a unit directory: the unit file, or
-//! a drop-in in `NAME.d/`), after a `daemon-reload`, with `systemctl
+//! a drop-in in `NAME.d/`), after a `daemon-reload`, and the running
+//! services whose `ExecStart=` program is a changed file, with `systemctl
 //! try-restart` (only if running); and the units the health check found
 //! failed, with `systemctl restart` (a failed unit does not run, so
 //! try-restart would leave it failed). A service whose configuration file
@@ -215,6 +216,8 @@ fn unit_of(path: &Path) -> Option<String> {
 /// whose files changed, `restart` of the failed ones; the units restarted.
 fn restart(changed: &[PathBuf], failed: &[String]) -> Result<Vec<String>, String> {
     let mut touched: Vec<String> = changed.iter().filter_map(|p| unit_of(p)).collect();
+    let reload = !touched.is_empty();
+    touched.extend(running_programs_changed(changed));
     touched.sort();
     touched.dedup();
     let systemctl = |args: &[&str]| -> Result<(), String> {
@@ -232,8 +235,10 @@ fn restart(changed: &[PathBuf], failed: &[String]) -> Result<Vec<String>, String
             ))
         }
     };
-    if !touched.is_empty() {
+    if reload {
         systemctl(&["daemon-reload"])?;
+    }
+    if !touched.is_empty() {
         let mut args = vec!["try-restart"];
         args.extend(touched.iter().map(String::as_str));
         systemctl(&args)?;
@@ -255,6 +260,60 @@ fn restart(changed: &[PathBuf], failed: &[String]) -> Result<Vec<String>, String
     Ok(restarted)
 }
 
+/// The running services whose `ExecStart=` program is one of `changed`:
+/// they still run the program the undo replaced.
+fn running_programs_changed(changed: &[PathBuf]) -> Vec<String> {
+    let output = |args: &[&str]| {
+        Command::new("systemctl")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let listed = output(&[
+        "list-units",
+        "--type=service",
+        "--state=running",
+        "--no-legend",
+        "--plain",
+    ]);
+    let running: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    if running.is_empty() {
+        return Vec::new();
+    }
+    let mut args = vec!["show", "--property=Id,ExecStart"];
+    args.extend(&running);
+    programs(&output(&args))
+        .into_iter()
+        .filter(|(_, program)| changed.iter().any(|c| c == program))
+        .map(|(unit, _)| unit)
+        .collect()
+}
+
+/// (unit, program) for each `ExecStart=` of `systemctl show
+/// --property=Id,ExecStart` output (blocks separated by empty lines;
+/// `ExecStart={ path=/usr/sbin/nginx ; argv[]=… }`).
+fn programs(shown: &str) -> Vec<(String, PathBuf)> {
+    let mut found = Vec::new();
+    for block in shown.split("\n\n") {
+        let Some(id) = block.lines().find_map(|l| l.strip_prefix("Id=")) else {
+            continue;
+        };
+        for line in block.lines().filter(|l| l.starts_with("ExecStart=")) {
+            let paths = line
+                .split([';', '{', ' '])
+                .filter_map(|w| w.strip_prefix("path="));
+            found.extend(paths.map(|p| (id.to_owned(), PathBuf::from(p))));
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +326,18 @@ mod tests {
                 PathBuf::from("/etc/web.conf"),
                 PathBuf::from("/etc/new file")
             ]
+        );
+    }
+
+    #[test]
+    fn each_units_programs_are_read_from_systemctl_show() {
+        let shown = "Id=web.service\n\
+            ExecStart={ path=/usr/sbin/web ; argv[]=/usr/sbin/web -f ; ignore_errors=no ; \
+            start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }\n\n\
+            Id=cron.service\nExecStart=\n";
+        assert_eq!(
+            programs(shown),
+            [("web.service".to_owned(), PathBuf::from("/usr/sbin/web"))]
         );
     }
 
