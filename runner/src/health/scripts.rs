@@ -131,7 +131,8 @@ fn run_one(env: &Env, script: &Script, run: Option<RunId>, round: u32) -> Check 
 
 /// What the program's threads tell the one that waits for it.
 enum Heard {
-    Line(String),
+    /// A line, and whether it came from standard error.
+    Line(String, bool),
     /// One of its two pipes is closed.
     Eof,
     Exit(std::io::Result<ExitStatus>),
@@ -154,18 +155,24 @@ fn execute(real: &Path, script: &Script, run: Option<RunId>, round: u32) -> Resu
         .map_err(|e| format!("cannot run {}: {e}", real.display()))?;
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
-    for pipe in [
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    for (pipe, stderr) in [
+        (
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            false,
+        ),
+        (
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            true,
+        ),
     ]
     .into_iter()
-    .flatten()
+    .filter_map(|(pipe, stderr)| Some((pipe?, stderr)))
     {
         let tx = tx.clone();
         std::thread::spawn(move || {
@@ -174,7 +181,7 @@ fn execute(real: &Path, script: &Script, run: Option<RunId>, round: u32) -> Resu
             while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
                 let text = String::from_utf8_lossy(&line).trim_end().to_owned();
                 line.clear();
-                if tx.send(Heard::Line(text)).is_err() {
+                if tx.send(Heard::Line(text, stderr)).is_err() {
                     return;
                 }
             }
@@ -188,7 +195,9 @@ fn execute(real: &Path, script: &Script, run: Option<RunId>, round: u32) -> Resu
     });
     drop(tx);
     let deadline = Instant::now() + script.timeout;
-    let mut last = String::new();
+    // The last line it wrote to each stream: what its failure says, the
+    // one of standard error first (the two arrive in no fixed order).
+    let mut last = [String::new(), String::new()];
     let mut killed = false;
     let mut status = None;
     let mut open = 2;
@@ -197,10 +206,10 @@ fn execute(real: &Path, script: &Script, run: Option<RunId>, round: u32) -> Resu
         let until = drain_until.unwrap_or(deadline);
         let wait = until.saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait) {
-            Ok(Heard::Line(text)) => {
+            Ok(Heard::Line(text, stderr)) => {
                 tracing::info!(update_all_run = run, update_all_check = %script.name, "{}: {text}", script.name);
                 if !text.trim().is_empty() {
-                    last = text;
+                    last[usize::from(stderr)] = text;
                 }
             }
             Ok(Heard::Eof) => open -= 1,
@@ -220,12 +229,9 @@ fn execute(real: &Path, script: &Script, run: Option<RunId>, round: u32) -> Resu
             break;
         }
     }
-    let said = |what: String| {
-        if last.is_empty() {
-            what
-        } else {
-            format!("{what}: {last}")
-        }
+    let said = |what: String| match last.iter().rev().find(|l| !l.is_empty()) {
+        Some(line) => format!("{what}: {line}"),
+        None => what,
     };
     if killed {
         return Err(format!(
