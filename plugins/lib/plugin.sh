@@ -432,10 +432,12 @@ _ua_defined() { # NAME: is NAME a shell function?
 # ua_rollback_done.
 
 # ua_rollback_list: the rollback file's rows, NAME<TAB>OLD<TAB>NEW, one a
-# line. A malformed row (no name or no old version, a name with a space or
-# starting with "-", which a tool would take for an option) is noted as
-# failed with code INVALID_INPUT instead. Fails, with an error document,
-# when UPDATE_ALL_ROLLBACK_FILE is unset or unreadable.
+# line. A row without an old version (a package the run installed new) is
+# left out, with a line on stderr: there is no version to return to, and
+# removing packages is not a rollback's to do. A malformed row (no name, a
+# name with a space or starting with "-", which a tool would take for an
+# option) is noted as failed with code INVALID_INPUT instead. Fails, with
+# an error document, when UPDATE_ALL_ROLLBACK_FILE is unset or unreadable.
 ua_rollback_list() {
     _ua_rbf=${UPDATE_ALL_ROLLBACK_FILE:-}
     if [ -z "$_ua_rbf" ] || [ ! -r "$_ua_rbf" ]; then
@@ -446,7 +448,11 @@ ua_rollback_list() {
     BEGIN { FS = "\t" }
     { sub(/\r$/, "") }
     /^[ \t]*$/ { next }
-    $1 == "" || $2 == "" || $1 ~ /^-/ || $1 ~ /[ \t]/ {
+    $1 != "" && $2 == "" && $1 !~ /^-/ && $1 !~ /[ \t]/ {
+        printf "%s was new in the run: left installed, there is no version to return to\n", $1 > "/dev/stderr"
+        next
+    }
+    $1 == "" || $1 ~ /^-/ || $1 ~ /[ \t]/ {
         printf "%s\tINVALID_INPUT\tline %d of the rollback file is not name<TAB>old version<TAB>new version\n",
             ($1 == "" ? "line " NR : $1), NR >> ENVIRON["_UA_RB_BAD"]
         next

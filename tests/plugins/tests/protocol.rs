@@ -384,11 +384,12 @@ fn rollback_is_dispatched_and_answers_for_each_package() {
         );
 
         // Mixed: what was rolled back is still listed; the failures'
-        // codes differ, so the document's is ROLLBACK_FAILED.
+        // codes differ, so the document's is ROLLBACK_FAILED. A package new
+        // in the run (no old version) is left alone, in neither list.
         let out = rollback(
             &example,
             &shell,
-            Some("a\t1.0\t2.0\nc\tgone\t2\nd\tbroken\t2\n-x\t1\t2\n"),
+            Some("a\t1.0\t2.0\nc\tgone\t2\nd\tbroken\t2\nn\t\t1\n-x\t1\t2\n"),
         );
         let answer = rolled_back(&out, 1);
         let error = answer.error.clone().unwrap();
@@ -411,8 +412,13 @@ fn rollback_is_dispatched_and_answers_for_each_package() {
             failed[0]
                 .reason
                 .as_deref()
-                .is_some_and(|r| r.contains("line 4 of the rollback file")),
+                .is_some_and(|r| r.contains("line 5 of the rollback file")),
             "{shell}: {failed:?}"
+        );
+        assert!(
+            text(&out.stderr).contains("n was new in the run: left installed"),
+            "{shell}: {}",
+            show(&out)
         );
 
         // An empty file changes nothing; no file is an error.

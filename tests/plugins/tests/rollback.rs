@@ -45,10 +45,20 @@ fn with_rows(
 /// The plugin's estimate's one package, as (name, current, new).
 fn estimated(name: &str, env: &[(&str, String)]) -> (String, String, String) {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let doc = plugin_tests::json(&ok(
+    let out = ok(
         &format!("{name} estimate-update"),
         plugin_tests::run(name, &["estimate-update"], &env),
-    ));
+    );
+    let doc = plugin_tests::json(&out);
+    let count = doc["data"]["packages_to_update"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(
+        count,
+        1,
+        "{name}: expected one package: {doc}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let p = only_package(&doc);
     let s = |k: &str| {
         p[k].as_str()
@@ -328,4 +338,47 @@ fn snap_reverts_to_the_revision_snapd_kept() {
     // snapd keeps no revision of that version.
     refused("snap", &env, ("firefox", "99.0", "125.0.2"));
     assert!(installed().contains("firefox 121.0 3600"));
+}
+
+#[test]
+fn cargo_reinstalls_the_old_version_with_its_features() {
+    let test = "cargo rollback";
+    if !is_root(test) || !have_tools(test, &["cargo", "git", "sha256sum"]) {
+        return;
+    }
+    let dir = scratch("cargo-rollback");
+    let (home, root) = (dir.path().join("home"), dir.path().join("root"));
+    let publish = |versions: &str| {
+        sh(&format!(
+            "'{}' '{}' {versions}",
+            plugin_tests::fixtures_dir()
+                .join("cargo/make-registry.sh")
+                .display(),
+            dir.path().display()
+        ));
+    };
+    publish("0.1.0");
+    sh(&format!(
+        "CARGO_HOME='{}' cargo install --quiet --root '{}' ua-fixture-hello --version 0.1.0 \
+         --features shout 2>&1",
+        home.display(),
+        root.display()
+    ));
+    publish("0.1.0 0.2.0");
+    let env = [
+        ("UPDATE_ALL_CARGO_HOME", home.display().to_string()),
+        ("UPDATE_ALL_CARGO_ROOT", root.display().to_string()),
+    ];
+    let hello = root.join("bin/ua-fixture-hello").display().to_string();
+    let (name, old, new) = estimated("cargo", &env);
+    assert_eq!((old.as_str(), new.as_str()), ("0.1.0", "0.2.0"));
+    update("cargo", &env);
+    assert_eq!(sh(&hello).trim(), "UA-FIXTURE-HELLO 0.2.0");
+
+    let took = rolls_back("cargo", &env, &[(&name, &old, &new)]);
+    // Rebuilt with the feature it was installed with.
+    assert_eq!(sh(&hello).trim(), "UA-FIXTURE-HELLO 0.1.0");
+    refused("cargo", &env, (&name, "0.0.9", &new));
+    assert_eq!(sh(&hello).trim(), "UA-FIXTURE-HELLO 0.1.0");
+    eprintln!("cargo: rollback of ua-fixture-hello 0.2.0 -> 0.1.0 {took:.2}s");
 }
