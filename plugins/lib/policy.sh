@@ -151,7 +151,9 @@ policy_pick() {
 # version: a package whose newest version is of a class the policy does
 # not allow is held back whole.
 policy_filter() {
-    while IFS='	' read -r _ua_p_name _ua_p_cur _ua_p_new _ua_p_dl _ua_p_inst _ua_p_type _; do
+    # Tabs as \037 for read: a tab is blank to IFS, so two in a row (an
+    # empty field) would be one.
+    tr '\t' '\037' | while IFS=$(printf '\037') read -r _ua_p_name _ua_p_cur _ua_p_new _ua_p_dl _ua_p_inst _ua_p_type _; do
         [ -n "$_ua_p_name" ] || continue
         [ -n "$_ua_p_type" ] || _ua_p_type=$(policy_classify "$_ua_p_cur" "$_ua_p_new")
         if policy_active && _ua_p_why=$(policy_reason "$_ua_p_name" "$_ua_p_type"); then

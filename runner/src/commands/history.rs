@@ -56,7 +56,10 @@ pub fn run(scope: Scope, args: &HistoryArgs) -> ExitCode {
                     rollbacks: &rollbacks,
                     held_back: held_back
                         .iter()
-                        .map(|(run_id, held)| HeldJson { run_id: *run_id, held })
+                        .map(|(run_id, held)| HeldJson {
+                            run_id: *run_id,
+                            held,
+                        })
                         .collect(),
                 },
             )

@@ -159,16 +159,16 @@ fn estimate_parses_recorded_dist_upgrade() {
     let expected = serde_json::json!([
         {"name": "libc6:i386", "current_version": "2.36-9+deb12u10",
          "new_version": "2.36-9+deb12u13", "download_size_bytes": 2611644_u64,
-         "installed_size_bytes": 12292_u64 * 1024},
+         "installed_size_bytes": 12292_u64 * 1024, "update_type": "unknown"},
         {"name": "libgnutls30", "current_version": "3.7.9-2+deb12u6",
          "new_version": "3.7.9-2+deb12u7", "download_size_bytes": 1406296_u64,
-         "installed_size_bytes": 3375_u64 * 1024},
+         "installed_size_bytes": 3375_u64 * 1024, "update_type": "security"},
         {"name": "python3.11", "current_version": "3.11.2-6+deb12u6",
          "new_version": "3.11.2-6+deb12u7", "download_size_bytes": 573844_u64,
-         "installed_size_bytes": 632_u64 * 1024},
+         "installed_size_bytes": 632_u64 * 1024, "update_type": "unknown"},
         {"name": "linux-image-6.1.0-41-amd64", "current_version": null,
          "new_version": "6.1.158-1", "download_size_bytes": 69103796_u64,
-         "installed_size_bytes": 411205_u64 * 1024},
+         "installed_size_bytes": 411205_u64 * 1024, "update_type": "security"},
     ]);
     assert_eq!(data["packages_to_update"], expected, "{doc}");
     assert_eq!(
