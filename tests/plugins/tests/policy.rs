@@ -378,7 +378,9 @@ fn apt_security_only_through_update_all_is_checked_applied_and_recorded() {
     );
     tb.write(
         "/run/update-all/config.d/50-policy.yaml",
-        "policy:\n  security_only: true\n",
+        // Two hold patterns: the variable holds a line break, in the
+        // check's transient unit too.
+        "policy:\n  security_only: true\n  hold: [\"^linux-image\", \"^ua-nothing$\"]\n",
         0o644,
     );
     // The check's estimate knows the policy.
