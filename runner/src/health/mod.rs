@@ -56,12 +56,19 @@ pub struct Subject {
     pub run: Option<RunId>,
     /// None when the run has no baseline: no unit is blamed then.
     pub baseline: Option<Baseline>,
-    /// `(plugin, unit)`: the `health.units` of the plugins that updated.
-    pub units: Vec<(String, String)>,
+    /// The `health.units` of the plugins that updated.
+    pub units: Vec<WantedUnit>,
     /// The manifests' `health.exec` and the `health.d` scripts.
     pub scripts: Vec<Script>,
-    /// How long a unit of `units` on its way to a state is waited for
-    /// (`safety.health.timeout`).
+}
+
+/// A unit a plugin's `health.units` wants active.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WantedUnit {
+    pub plugin: String,
+    pub unit: String,
+    /// How long it is waited for while on its way to a state: the
+    /// manifest's `health.timeout`, else `safety.health.timeout`.
     pub timeout: Duration,
 }
 
@@ -99,13 +106,12 @@ impl Subject {
             {
                 continue;
             }
-            units.extend(
-                health
-                    .units
-                    .iter()
-                    .map(|u| (name.to_owned(), u.as_str().to_owned())),
-            );
             let timeout = health.timeout.unwrap_or(timeout);
+            units.extend(health.units.iter().map(|u| WantedUnit {
+                plugin: name.to_owned(),
+                unit: u.as_str().to_owned(),
+                timeout,
+            }));
             scripts.extend(
                 health
                     .exec
@@ -120,7 +126,6 @@ impl Subject {
             baseline,
             units,
             scripts,
-            timeout,
         }
     }
 }
@@ -133,7 +138,17 @@ pub fn round(bus: &Bus, subject: &Subject, n: u32) -> Vec<Check> {
     let (mut checks, ran) = std::thread::scope(|s| {
         let ran = s.spawn(|| scripts::run_all(&env, &subject.scripts, subject.run, n));
         let checks = zbus::block_on(units::check(bus, subject));
-        (checks, ran.join().unwrap_or_default())
+        // A panic must not pass for healthy.
+        let ran = ran.join().unwrap_or_else(|_| {
+            vec![Check {
+                name: "health.d".into(),
+                kind: CheckKind::Required,
+                ok: false,
+                message: "the scripts' runner panicked".into(),
+                duration: Duration::ZERO,
+            }]
+        });
+        (checks, ran)
     });
     checks.extend(ran);
     for c in &checks {

@@ -8,7 +8,7 @@
 //!   that is still on its way (activating, a job queued: at boot, or a
 //!   service restarting) is waited for, up to the check timeout.
 
-use super::{Check, Subject};
+use super::{Check, Subject, WantedUnit};
 use crate::stats::health::{Baseline, CheckKind};
 use crate::systemd::{self, Bus};
 use futures_util::future::join_all;
@@ -30,10 +30,7 @@ pub async fn check(bus: &Bus, subject: &Subject) -> Vec<Check> {
             duration: start.elapsed(),
         }],
     };
-    let wanted = subject
-        .units
-        .iter()
-        .map(|(plugin, unit)| wanted_active(bus, plugin, unit, subject.timeout));
+    let wanted = subject.units.iter().map(|w| wanted_active(bus, w));
     checks.extend(join_all(wanted).await);
     checks
 }
@@ -117,11 +114,12 @@ fn rank(b: &Baseline) -> u8 {
     }
 }
 
-/// `unit` of `plugin`'s `health.units` is active, or becomes so within
-/// `timeout` if it is on its way.
-async fn wanted_active(bus: &Bus, plugin: &str, unit: &str, timeout: Duration) -> Check {
+/// The unit of a plugin's `health.units` is active, or becomes so within
+/// its timeout if it is on its way.
+async fn wanted_active(bus: &Bus, wanted: &WantedUnit) -> Check {
+    let (plugin, unit) = (&wanted.plugin, &wanted.unit);
     let start = Instant::now();
-    let result = wait_settled(bus, unit, start + timeout).await;
+    let result = wait_settled(bus, unit, start + wanted.timeout).await;
     let (ok, message) = match result {
         Ok(state) if state == "active" => (true, format!("active ({plugin}'s health.units)")),
         Ok(state) => (
