@@ -357,7 +357,8 @@ fn warn_about_unknown_names(inv: &mut Inventory) {
         .enabled
         .iter()
         .flatten()
-        .chain(&inv.config.disabled);
+        .chain(&inv.config.disabled)
+        .chain(inv.config.policy_overrides.keys());
     for name in listed {
         if !known(name) {
             warnings.push(Diagnostic::warning(

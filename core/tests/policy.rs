@@ -171,3 +171,21 @@ fn a_wrong_policy_in_the_configuration_ignores_that_file_with_file_line_and_key(
         );
     }
 }
+
+#[test]
+fn an_override_for_a_plugin_no_manifest_defines_is_a_warning() {
+    let root = Root::new();
+    root.plugin("apt", "");
+    root.write(
+        CONFIG,
+        "policy_overrides:\n  nmp:\n    allow: [patch]\n",
+        0o644,
+    );
+    let plan = root.plan();
+    assert_eq!(
+        messages(&plan),
+        "warning: the configuration names plugin `nmp`, which no manifest defines"
+    );
+    let apt = &plan.plugins[0];
+    assert!(Policy::of(&plan.config, &apt.manifest).is_default());
+}
