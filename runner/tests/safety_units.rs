@@ -197,3 +197,82 @@ fn a_run_shows_and_records_the_safety_units_as_rows() {
     let status = runner(&tb, &["status"]);
     assert!(text(&status.stdout).contains("health"), "{}", show(&status));
 }
+
+#[test]
+fn the_users_part_starts_after_the_systems_health_check_ended() {
+    let Some(tb) = boot() else { return };
+    // A settle time the system's health check must sit out before any
+    // user unit may start.
+    tb.write(
+        "/run/update-all/config.d/60-settle.yaml",
+        "safety:\n  health:\n    settle: 2s\n",
+        0o644,
+    );
+    tb.daemon_reload();
+    tb.install_update_all_for_users(&testbed::target_binary("update-all-generator"));
+    tb.add_plugin("mine", "scope: user", &script());
+    // Started after the install: its generator makes the plugin's unit.
+    tb.user_manager(0);
+    // Root, no flag: the system's part, then root's own user manager's.
+    let state = [("XDG_STATE_HOME", "/run/user/0/state")];
+    let out = common::runner_env(&tb, &state, &["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let user = |unit: &str, p: &str| -> u64 {
+        let out = tb.exec_env(
+            &[("XDG_RUNTIME_DIR", "/run/user/0")],
+            &["systemctl", "--user", "show", "-P", p, unit],
+        );
+        text(&out.stdout).trim().parse().unwrap_or(0)
+    };
+    let system = |unit: &str, p: &str| -> u64 { unit_property(&tb, unit, p).parse().unwrap_or(0) };
+    let health_ended = system(HEALTH, "ExecMainExitTimestampMonotonic");
+    let post_ended = system(POST, "InactiveExitTimestampMonotonic");
+    let mine_started = user("update-all-mine.service", "InactiveExitTimestampMonotonic");
+    assert!(health_ended > 0 && mine_started > 0, "{}", show(&out));
+    assert!(
+        mine_started >= health_ended && mine_started >= post_ended,
+        "the user's plugin started at {mine_started}, the system's health check ended at \
+         {health_ended}\n{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn a_failed_health_check_shows_its_rollback_in_the_run() {
+    let Some(tb) = boot() else { return };
+    tb.write(
+        "/run/update-all/health.d/required.d/10-broken",
+        "#!/bin/sh\necho the machine is broken\nexit 1\n",
+        0o755,
+    );
+    let out = runner(&tb, &["run", "--system", "--json"]);
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert_eq!(
+        last_state(&events, "health", "safety"),
+        "failed",
+        "{}",
+        show(&out)
+    );
+    // The rollback's job comes from OnFailure= as the health check fails:
+    // the run follows it to its end, whatever the rollback found to do.
+    let rollback = last_state(&events, "rollback", "safety");
+    assert!(
+        ["done", "failed"].contains(&rollback),
+        "rollback {rollback}\n{}",
+        show(&out)
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    wait_recorded(&tb);
+    let history = runner(&tb, &["history", "--json"]);
+    let doc: Value = serde_json::from_slice(&history.stdout).expect("JSON");
+    let records = doc["records"].as_array().expect("records");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["plugin"] == "rollback" && r["phase"] == "safety"),
+        "{records:#?}"
+    );
+}
