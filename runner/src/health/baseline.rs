@@ -33,6 +33,7 @@ pub async fn take(bus: &Bus, db: Option<&Db>, run: Option<RunId>) {
     let (Some(db), Some(run)) = (db, run) else {
         return;
     };
+    let start = std::time::Instant::now();
     let baseline = match read(bus).await {
         Ok(b) => b,
         Err(e) => {
@@ -43,9 +44,10 @@ pub async fn take(bus: &Bus, db: Option<&Db>, run: Option<RunId>) {
     match db.set_baseline(run, &baseline) {
         Ok(()) => tracing::debug!(
             update_all_run = run,
-            "health baseline: system {}, {} failed unit(s)",
+            "health baseline: system {}, {} failed unit(s), taken in {} ms",
             baseline.system_state,
-            baseline.failed.len()
+            baseline.failed.len(),
+            start.elapsed().as_millis()
         ),
         Err(e) => tracing::warn!(
             update_all_run = run,
