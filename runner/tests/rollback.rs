@@ -431,3 +431,104 @@ fn a_plugin_that_can_roll_back_does_so_before_any_snapshot_is_touched() {
         || unit_property(&tb, SERVICE, "ActiveState") == "active",
     );
 }
+
+/// A user's rollback unit rolls the user's run back through the user's
+/// plugins' own rollback (snapshots are the system's). bob's own user
+/// manager, with its statistics under its runtime directory; bob, not
+/// root, since plugin-exec takes root's processes for the system's.
+#[test]
+fn a_users_run_is_rolled_back_by_the_users_plugin() {
+    let Some(tb) = boot() else { return };
+    safety(&tb, "auto");
+    tb.install_update_all_for_users(&testbed::target_binary("update-all-generator"));
+    tb.add_user("bob", 4002);
+    let seen = "/tmp/testbed-rollback-file";
+    tb.write(
+        "/run/systemd/user/testbed-mine.service",
+        "[Service]\nExecStart=/bin/sleep infinity\n",
+        0o644,
+    );
+    // plugin-exec records the estimate where the user's recorder keeps
+    // its statistics (the test bed moves those for update-all's own units).
+    tb.write(
+        "/run/systemd/user/update-all-mine.service.d/50-testbed.conf",
+        "[Service]\nEnvironment=XDG_STATE_HOME=%t/state\n",
+        0o644,
+    );
+    let answer = |data: &str| {
+        format!(
+            r#"printf '%s\n' '{{"status":"success","data":{data},"error":null,"progress":null}}'"#
+        )
+    };
+    // Its update stops the service its health entry wants active; its
+    // rollback starts it again.
+    tb.add_plugin(
+        "mine",
+        "scope: user\nsupports_rollback: true\nhealth:\n  units: [testbed-mine.service]",
+        &format!(
+            "#!/bin/sh\ncase \"$1\" in\n\
+             estimate-update) {} ;;\n\
+             update) systemctl --user stop testbed-mine.service ;;\n\
+             rollback) cp \"$UPDATE_ALL_ROLLBACK_FILE\" {seen}\n\
+             \tsystemctl --user start testbed-mine.service; {} ;;\n\
+             esac\nexit 0\n",
+            answer(r#"{"packages_to_update":[{"name":"mine-tool","current_version":"1.0","new_version":"2.0"}]}"#),
+            answer(r#"{"rolled_back":[{"name":"mine-tool","version":"1.0"}],"failed":[]}"#),
+        ),
+    );
+    tb.user_manager(4002);
+    let as_bob = |args: &[&str]| {
+        let mut all = vec![
+            "runuser",
+            "-u",
+            "bob",
+            "--",
+            "env",
+            "XDG_RUNTIME_DIR=/run/user/4002",
+            "XDG_STATE_HOME=/run/user/4002/state",
+        ];
+        all.extend_from_slice(args);
+        tb.exec(&all)
+    };
+    let out = as_bob(&[
+        "systemctl",
+        "--user",
+        "start",
+        "testbed-mine.service",
+        "update-all.target",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let rollbacks = || -> Vec<Value> {
+        serde_json::from_slice::<Value>(
+            &as_bob(&[testbed::RUNNER, "--user", "history", "--json"]).stdout,
+        )
+        .ok()
+        .and_then(|v| v["rollbacks"].as_array().cloned())
+        .unwrap_or_default()
+    };
+    wait_for("bob's rollback", Duration::from_secs(60), || {
+        !rollbacks().is_empty()
+    });
+    let done = rollbacks();
+    let journal =
+        || {
+            show(&tb.sh(
+                "journalctl --no-pager -o short | grep -i 'mine\\|estimate\\|rollback' | tail -40",
+            ))
+        };
+    assert_eq!(done.len(), 1, "{done:#?}\n{}", journal());
+    assert_eq!(done[0]["step"], "plugin", "{done:#?}\n{}", journal());
+    assert_eq!(done[0]["result"], "ok", "{done:#?}\n{}", journal());
+    assert!(
+        done[0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("testbed-mine.service"),
+        "{done:#?}"
+    );
+    assert_eq!(tb.check(&["cat", seen]), "mine-tool\t1.0\t2.0\n");
+    wait_for("bob's service", Duration::from_secs(20), || {
+        text(&as_bob(&["systemctl", "--user", "is-active", "testbed-mine.service"]).stdout).trim()
+            == "active"
+    });
+}
