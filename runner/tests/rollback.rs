@@ -50,6 +50,9 @@ const SNAPPER_ONLY: Setup = Setup {
     own_rollback: false,
 };
 
+/// Where the plugin notes each estimate it makes.
+const ESTIMATES: &str = "/run/testbed-estimates";
+
 /// Where the plugin's rollback leaves a copy of its rollback file.
 const SEEN: &str = "/run/testbed-rollback-file";
 
@@ -116,10 +119,16 @@ chmod 755 {HELPER_EXE}
     };
     tb.add_plugin(
         "webpkg",
-        &format!("scope: system\nsupports_rollback: {}", setup.own_rollback),
+        // A plugin that rolls back also names what it writes: its
+        // condition's estimate is the one recorded (no second one).
+        &if setup.own_rollback {
+            format!("scope: system\nsupports_rollback: true\nwrites: [{WEB}]")
+        } else {
+            "scope: system".to_owned()
+        },
         &format!(
             "#!/bin/sh\ncase \"$1\" in\n\
-             estimate-update) {} ;;\n\
+             estimate-update) echo estimated >> {ESTIMATES}; {} ;;\n\
              update) echo '{BROKEN}' > {CONF}; systemctl restart {SERVICE} || true\n\
              \tprintf '#!/bin/sh\\n# 2.0\\nexec sleep infinity\\n' > {HELPER_EXE} ;;\n\
              rollback) cp \"$UPDATE_ALL_ROLLBACK_FILE\" {SEEN}; echo '{GOOD}' > {CONF}\n\
@@ -422,8 +431,10 @@ fn a_plugin_that_can_roll_back_does_so_before_any_snapshot_is_touched() {
         done[0]["what"].as_str().unwrap().contains("web 2.0 → 1.0"),
         "{done:#?}"
     );
-    // The estimate plugin-exec recorded, handed back line by line.
+    // The estimate the condition made and recorded, handed back line by
+    // line: one estimate for the run.
     assert_eq!(tb.check(&["cat", SEEN]), "web\t1.0\t2.0\n");
+    assert_eq!(tb.check(&["cat", ESTIMATES]), "estimated\n");
     assert_eq!(conf(&tb), GOOD);
     wait_for(
         "the service to be active again",
