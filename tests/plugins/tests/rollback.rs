@@ -160,25 +160,28 @@ fn flatpak_returns_an_app_to_the_commit_the_estimate_saw() {
     if !is_root(test) || !have_tools(test, &["flatpak", "gzip"]) {
         return;
     }
-    let f = FlatpakFixture::new(scratch("flatpak"), "--user");
-    let old_commit = f.commit();
-    let env = [(
-        "UPDATE_ALL_FLATPAK_USER_DIR",
-        f.target.display().to_string(),
-    )];
-    let (name, old, new) = estimated("flatpak-user", &env);
-    assert_eq!(name, "org.test.Hello//stable");
-    assert_eq!(old, format!("1.0@{old_commit}"));
-    update("flatpak-user", &env);
-    assert_eq!(f.version(), "2.0\tfalse");
+    // The system installation (as root) and a user's: one library.
+    for (plugin, installation, setting) in [
+        ("flatpak", "--system", "UPDATE_ALL_FLATPAK_SYSTEM_DIR"),
+        ("flatpak-user", "--user", "UPDATE_ALL_FLATPAK_USER_DIR"),
+    ] {
+        let f = FlatpakFixture::new(scratch("flatpak"), installation);
+        let old_commit = f.commit();
+        let env = [(setting, f.target.display().to_string())];
+        let (name, old, new) = estimated(plugin, &env);
+        assert_eq!(name, "org.test.Hello//stable");
+        assert_eq!(old, format!("1.0@{old_commit}"));
+        update(plugin, &env);
+        assert_eq!(f.version(), "2.0\tfalse", "{plugin}");
 
-    let took = rolls_back("flatpak-user", &env, &[(&name, &old, &new)]);
-    assert_eq!(f.version(), "1.0\tfalse");
-    assert_eq!(f.commit(), old_commit);
-    // A commit the remote's history does not have.
-    refused("flatpak-user", &env, (&name, "1.0@0123456789ab", &new));
-    assert_eq!(f.commit(), old_commit);
-    eprintln!("flatpak-user: rollback of org.test.Hello 2.0 -> 1.0 {took:.2}s");
+        let took = rolls_back(plugin, &env, &[(&name, &old, &new)]);
+        assert_eq!(f.version(), "1.0\tfalse", "{plugin}");
+        assert_eq!(f.commit(), old_commit, "{plugin}");
+        // A commit the remote's history does not have.
+        refused(plugin, &env, (&name, "1.0@0123456789ab", &new));
+        assert_eq!(f.commit(), old_commit, "{plugin}");
+        eprintln!("{plugin}: rollback of org.test.Hello 2.0 -> 1.0 {took:.2}s");
+    }
 }
 
 #[test]
