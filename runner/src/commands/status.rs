@@ -74,6 +74,9 @@ struct Report {
     reboot_pending: Option<Pending>,
     /// What the run's updates held back under their update policies.
     held_back: Vec<crate::stats::held::HeldRow>,
+    /// The run's security updates, by plugin (from the estimates recorded
+    /// before its updates, `stats::packages`): shown first.
+    security_updates: std::collections::BTreeMap<String, Vec<crate::stats::packages::RunPackage>>,
     /// What the run's snapshots say: a failed one, or no backend.
     snapshots: Vec<crate::snapshot::notes::Note>,
 }
@@ -184,6 +187,14 @@ impl Report {
             (Some(db), Some(run)) => db.held_back(run.id)?,
             _ => Vec::new(),
         };
+        let mut security_updates = match (db, &run) {
+            (Some(db), Some(run)) => db.run_packages(run.id)?,
+            _ => Default::default(),
+        };
+        for packages in security_updates.values_mut() {
+            packages.retain(|p| p.update_type.as_deref() == Some("security"));
+        }
+        security_updates.retain(|_, packages| !packages.is_empty());
         let reboot_pending = crate::reboot::pending().unwrap_or_else(|e| {
             tracing::warn!("cannot see whether a reboot is pending: {e}");
             None
@@ -202,6 +213,7 @@ impl Report {
             reboot,
             reboot_pending,
             held_back,
+            security_updates,
             snapshots,
         })
     }
@@ -273,6 +285,15 @@ impl Report {
         )?;
         for unit in self.units.iter().filter(failed) {
             writeln!(out, "See why: {}", output::unit_log(self.scope, &unit.unit))?;
+        }
+        let security = self.security_updates.values().map(Vec::len).sum();
+        if output::section(out, "Security updates", security)? {
+            for (plugin, packages) in &self.security_updates {
+                for p in packages {
+                    let to = p.new_version.as_deref().unwrap_or("?");
+                    writeln!(out, "  {plugin}: {} → {to}", p.name)?;
+                }
+            }
         }
         if output::section(out, "Held back by the update policy", self.held_back.len())? {
             for h in &self.held_back {

@@ -447,6 +447,21 @@ fn apt_security_only_through_update_all_is_checked_applied_and_recorded() {
         held["reason"], "not a security update (security_only)",
         "{status}"
     );
+    // The security update first (from the estimate recorded for the run),
+    // then what was held back.
+    assert_eq!(
+        status["security_updates"]["apt"][0]["name"], "ua-secfix",
+        "{status}"
+    );
+    let text = tb.check(&[testbed::RUNNER, "status"]);
+    let (security, held) = (
+        text.find("Security updates (1):\n  apt: ua-secfix → 1.1"),
+        text.find("Held back by the update policy (1):\n  apt: ua-fixture: not a security update"),
+    );
+    assert!(
+        security.is_some() && held.is_some() && security < held,
+        "{text}"
+    );
     let history = tb.check(&[testbed::RUNNER, "history", "--json"]);
     let history: serde_json::Value = serde_json::from_str(&history).expect("history --json");
     let held = &history["held_back"][0];
