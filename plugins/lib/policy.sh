@@ -164,3 +164,11 @@ policy_filter() {
         fi
     done
 }
+
+# policy_min_age_unknown WHY: says on stderr (the unit's journal) that
+# min_age is set but not applied, because WHY (the tool does not say
+# when a version was released).
+policy_min_age_unknown() {
+    [ "${UPDATE_ALL_POLICY_MIN_AGE:-0}" -gt 0 ] 2>/dev/null || return 0
+    echo "${UA_PLUGIN:-plugin}: min_age (${UPDATE_ALL_POLICY_MIN_AGE}s) is not applied: $1" >&2
+}
