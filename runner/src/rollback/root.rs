@@ -24,10 +24,14 @@ pub fn applies(config: &str) -> bool {
     let root_is_btrfs = nix::sys::statfs::statfs("/")
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::BTRFS_SUPER_MAGIC);
     root_is_btrfs
-        && snapper(&["--jsonout", "-c", config, "get-config"]).is_ok_and(|text| {
-            serde_json::from_str::<serde_json::Value>(&text)
-                .is_ok_and(|v| v["SUBVOLUME"].as_str() == Some("/"))
-        })
+        && snapper(&["--jsonout", "-c", config, "get-config"]).is_ok_and(|text| is_root(&text))
+}
+
+/// Whether `snapper --jsonout get-config` says the configuration's
+/// subvolume is `/`.
+fn is_root(get_config: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(get_config)
+        .is_ok_and(|v| v["SUBVOLUME"].as_str() == Some("/"))
 }
 
 /// `snapper rollback PRE` of `config`, then the reboot (`runner`: the
@@ -67,4 +71,16 @@ pub fn roll_back(
         new_default,
         reboot,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_configuration_of_slash_is_the_roots() {
+        assert!(is_root(r#"{"SUBVOLUME": "/", "FSTYPE": "btrfs"}"#));
+        assert!(!is_root(r#"{"SUBVOLUME": "/home", "FSTYPE": "btrfs"}"#));
+        assert!(!is_root("Config 'root' not found."));
+    }
 }
