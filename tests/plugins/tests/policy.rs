@@ -521,3 +521,53 @@ fn dnf_hold_and_security_only_keep_a_package_without_an_advisory() {
     run("update", &[]);
     assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch", "without a policy");
 }
+
+#[test]
+fn zypper_hold_and_security_only_keep_a_package_without_a_patch() {
+    use plugin_tests::rpm::RpmSetup;
+    let test = "zypper policy";
+    if !is_root(test) || !have_tools(test, &["zypper", "rpm", "rpmbuild", "createrepo_c"]) {
+        return;
+    }
+    let s = RpmSetup::new(scratch("zypper-policy"));
+    s.write(
+        "etc/zypp/repos.d/ua-fixture.repo",
+        pkgmgr::read(pkgmgr::fixture("zypper", "local.repo.in"))
+            .replace("@REPO@", &s.repo.display().to_string()),
+    );
+    let root = s.root.display().to_string();
+    // zypper's log and lock in the root, not the host's.
+    let log = format!("{root}/var/log/zypper.log");
+    let lock_root = format!("{root}/zypp-lock");
+    std::fs::create_dir_all(format!("{lock_root}/run")).unwrap();
+    s.publish("1.0");
+    testbed::host_sh(&format!(
+        "ZYPP_LOGFILE='{log}' ZYPP_LOCKFILE_ROOT='{lock_root}' zypper --root '{root}' \
+         --non-interactive --quiet install ua-fixture >/dev/null"
+    ));
+    s.publish("2.0");
+    let run = |command: &str, policy: &[(&str, &str)]| {
+        let mut env = vec![
+            ("UPDATE_ALL_ZYPPER_ROOT", root.as_str()),
+            ("ZYPP_LOGFILE", log.as_str()),
+            ("ZYPP_LOCKFILE_ROOT", lock_root.as_str()),
+        ];
+        env.extend_from_slice(policy);
+        plugin_tests::json(&plugin_tests::run("zypper", &[command], &env))
+    };
+    let doc = run("estimate-update", &[("UPDATE_ALL_POLICY_HOLD", "^ua-fix")]);
+    assert_eq!(
+        doc["data"]["held_back"][0]["reason"], "held by the pattern \"^ua-fix\"",
+        "{doc}"
+    );
+    let doc = run("update", &[("UPDATE_ALL_POLICY_HOLD", "^ua-fix")]);
+    assert_eq!(doc["status"], "success", "{doc}");
+    assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch", "held: {doc}");
+    assert_eq!(doc["data"]["held_back"][0]["name"], "ua-fixture", "{doc}");
+    // No security patch in the repository: zypper patch applies nothing.
+    let doc = run("update", &[("UPDATE_ALL_POLICY_SECURITY_ONLY", "true")]);
+    assert_eq!(doc["status"], "success", "{doc}");
+    assert_eq!(s.installed(), "ua-fixture-1.0-1.noarch", "security only");
+    run("update", &[]);
+    assert_eq!(s.installed(), "ua-fixture-2.0-1.noarch", "without a policy");
+}
