@@ -11,8 +11,10 @@
 //!   one back; through update-all in the test bed (config.yaml's
 //!   `policy:` → plugin-exec → the plugin's environment), `check --json`
 //!   names the held package and why, the run upgrades only the security
-//!   package, and `status --json` and `history --json` keep what was
-//!   held back.
+//!   package, and `status` shows the security update first and keeps
+//!   what was held back (`status --json`, `history --json` too);
+//! - dnf and zypper in a throw-away root: `hold` and `security_only` (no
+//!   advisory, no security patch) keep the package, no policy upgrades it.
 
 mod pkgmgr;
 
