@@ -48,12 +48,14 @@ cmd_estimate_update() {
         cur_version=${cur%%	*} cur_commit=${cur#*	}
         # Versions come from appstream data, which runtimes often lack, and
         # a rebuild keeps the version: then the commits tell them apart.
-        # Otherwise each version carries its commit, VERSION@COMMIT: the
-        # rollback returns to the commit the estimate saw (fp_restore).
+        # Otherwise each version carries its commit as semantic versioning's
+        # build metadata, VERSION+COMMIT (which update policies ignore when
+        # they compare versions): the rollback returns to the commit the
+        # estimate saw (fp_restore).
         if [ -z "$new" ] || [ "$new" = "$cur_version" ]; then
             new=$commit cur_version=$cur_commit
         else
-            new="$new@$commit" cur_version="${cur_version:+$cur_version@}$cur_commit"
+            new="$new+$commit" cur_version="${cur_version:+$cur_version+}$cur_commit"
         fi
         printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$ref" "$cur_version" "$new" \
             "$(ua_size_to_bytes "${dl% bytes}")" "$(ua_size_to_bytes "${inst% bytes}")" "${ref%%/*}"
@@ -95,7 +97,7 @@ cmd_update() {
 }
 
 # rollback: `flatpak update --commit=COMMIT REF`, COMMIT the one the run's
-# estimate saw deployed (its current_version, COMMIT or VERSION@COMMIT, a
+# estimate saw deployed (its current_version, COMMIT or VERSION+COMMIT, a
 # short commit), found in full in the remote's history (`flatpak
 # remote-info --log`, which flatpak fetches from the remote); a commit the
 # remote no longer has is NOT_AVAILABLE. NAME is ID//BRANCH, as the
@@ -105,7 +107,7 @@ fp_restore() { # NAME OLD NEW
         ua_rollback_refuse PERMISSION_DENIED "rolling back the system installation needs root"
         return 1
     fi
-    short=${2##*@} id=${1%%//*} branch=${1#*//}
+    short=${2##*+} id=${1%%//*} branch=${1#*//}
     row=$(fp list --columns=application,branch,origin,ref |
         awk -F '\t' -v i="$id" -v b="$branch" '$1 == i && $2 == b { print $3 "\t" $4; exit }')
     if [ -z "$row" ]; then

@@ -170,7 +170,7 @@ fn flatpak_returns_an_app_to_the_commit_the_estimate_saw() {
         let env = [(setting, f.target.display().to_string())];
         let (name, old, new) = estimated(plugin, &env);
         assert_eq!(name, "org.test.Hello//stable");
-        assert_eq!(old, format!("1.0@{old_commit}"));
+        assert_eq!(old, format!("1.0+{old_commit}"));
         update(plugin, &env);
         assert_eq!(f.version(), "2.0\tfalse", "{plugin}");
 
@@ -178,7 +178,7 @@ fn flatpak_returns_an_app_to_the_commit_the_estimate_saw() {
         assert_eq!(f.version(), "1.0\tfalse", "{plugin}");
         assert_eq!(f.commit(), old_commit, "{plugin}");
         // A commit the remote's history does not have.
-        refused(plugin, &env, (&name, "1.0@0123456789ab", &new));
+        refused(plugin, &env, (&name, "1.0+0123456789ab", &new));
         assert_eq!(f.commit(), old_commit, "{plugin}");
         eprintln!("{plugin}: rollback of org.test.Hello 2.0 -> 1.0 {took:.2}s");
     }

@@ -49,12 +49,12 @@ fn flatpak_system_downloads_then_deploys_through_its_units() {
     let estimate_time = started.elapsed();
     let p = only_package(&doc);
     assert_eq!(p["name"], "org.test.Hello//stable", "{doc}");
-    // Each version with its commit, for rollback (VERSION@COMMIT).
-    assert_eq!(p["current_version"], format!("1.0@{}", f.commit()), "{doc}");
+    // Each version with its commit, for rollback (VERSION+COMMIT, build metadata).
+    assert_eq!(p["current_version"], format!("1.0+{}", f.commit()), "{doc}");
     assert!(
         p["new_version"]
             .as_str()
-            .is_some_and(|v| v.starts_with("2.0@")),
+            .is_some_and(|v| v.starts_with("2.0+")),
         "{doc}"
     );
     assert!(p["download_size_bytes"].as_u64().unwrap_or(0) > 0, "{doc}");
@@ -128,11 +128,11 @@ fn flatpak_user_download_pulls_without_deploying_then_its_unit_deploys() {
     ));
     let p = only_package(&doc);
     assert_eq!(p["name"], "org.test.Hello//stable", "{doc}");
-    assert_eq!(p["current_version"], format!("1.0@{}", f.commit()), "{doc}");
+    assert_eq!(p["current_version"], format!("1.0+{}", f.commit()), "{doc}");
     assert!(
         p["new_version"]
             .as_str()
-            .is_some_and(|v| v.starts_with("2.0@")),
+            .is_some_and(|v| v.starts_with("2.0+")),
         "{doc}"
     );
     let out = ok(
