@@ -276,3 +276,41 @@ fn a_failed_health_check_shows_its_rollback_in_the_run() {
         "{records:#?}"
     );
 }
+
+#[test]
+fn the_snapshot_units_stay_active_during_the_run_and_each_run_takes_its_own() {
+    let Some(tb) = boot() else { return };
+    // Stand-ins that "take" a snapshot wherever they run.
+    for unit in [PRE, POST] {
+        tb.write(
+            format!("/run/systemd/system/{unit}.d/50-test.conf"),
+            "[Service]\nExecCondition=\nExecStart=\nExecStart=/bin/true\n",
+            0o644,
+        );
+    }
+    tb.daemon_reload();
+    let mut invocations = Vec::new();
+    for _ in 0..2 {
+        let out = runner(&tb, &["run", "--system", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let events: Vec<Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect();
+        assert_eq!(last_state(&events, "snapshot-pre", "safety"), "done");
+        assert_eq!(last_state(&events, "snapshot-post", "safety"), "done");
+        wait_recorded(&tb);
+        for unit in [PRE, POST] {
+            assert_eq!(
+                unit_property(&tb, unit, "ActiveState"),
+                "inactive",
+                "{unit}"
+            );
+        }
+        invocations.push(unit_property(&tb, PRE, "InvocationID"));
+    }
+    assert_ne!(
+        invocations[0], invocations[1],
+        "one pre snapshot for two runs"
+    );
+}

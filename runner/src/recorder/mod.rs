@@ -543,7 +543,11 @@ impl Recorder {
     /// (`RemainAfterExit=yes`, so that a plugin unit started on its own
     /// mid-run takes none): the next run takes its own pair.
     pub async fn release_snapshot_units(&self) {
+        // Only those the run has (the target wants them).
         for unit in [SNAPSHOT_PRE, SNAPSHOT_POST] {
+            if !self.units.contains_key(unit) {
+                continue;
+            }
             let active = self
                 .bus
                 .outcome(unit)
