@@ -316,6 +316,11 @@ fn manual_only_records_and_a_dry_run_changes_nothing() {
         done[0]["what"].as_str().unwrap().contains(&needed),
         "{done:#?}"
     );
+    // Doing what the configuration says is no failure of the unit's.
+    assert_eq!(
+        unit_property(&tb, "update-all-rollback.service", "Result"),
+        "success"
+    );
     assert_eq!(conf(&tb), BROKEN);
     assert_eq!(unit_property(&tb, SERVICE, "ActiveState"), "failed");
 

@@ -64,12 +64,8 @@ pub fn run(scope: Scope, args: &RollbackArgs) -> ExitCode {
     );
     // The unit does what the configuration says: a refusal by it is no
     // failure of the unit's.
-    let by_configuration = args.automatic
-        && report.refused.as_deref().is_some_and(|r| {
-            [Refusal::Manual, Refusal::Off]
-                .iter()
-                .any(|refusal| r == refusal.describe(run))
-        });
+    let by_configuration =
+        args.automatic && matches!(report.refusal, Some(Refusal::Manual | Refusal::Off));
     let code = if report.succeeded() || by_configuration {
         0
     } else {

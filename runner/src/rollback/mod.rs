@@ -50,6 +50,9 @@ pub struct Report {
     pub dry_run: bool,
     /// Why nothing was done, when a guard said so.
     pub refused: Option<String>,
+    /// Which guard that was.
+    #[serde(skip)]
+    pub refusal: Option<Refusal>,
     /// Plugins the run updated that have no rollback of their own.
     pub not_covered: Vec<String>,
     /// The steps taken (or, with `dry_run`, that would be), in order.
@@ -137,6 +140,7 @@ pub fn roll_back(db: &Db, scope: Scope, request: Request) -> Report {
         automatic: request.automatic,
         dry_run: request.dry_run,
         refused: None,
+        refusal: None,
         not_covered: Vec::new(),
         steps: Vec::new(),
     };
@@ -144,6 +148,7 @@ pub fn roll_back(db: &Db, scope: Scope, request: Request) -> Report {
     if request.automatic && config.safety.rollback == RollbackMode::Off {
         tracing::info!("{}", Refusal::Off.describe(run));
         report.refused = Some(Refusal::Off.describe(run));
+        report.refusal = Some(Refusal::Off);
         return report;
     }
     let env = Env::from_process(Some(scope));
@@ -188,6 +193,7 @@ pub fn roll_back(db: &Db, scope: Scope, request: Request) -> Report {
             tell(&config, needed(run, &why));
         }
         report.refused = Some(text);
+        report.refusal = Some(refusal);
         return report;
     }
     report.not_covered = plan.not_covered.clone();
