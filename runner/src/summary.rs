@@ -39,13 +39,20 @@ pub trait UnitResult {
 /// Plugins by their worst unit ([`Outcome::worse`]: a plugin whose
 /// download succeeded but whose update failed has failed; one is skipped
 /// only when all its units were), and the span from the first start to
-/// the last end. Units that have not ended do not count.
+/// the last end. Units that have not ended do not count. A safety unit
+/// (`health`, `snapshot-pre`, …) is named only when it failed: a snapshot
+/// skipped for want of a backend, or a health check passed, is no plugin
+/// updated or skipped.
 pub fn summarize<U: UnitResult>(units: &[U]) -> RunSummary {
     let mut by_plugin: BTreeMap<&str, Outcome> = BTreeMap::new();
     for unit in units {
         let Some(outcome) = unit.outcome() else {
             continue;
         };
+        let fine = matches!(outcome, Outcome::Success | Outcome::Skipped);
+        if fine && update_all_core::names::is_safety_step(unit.plugin()) {
+            continue;
+        }
         by_plugin
             .entry(unit.plugin())
             .and_modify(|worst| *worst = worst.worse(outcome))
@@ -111,5 +118,26 @@ mod tests {
         assert_eq!(s.succeeded, ["pipx", "snap"]);
         assert_eq!(s.duration, Duration::from_millis(3500));
         assert!(s.any_failed());
+    }
+
+    #[test]
+    fn safety_units_are_named_only_when_they_failed() {
+        use Outcome::*;
+        let s = summarize(&[
+            Unit("snapshot-pre", Some(Skipped), None),
+            Unit("apt", Some(Success), Some((1000, 2000))),
+            Unit("snapshot-post", Some(Skipped), None),
+            Unit("health", Some(Success), Some((2000, 2500))),
+        ]);
+        assert_eq!(s.succeeded, ["apt"]);
+        assert!(s.skipped.is_empty() && !s.any_failed());
+        assert_eq!(s.duration, Duration::from_millis(1500));
+        let s = summarize(&[
+            Unit("apt", Some(Success), Some((1000, 2000))),
+            Unit("health", Some(Failed), Some((2000, 2500))),
+            Unit("rollback", Some(Success), Some((2500, 3000))),
+        ]);
+        assert_eq!(s.failed, ["health"]);
+        assert_eq!(s.succeeded, ["apt"]);
     }
 }
