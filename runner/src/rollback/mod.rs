@@ -26,7 +26,10 @@ use crate::stats::rollbacks::{Outcome, Rollback, Step};
 use crate::stats::{query, Db, RunId};
 use guard::Refusal;
 use ladder::{Context, Evidence, Taken};
+use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
+use std::fs::File;
+use std::path::PathBuf;
 use update_all_core::safety::RollbackMode;
 use update_all_core::{names, Env, Scope};
 
@@ -93,6 +96,42 @@ pub fn default_run(db: &Db, automatic: bool) -> rusqlite::Result<Option<RunId>> 
     Ok(query::run(db, run)?.map(|r| r.id))
 }
 
+/// Where a rollback keeps its files while it runs: the plugins' rollback
+/// files and the lock (`/run/update-all/rollback/`,
+/// `$XDG_RUNTIME_DIR/update-all/rollback/`).
+fn runtime_dir(scope: Scope) -> Result<PathBuf, String> {
+    match scope {
+        Scope::System => Ok(PathBuf::from("/run/update-all/rollback")),
+        Scope::User => std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|d| d.is_absolute())
+            .map(|d| d.join("update-all/rollback"))
+            .ok_or_else(|| "no $XDG_RUNTIME_DIR".to_owned()),
+    }
+}
+
+/// Held while a rollback runs, so that two at once (the unit and an
+/// admin) take turns, and the second sees what the first recorded: the
+/// guards and the ladder run under it. `None` (a warning) when the lock
+/// cannot be taken: the rollback goes on without it.
+fn exclusive(scope: Scope) -> Option<Flock<File>> {
+    let locked = runtime_dir(scope).and_then(|dir| {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join("lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| format!("{}: {e}", path.display()))
+    });
+    locked
+        .inspect_err(|e| tracing::warn!("cannot take the rollback's lock ({e}); going on"))
+        .ok()
+}
+
 /// The checks that failed in `run`'s last round (a wanted.d script's
 /// failure only warns, and does not count).
 pub fn failed_checks(
@@ -151,6 +190,7 @@ pub fn roll_back(db: &Db, scope: Scope, request: Request) -> Report {
         report.refusal = Some(Refusal::Off);
         return report;
     }
+    let _turn = exclusive(scope);
     let env = Env::from_process(Some(scope));
     let catalog = Catalog::load(&env);
     let evidence = Evidence {

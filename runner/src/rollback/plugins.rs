@@ -7,8 +7,7 @@
 //! `UPDATE_ALL_ROLLBACK_FILE`: one line per package,
 //! `name<TAB>version_to_restore<TAB>version_installed_by_the_run` (an
 //! empty field where the estimate gave no version). The file lives in the
-//! scope's runtime directory (`/run/update-all/rollback/`,
-//! `$XDG_RUNTIME_DIR/update-all/rollback/`) while the command runs. The
+//! scope's runtime directory (`super::runtime_dir`) while the command runs. The
 //! command runs as this process does: root for system plugins (the system
 //! rollback unit), the user for user plugins (the user's rollback unit).
 
@@ -16,9 +15,8 @@ use crate::plugin::invoke::Invoker;
 use crate::stats::packages::RunPackage;
 use crate::stats::RunId;
 use serde::Serialize;
-use std::path::PathBuf;
 use update_all_core::inventory::Plugin;
-use update_all_core::{Env, Scope};
+use update_all_core::Env;
 use update_all_protocol::Command;
 
 /// The variable that names the rollback file.
@@ -88,25 +86,13 @@ pub fn tsv(packages: &[RunPackage]) -> String {
         .collect()
 }
 
-/// Where the rollback files of `scope` go.
-fn dir(scope: Scope) -> Result<PathBuf, String> {
-    match scope {
-        Scope::System => Ok(PathBuf::from("/run/update-all/rollback")),
-        Scope::User => std::env::var_os("XDG_RUNTIME_DIR")
-            .map(PathBuf::from)
-            .filter(|d| d.is_absolute())
-            .map(|d| d.join("update-all/rollback"))
-            .ok_or_else(|| "no $XDG_RUNTIME_DIR for the rollback file".to_owned()),
-    }
-}
-
 /// Runs `target`'s `rollback` for `run`.
 pub fn roll_back(target: &Target, run: RunId, env: &Env) -> Done {
     let mut done = Done {
         plugin: target.name().to_owned(),
         ..Done::default()
     };
-    let file = match dir(env.scope).and_then(|dir| {
+    let file = match super::runtime_dir(env.scope).and_then(|dir| {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let file = dir.join(format!("{run}-{}.tsv", target.name()));
         std::fs::write(&file, tsv(&target.packages))
