@@ -132,14 +132,15 @@ fn exclusive(scope: Scope) -> Option<Flock<File>> {
         .ok()
 }
 
-/// The checks that failed in `run`'s last round (a wanted.d script's
-/// failure only warns, and does not count).
+/// The checks that failed in `run`'s latest round: the one after the
+/// stability window, or the boot check's at a later boot (a wanted.d
+/// script's failure only warns, and does not count).
 pub fn failed_checks(
     db: &Db,
     run: RunId,
 ) -> rusqlite::Result<Vec<crate::stats::health::CheckRecord>> {
     let checks = db.health_checks_of(run)?;
-    let last_round = checks.iter().map(|c| c.round).max();
+    let last_round = checks.iter().max_by_key(|c| c.at_us).map(|c| c.round);
     Ok(checks
         .into_iter()
         .filter(|c| Some(c.round) == last_round && !c.ok && c.kind != CheckKind::Wanted)
@@ -345,5 +346,54 @@ fn needed(run: RunId, why: &str) -> Message {
 fn tell(config: &update_all_core::config::Config, message: Message) {
     if config.notifications.wanted(true) {
         crate::notify::tell_graphical(&message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::health::CheckRecord;
+
+    fn check(name: &str, kind: CheckKind, ok: bool, round: u32, at_us: i64) -> CheckRecord {
+        CheckRecord {
+            name: name.into(),
+            kind,
+            ok,
+            message: String::new(),
+            round,
+            duration_us: 1,
+            at_us,
+        }
+    }
+
+    #[test]
+    fn the_latest_rounds_failures_count_and_wanted_scripts_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_for_writing(&dir.path().join("stats.db")).unwrap();
+        db.conn
+            .execute(
+                "INSERT INTO runs (id, boot_id, started_us) VALUES (1, 'b', 1)",
+                [],
+            )
+            .unwrap();
+        for c in [
+            check("web.service", CheckKind::Unit, false, 1, 10),
+            check("web.service", CheckKind::Unit, true, 2, 20),
+            check("wanted.d/10-x", CheckKind::Wanted, false, 2, 20),
+        ] {
+            db.add_health_check(1, &c).unwrap();
+        }
+        // Healthy after the stability window: nothing counts.
+        assert!(failed_checks(&db, 1).unwrap().is_empty());
+        // The boot check (round 0) at a later boot failed.
+        db.add_health_check(1, &check("db.service", CheckKind::Unit, false, 0, 30))
+            .unwrap();
+        let failed: Vec<String> = failed_checks(&db, 1)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(failed, ["db.service"]);
+        assert_eq!(db.newest_unhealthy_run().unwrap(), Some(1));
     }
 }
