@@ -346,6 +346,10 @@ fn manual_only_records_and_a_dry_run_changes_nothing() {
     let said = text(&out.stdout);
     println!("{said}");
     assert!(said.contains("1. undochange: snapper undochange"), "{said}");
+    let shown = json(&tb, &["rollback", "--dry-run", "--json", &run.to_string()]);
+    assert_eq!(shown["dry_run"], true, "{shown:#}");
+    assert_eq!(shown["steps"][0]["step"], "undochange", "{shown:#}");
+    assert_eq!(shown["steps"][0]["result"], "dry-run", "{shown:#}");
     assert!(said.contains(SERVICE), "{said}");
     assert_eq!(conf(&tb), BROKEN);
     assert_eq!(unit_property(&tb, SERVICE, "ActiveState"), "failed");
