@@ -335,3 +335,27 @@ fn the_snapshot_units_stay_active_during_the_run_and_each_run_takes_its_own() {
         "one pre snapshot for two runs"
     );
 }
+
+#[test]
+fn run_only_checks_the_health_after_its_plugins_and_knows_no_safety_plugin() {
+    let Some(tb) = boot() else { return };
+    let out = runner(&tb, &["run", "--system", "--json", "--only", "beta"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let events: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(last_state(&events, "beta", "update"), "done");
+    assert_eq!(last_state(&events, "health", "safety"), "done");
+    assert!(
+        !events.iter().any(|e| e["plugin"] == "alpha"),
+        "{events:#?}"
+    );
+    let out = runner(&tb, &["run", "--system", "--only", "health"]);
+    let said = text(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("unknown plugin health; known plugins: alpha, beta"),
+        "{}",
+        show(&out)
+    );
+}

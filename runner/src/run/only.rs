@@ -6,18 +6,25 @@ use crate::stats::{Outcome, Record};
 use crate::systemd::{Bus, PluginUnit};
 use crate::watch::Fail;
 use std::collections::HashMap;
+use update_all_core::names::{is_safety_step, HEALTH, SNAPSHOT_POST};
 use update_all_core::plan::Reason;
 use update_all_core::{Phase, Plan};
 
-/// The update units of the plugins named in `--only`, ordered so that a
-/// unit comes after every selected unit it is `After=`; systemd then
-/// orders their jobs. Unknown names: the list of the known ones.
+/// The update units of the plugins named in `--only`, and the run's post
+/// snapshot and health check after them (the pre snapshot comes with the
+/// update units, which want it), ordered so that a unit comes after every
+/// selected unit it is `After=`; systemd then orders their jobs. Unknown
+/// names: the list of the known ones (safety units are none).
 pub async fn selected(
     bus: &Bus,
     units: &[PluginUnit],
     only: &[String],
 ) -> Result<Vec<String>, Fail> {
-    let mut known: Vec<&str> = units.iter().map(|u| u.plugin.as_str()).collect();
+    let mut known: Vec<&str> = units
+        .iter()
+        .map(|u| u.plugin.as_str())
+        .filter(|plugin| !is_safety_step(plugin))
+        .collect();
     known.sort();
     known.dedup();
     let unknown: Vec<&str> = only
@@ -41,11 +48,21 @@ pub async fn selected(
             }
         ));
     }
-    let names: Vec<String> = units
+    let mut names: Vec<String> = units
         .iter()
         .filter(|u| u.phase == Phase::Update && only.contains(&u.plugin))
+        .filter(|u| !is_safety_step(&u.plugin))
         .map(|u| u.name.clone())
         .collect();
+    if !names.is_empty() {
+        let after = [SNAPSHOT_POST, HEALTH];
+        names.extend(
+            units
+                .iter()
+                .filter(|u| after.contains(&u.name.as_str()))
+                .map(|u| u.name.clone()),
+        );
+    }
     ordered(bus, units, &names).await
 }
 
