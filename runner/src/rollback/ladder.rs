@@ -252,3 +252,94 @@ fn is_active(unit: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    use update_all_core::Scope;
+
+    /// A root prefix with the plugins `(name, supports_rollback)`.
+    fn catalog(plugins: &[(&str, bool)]) -> (tempfile::TempDir, Catalog) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let manifests = root.join("usr/lib/update-all/plugins.d");
+        let executables = root.join("usr/lib/update-all/plugins");
+        std::fs::create_dir_all(&manifests).unwrap();
+        std::fs::create_dir_all(&executables).unwrap();
+        for (name, rollback) in plugins {
+            let exe = executables.join(name);
+            std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::write(
+                manifests.join(format!("{name}.yaml")),
+                format!(
+                    "plugin:\n  name: {name}\n  executable: /usr/lib/update-all/plugins/{name}\n  \
+                     scope: system\n  supports_rollback: {rollback}\n"
+                ),
+            )
+            .unwrap();
+        }
+        // The trust checks want directories only root can write to.
+        for sub in ["", "usr", "usr/lib", "usr/lib/update-all"] {
+            let p = root.join(sub);
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let env = Env {
+            root: root.to_path_buf(),
+            scope: Scope::System,
+            user_config: None,
+        };
+        let catalog = Catalog::load(&env);
+        (dir, catalog)
+    }
+
+    fn package(name: &str) -> Vec<RunPackage> {
+        vec![RunPackage {
+            name: name.into(),
+            current_version: Some("1".into()),
+            new_version: Some("2".into()),
+            update_type: None,
+        }]
+    }
+
+    #[test]
+    fn the_plugins_that_can_come_first_then_the_pair_undone() {
+        let (_dir, catalog) = catalog(&[("npm", true), ("apt", false), ("pipx", true)]);
+        assert!(
+            catalog.entries.iter().all(|e| e.runnable().is_some()),
+            "{:#?}",
+            catalog
+                .entries
+                .iter()
+                .map(|e| e.state.why())
+                .collect::<Vec<_>>()
+        );
+        let pair = Pair {
+            backend: Backend::Btrfs {
+                path: Path::new("/srv").to_owned(),
+            },
+            pre: "/srv/.update-all-snapshots/1-pre".into(),
+            post: "/srv/.update-all-snapshots/1-post".into(),
+        };
+        let evidence = Evidence {
+            updated: vec!["apt".into(), "npm".into(), "pipx".into()],
+            // pipx's estimate was not recorded: it cannot be rolled back.
+            packages: [("npm".to_owned(), package("left-pad"))].into(),
+            pairs: vec![pair.clone()],
+            catalog: &catalog,
+        };
+        let ladder = plan(&evidence);
+        assert_eq!(ladder.not_covered, ["apt", "pipx"]);
+        let steps: Vec<Step> = ladder.steps.iter().map(Planned::step).collect();
+        assert_eq!(steps, [Step::Plugin, Step::Undochange]);
+        assert_eq!(ladder.steps[0].describe(), "npm: left-pad 2 → 1");
+        // Without snapshots, the plugins' own rollback is all there is.
+        let ladder = plan(&Evidence {
+            pairs: Vec::new(),
+            ..evidence
+        });
+        assert_eq!(ladder.steps.len(), 1);
+    }
+}
