@@ -206,6 +206,19 @@ fn journals(tb: &Testbed) -> String {
     .collect()
 }
 
+/// The body of the notification titled `summary` that alice's desktop
+/// received, once it has.
+fn told(tb: &Testbed, summary: &str) -> String {
+    let find = || -> Option<Value> {
+        tb.notifications("alice")
+            .iter()
+            .filter_map(|n| serde_json::from_str::<Value>(n).ok())
+            .find(|n| n["summary"] == summary)
+    };
+    wait_for(summary, Duration::from_secs(15), || find().is_some());
+    find().unwrap()["body"].as_str().unwrap().to_owned()
+}
+
 fn conf(tb: &Testbed) -> String {
     tb.check(&["cat", CONF]).trim().to_owned()
 }
@@ -271,16 +284,7 @@ fn a_service_broken_by_an_update_is_rolled_back_by_undochange() {
         "{history}"
     );
     // "Rolled back", naming the failed check.
-    let told = || -> Option<Value> {
-        tb.notifications("alice")
-            .iter()
-            .filter_map(|n| serde_json::from_str::<Value>(n).ok())
-            .find(|n| n["summary"] == "Updates rolled back")
-    };
-    wait_for("the notification", Duration::from_secs(15), || {
-        told().is_some()
-    });
-    let body = told().unwrap()["body"].as_str().unwrap().to_owned();
+    let body = told(&tb, "Updates rolled back");
     assert!(body.contains(SERVICE), "{body}");
 
     // A second automatic rollback of the run is refused (and changes
@@ -306,8 +310,17 @@ fn manual_only_records_and_a_dry_run_changes_nothing() {
     if !prepare(&tb, SNAPPER_ONLY) {
         return;
     }
+    tb.add_user("alice", 4001);
+    tb.login("alice", "user", "wayland");
+    tb.start_notification_server("alice");
     safety(&tb, "manual");
     let run = run(&tb);
+    // Told what to run.
+    let body = told(&tb, "Rollback needed");
+    assert!(
+        body.contains(&format!("rollback needed: run update-all rollback {run}")),
+        "{body}"
+    );
     let done = rollbacks(&tb);
     assert_eq!(done.len(), 1, "{done:#?}");
     assert_eq!(done[0]["result"], "refused");
