@@ -112,11 +112,6 @@ chmod 755 {HELPER_EXE}
     // The plugin: its update installs the new configuration and restarts
     // the service, as a package's maintainer script would; its rollback
     // (used when the manifest says so) puts the old one back.
-    let answer = |data: &str| {
-        format!(
-            r#"printf '%s\n' '{{"status":"success","data":{data},"error":null,"progress":null}}'"#
-        )
-    };
     tb.add_plugin(
         "webpkg",
         // A plugin that rolls back also names what it writes: its
@@ -148,6 +143,11 @@ chmod 755 {HELPER_EXE}
     tb.check(&["systemctl", "start", SERVICE, HELPER]);
     assert_eq!(unit_property(tb, SERVICE, "ActiveState"), "active");
     true
+}
+
+/// Shell that prints a successful answer with `data` (JSON).
+fn answer(data: &str) -> String {
+    format!(r#"printf '%s\n' '{{"status":"success","data":{data},"error":null,"progress":null}}'"#)
 }
 
 /// `safety:` for the test: snapshots of [`WEB`], one round of checks.
@@ -488,11 +488,6 @@ fn a_users_run_is_rolled_back_by_the_users_plugin() {
         "[Service]\nEnvironment=XDG_STATE_HOME=%t/state\n",
         0o644,
     );
-    let answer = |data: &str| {
-        format!(
-            r#"printf '%s\n' '{{"status":"success","data":{data},"error":null,"progress":null}}'"#
-        )
-    };
     // Its update stops the service its health entry wants active; its
     // rollback starts it again.
     tb.add_plugin(
