@@ -52,7 +52,7 @@ fn uncommented() -> String {
     let text = std::fs::read_to_string(repo().join("packaging/config.yaml")).unwrap();
     let is_key = |s: &str| {
         let key = s.trim_start_matches(' ');
-        (s.len() - key.len()) % 2 == 0
+        (s.len() - key.len()).is_multiple_of(2)
             && key.split_once(':').is_some_and(|(k, _)| {
                 !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
             })
