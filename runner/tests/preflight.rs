@@ -101,8 +101,17 @@ fn a_plugin_without_room_for_its_estimate_is_skipped_with_the_reason_and_the_oth
                 false,
             )
         };
-        let journal = tb.journal(unit);
-        assert!(journal.contains(&said), "{said:?} in {journal}");
+        // journald takes the condition's lines from its stream in its own
+        // time: the unit may have ended before they are in the journal.
+        let mut journal = String::new();
+        wait_for(
+            &format!("{said:?} in {unit}'s journal"),
+            Duration::from_secs(30),
+            || {
+                journal = tb.journal(unit);
+                journal.contains(&said)
+            },
+        );
         assert_eq!(journal.contains("estimating"), estimated, "{journal}");
         assert_eq!(unit_property(&tb, unit, "Result"), "exec-condition");
     }
