@@ -129,6 +129,19 @@ fn a_plugin_without_room_for_its_estimate_is_skipped_with_the_reason_and_the_oth
     };
     assert_eq!(state("update-all-big.service"), "skipped", "{status:#}");
     assert_eq!(state("update-all-small.service"), "success", "{status:#}");
+    // After the run, status tells why too: the recorder kept the reason.
+    let big = status["units"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["unit"] == "update-all-big.service"))
+        .expect("big's row");
+    assert_eq!(big["detail"], reason.as_str(), "{status:#}");
+    let plain = runner(&tb, &["status"]);
+    let line = format!("skipped: {reason}");
+    assert!(
+        text(&plain.stdout).contains(&line),
+        "{line:?} in {}",
+        show(&plain)
+    );
 
     // Plain output: the reason on the row, once it is skipped.
     let out = runner(&tb, &["run"]);

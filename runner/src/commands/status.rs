@@ -93,6 +93,9 @@ struct UnitStatus {
     ended_us: Option<i64>,
     duration_s: Option<f64>,
     exit_status: Option<i64>,
+    /// Why its condition skipped it, when it said (not enough disk space).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
 }
 
 /// A plugin unit that runs or has a job waiting.
@@ -167,6 +170,7 @@ impl Report {
                 ended_us: None,
                 duration_s: l.running_since_us.map(|s| (now - s).max(0) as f64 / 1e6),
                 exit_status: None,
+                detail: None,
             });
         }
         let skipped = match db {
@@ -256,9 +260,10 @@ impl Report {
             .map(|u| {
                 [
                     u.unit.clone(),
-                    match u.exit_status {
-                        Some(s) => format!("{} ({s})", u.state),
-                        None => u.state.to_string(),
+                    match (u.exit_status, &u.detail) {
+                        (Some(s), _) => format!("{} ({s})", u.state),
+                        (None, Some(why)) => format!("{}: {why}", u.state),
+                        (None, None) => u.state.to_string(),
                     },
                     or_dash(u.started_us, local_time),
                     or_dash(u.duration_s, |s| duration(Duration::from_secs_f64(s))),
@@ -347,5 +352,6 @@ fn finished(r: &Record) -> UnitStatus {
         duration_s: r.duration().map(|d| d.as_secs_f64()),
         // Only worth showing for a failure: "failed (2)", "signal (9)".
         exit_status: r.exit_status.filter(|&s| s != 0 && r.result.is_failure()),
+        detail: r.detail.clone(),
     }
 }

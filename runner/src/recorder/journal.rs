@@ -290,6 +290,7 @@ impl Invocation {
             // Only the unit's last status text tells, and the journal
             // does not keep it.
             attempts: None,
+            detail: None,
         })
     }
 }

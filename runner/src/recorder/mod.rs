@@ -476,6 +476,9 @@ impl Recorder {
             ip_ingress_bytes: service.counter("IPIngressBytes"),
             ip_egress_bytes: service.counter("IPEgressBytes"),
             attempts: ran(props).then(|| attempts(props)),
+            detail: (result == Outcome::Skipped)
+                .then(|| props.skip_reason().map(str::to_owned))
+                .flatten(),
         })
     }
 

@@ -221,6 +221,7 @@ mod tests {
             ip_ingress_bytes: None,
             ip_egress_bytes: None,
             attempts: None,
+            detail: None,
         }
     }
 

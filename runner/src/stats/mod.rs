@@ -79,6 +79,10 @@ pub struct Record {
     /// that did not run the command (skipped, cancelled before it started),
     /// or one read back from the journal alone.
     pub attempts: Option<u32>,
+    /// Why its condition skipped it, as the condition said (the pre-flight
+    /// disk space check: "needs 1.2 GiB on /var, 300.0 MiB free"); None
+    /// for every other outcome, and for a skip that gave no reason.
+    pub detail: Option<String>,
 }
 
 impl Record {
@@ -369,6 +373,7 @@ mod tests {
             ip_ingress_bytes: None,
             ip_egress_bytes: None,
             attempts: None,
+            detail: None,
         }
     }
 

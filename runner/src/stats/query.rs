@@ -8,7 +8,7 @@ use std::time::Duration;
 
 const COLUMNS: &str = "run_id, plugin, phase, unit, invocation_id, started_us, ended_us, result,
      exit_code, exit_status, cpu_ns, memory_peak_bytes, io_read_bytes, io_write_bytes,
-     ip_ingress_bytes, ip_egress_bytes, attempts";
+     ip_ingress_bytes, ip_egress_bytes, attempts, detail";
 
 fn record(row: &Row) -> rusqlite::Result<Record> {
     Ok(Record {
@@ -29,6 +29,7 @@ fn record(row: &Row) -> rusqlite::Result<Record> {
         ip_ingress_bytes: row.get(14)?,
         ip_egress_bytes: row.get(15)?,
         attempts: row.get(16)?,
+        detail: row.get(17)?,
     })
 }
 

@@ -204,6 +204,10 @@ const MIGRATIONS: &[&str] = &[
          reason          TEXT,
          PRIMARY KEY (run_id, plugin, name)
      );",
+    // Why a unit's condition skipped it, as it said in its status text
+    // (the pre-flight disk space check), so that `status` and `history`
+    // can tell it after the run; NULL for every other record.
+    "ALTER TABLE records ADD COLUMN detail TEXT;",
 ];
 
 /// The schema version this build writes and reads.

@@ -118,9 +118,9 @@ impl Db {
                 "INSERT OR IGNORE INTO records (run_id, plugin, phase, unit, invocation_id,
                      started_us, ended_us, result, exit_code, exit_status, cpu_ns,
                      memory_peak_bytes, io_read_bytes, io_write_bytes, ip_ingress_bytes,
-                     ip_egress_bytes, attempts)
+                     ip_egress_bytes, attempts, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17)",
+                     ?17, ?18)",
             )?
             .execute(params![
                 r.run_id,
@@ -140,6 +140,7 @@ impl Db {
                 r.ip_ingress_bytes,
                 r.ip_egress_bytes,
                 r.attempts,
+                r.detail,
             ])?;
         Ok(n == 1)
     }
@@ -169,6 +170,7 @@ mod tests {
             ip_ingress_bytes: None,
             ip_egress_bytes: None,
             attempts: Some(1),
+            detail: None,
         }
     }
 

@@ -236,6 +236,7 @@ mod tests {
             ip_ingress_bytes: None,
             ip_egress_bytes: None,
             attempts: Some(1),
+            detail: None,
         }
     }
 
