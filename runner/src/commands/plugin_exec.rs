@@ -673,9 +673,13 @@ mod tests {
         assert!(systemd.recv(&mut buf).is_err());
     }
 
-    /// A pipe as files: (read end, write end).
+    /// A pipe as files: (read end, write end). Close-on-exec, as
+    /// `supervise`'s own: the tests beside this one spawn plugins (whose
+    /// `sleep 60` lives on), and a child forked meanwhile would otherwise
+    /// hold the read end open, so a write after the relay closed it would
+    /// not fail.
     fn pipe() -> (std::fs::File, std::fs::File) {
-        let (r, w) = nix::unistd::pipe().unwrap();
+        let (r, w) = pipe2(OFlag::O_CLOEXEC).unwrap();
         (r.into(), w.into())
     }
 
