@@ -68,6 +68,8 @@ fn run(tb: &Testbed) {
 
 /// The health unit's journal at `priority` and more urgent.
 fn journal(tb: &Testbed, unit: &str, priority: &str) -> String {
+    // Everything the unit logged before now (it may have just ended).
+    tb.sync_journal();
     text(
         &tb.exec(&[
             "journalctl",
@@ -353,6 +355,7 @@ fn a_users_health_check_checks_the_users_own_units_and_plugins() {
         || property("Result") == "exit-code",
     );
     wait_rolled_back(&tb);
+    tb.sync_journal();
     let log = text(
         &tb.exec(&[
             "journalctl",

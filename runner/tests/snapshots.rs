@@ -328,6 +328,8 @@ fn without_a_backend_the_run_works_and_says_once_only_per_plugin_rollback() {
         "exit-code",
         "skipped by its condition, not failed"
     );
+    // Everything logged before now (journald reads in its own time).
+    tb.sync_journal();
     let logged = tb.check(&["journalctl", "-t", "update-all", "--no-pager", "-o", "cat"]);
     assert_eq!(logged.matches(ONCE).count(), 1, "{logged}");
     let status = text(&runner(&tb, &["status"]).stdout);

@@ -497,13 +497,26 @@ impl Testbed {
         );
     }
 
-    /// The journal of `unit` inside (`journalctl -u <unit> --no-pager -o cat`).
-    ///
-    /// Output of a service that just exited may take a moment to arrive;
-    /// poll if needed.
+    /// The journal of `unit` inside (`journalctl -u <unit> --no-pager -o cat`),
+    /// with everything logged before the call in it (see
+    /// [`Testbed::sync_journal`]).
     pub fn journal(&self, unit: &str) -> String {
+        let _ = self.sync_journal();
         let out = self.exec(&["journalctl", "-u", unit, "--no-pager", "-o", "cat"]);
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `journalctl --sync`: returns once journald has taken in every line
+    /// and entry sent to it before the call. journald reads a service's
+    /// output streams and its socket in its own time, so the last lines of
+    /// a unit that just ended are often not in the journal yet; its
+    /// Synchronize call runs after every message already queued (see
+    /// journalctl(1), --sync), which makes it the point to read from.
+    /// Says whether it succeeded: not when journald is gone (an instance
+    /// shutting down), where a journal read for a failure's message still
+    /// shows what there is.
+    pub fn sync_journal(&self) -> bool {
+        self.exec(&["journalctl", "--sync"]).status.success()
     }
 
     /// The tail (last `lines` lines) of the instance's `/dev/console` and of
