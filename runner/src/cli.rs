@@ -396,6 +396,17 @@ pub struct RebootArgs {
     /// users and exit 0, so that the timer tries again
     #[arg(long, hide = true, requires = "now")]
     pub from_timer: bool,
+    /// Internal: the listener in a user's manager that offers "Reboot now"
+    /// (update-all-reboot-offer.service, run as the user)
+    #[arg(long, hide = true, conflicts_with_all = ["now", "cancel", "request"])]
+    pub offer: bool,
+    /// Internal: why the reboot is needed, as the offer says
+    #[arg(long = "reason", hide = true, requires = "offer")]
+    pub reasons: Vec<String>,
+    /// Internal: answer a user's "Reboot now" on standard input and output
+    /// (update-all-reboot-request@.service, Accept=yes)
+    #[arg(long, hide = true, conflicts_with_all = ["now", "cancel"])]
+    pub request: bool,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,

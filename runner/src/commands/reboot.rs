@@ -7,11 +7,14 @@
 //! rebooting; 1 `--now` held back or refused; 2 systemd or logind cannot
 //! be reached. Run by `update-all-reboot.service` (`--now --from-timer`),
 //! a reboot held back tells the users and exits 0: the timer tries again.
+//! Hidden: `--offer` is a user's "Reboot now" listener, `--request` root's
+//! answer to it (`reboot::offer`, `reboot::request`).
 
 use crate::cli::RebootArgs;
 use crate::output;
 use crate::reboot::hold::{self, Holder};
-use crate::reboot::{self, detect, timer, Attempt, Pending};
+use crate::reboot::request::{self as reboot_request, Reply};
+use crate::reboot::{self, detect, offer, timer, Attempt, Pending};
 use crate::stats::reboot::RebootNeed;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -24,12 +27,19 @@ const UNREACHABLE: u8 = 2;
 
 pub fn run(scope: Scope, args: &RebootArgs) -> ExitCode {
     // The policy is the system's: reboots are the machine's.
-    let policy = crate::config::load(Scope::System).reboot;
+    let config = crate::config::load(Scope::System);
+    let policy = config.reboot;
+    if args.offer {
+        return offer::listen(&args.reasons);
+    }
+    if args.request {
+        return request(&policy);
+    }
     if args.cancel {
         return cancel(args.json);
     }
     if args.now {
-        return now(&policy, args);
+        return now(&policy, &config.paths.runner, args);
     }
     show(scope, policy, args.json)
 }
@@ -55,13 +65,36 @@ fn cancel(json: bool) -> ExitCode {
     }
 }
 
+/// `--request`: answers the user at the other end of standard input
+/// (the socket's connection) on standard output; see `reboot::request`.
+/// Exit status 0 when answered, 1 when who asks cannot be told.
+fn request(policy: &Reboot) -> ExitCode {
+    let uid = match reboot_request::peer_uid(&io::stdin()) {
+        Ok(uid) => uid,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(output::FAILURE);
+        }
+    };
+    let reply = reboot_request::answer(policy, uid);
+    let who = match nix::unistd::User::from_uid(uid.into()) {
+        Ok(Some(user)) => format!("{} (uid {uid})", user.name),
+        _ => format!("uid {uid}"),
+    };
+    match &reply {
+        Reply::Failed(e) => tracing::error!("{who} asked to reboot now: {e}"),
+        _ => tracing::warn!("{who} asked to reboot now: {}", reply.line()),
+    }
+    output::print_then_exit(0, |out| writeln!(out, "{}", reply.line()))
+}
+
 #[derive(Serialize)]
 struct NowJson<'a> {
     rebooting: bool,
     held_by: &'a [Holder],
 }
 
-fn now(policy: &Reboot, args: &RebootArgs) -> ExitCode {
+fn now(policy: &Reboot, runner: &str, args: &RebootArgs) -> ExitCode {
     // By hand, the asker's own sessions (an admin's ssh login, through
     // sudo) do not hold the reboot back; the timer's service has none.
     let asker = (!args.from_timer)
@@ -84,7 +117,7 @@ fn now(policy: &Reboot, args: &RebootArgs) -> ExitCode {
             let said: Vec<String> = holders.iter().map(ToString::to_string).collect();
             tracing::warn!("reboot held back: {}", said.join("; "));
             if args.from_timer {
-                hold::tell_users(&holders, &detect::detect(Scope::System).reasons);
+                hold::tell_users(&holders, &detect::detect(Scope::System).reasons, runner);
             }
             let status = if args.from_timer { 0 } else { output::FAILURE };
             output::print_then_exit(status, |out| {

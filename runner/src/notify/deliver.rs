@@ -164,12 +164,46 @@ fn spawn(message: &Message, recipient: &Recipient, euid: Uid) -> Result<Child, S
     if message.critical {
         cmd.arg("--critical");
     }
+    as_recipient(&mut cmd, recipient, euid)?;
+    cmd.stdout(Stdio::null());
+    cmd.spawn()
+        .map_err(|e| format!("cannot start the sender: {e}"))
+}
+
+/// Runs `program` with `args` as the user `uid`, the way a sender runs
+/// (that user's rights only, a clean environment that points at the
+/// user's bus and runtime directory, no new privileges), and waits for it:
+/// how root starts something in a user's own service manager
+/// (`systemd-run --user`, `systemctl --user`) without connecting to it.
+/// `Err`: it could not be started, or failed (with its standard error).
+pub fn run_as(uid: u32, program: &str, args: &[&str]) -> Result<(), String> {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    as_recipient(&mut cmd, &Recipient::user_bus(uid), unistd::geteuid())?;
+    let out = cmd
+        .stdout(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{program} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Makes `cmd` run as `recipient`'s user, with a clean environment that
+/// reaches its session bus (see the module's documentation); standard
+/// error is piped, standard input is null.
+fn as_recipient(cmd: &mut Command, recipient: &Recipient, euid: Uid) -> Result<(), String> {
     cmd.env_clear()
         .env("PATH", PATH)
         .env("DBUS_SESSION_BUS_ADDRESS", &recipient.address)
         .current_dir("/")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if recipient.uid == euid.as_raw() {
         for key in ["HOME", "USER", "LOGNAME", "XDG_RUNTIME_DIR"] {
@@ -200,8 +234,7 @@ fn spawn(message: &Message, recipient: &Recipient, euid: Uid) -> Result<Child, S
     } else {
         return Err("only root can notify another user".into());
     }
-    cmd.spawn()
-        .map_err(|e| format!("cannot start the sender: {e}"))
+    Ok(())
 }
 
 /// Drops every right of root for good: supplementary groups, then gid, then

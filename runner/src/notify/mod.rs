@@ -5,6 +5,7 @@
 //!
 //! Root never talks to a user's session bus itself; see [`deliver`].
 
+mod action;
 mod deliver;
 mod logind;
 mod message;
@@ -13,7 +14,8 @@ mod session;
 use crate::summary::RunSummary;
 use update_all_core::Scope;
 
-pub use deliver::send;
+pub use action::{offer, Answer};
+pub use deliver::{run_as, send};
 pub use logind::{sessions, Session};
 pub use message::Message;
 

@@ -2,7 +2,7 @@
 //! but for `ignored_users`), and block inhibitor locks on shutdown, both
 //! from logind.
 
-use crate::notify::{self, Message, Session};
+use crate::notify::{self, Session};
 use serde::Serialize;
 use std::fmt;
 use update_all_core::reboot::Reboot;
@@ -99,8 +99,10 @@ fn inhibitors() -> zbus::Result<Vec<Holder>> {
 const TOLD: &str = "/run/update-all/reboot-told";
 
 /// Tells the users among `holders` who were not told yet that the machine
-/// waits for them to log out. `reasons`: why it needs the reboot.
-pub fn tell_users(holders: &[Holder], reasons: &[String]) {
+/// waits for them to log out, with "Reboot now" (`super::offer`).
+/// `reasons`: why it needs the reboot; `runner`: the configuration's
+/// `paths.runner`.
+pub fn tell_users(holders: &[Holder], reasons: &[String], runner: &str) {
     let told = std::fs::read_to_string(TOLD).unwrap_or_default();
     let told: Vec<u32> = told.lines().filter_map(|l| l.trim().parse().ok()).collect();
     let mut uids: Vec<u32> = holders
@@ -115,7 +117,7 @@ pub fn tell_users(holders: &[Holder], reasons: &[String]) {
     if uids.is_empty() {
         return;
     }
-    notify::tell(&Message::reboot_waiting(reasons), &uids);
+    super::offer::offer_to(&uids, reasons, runner);
     let all: String = told.iter().chain(&uids).map(|u| format!("{u}\n")).collect();
     let written = std::path::Path::new(TOLD)
         .parent()

@@ -11,11 +11,14 @@
 //! That reboots with [`now`]: unless users are logged in (`hold`; not with
 //! `with_users: true`, never for `ignored_users`) or a block inhibitor is
 //! held, through `systemctl reboot --check-inhibitors=yes`. Held back, it
-//! tells the users and tries again after `timer::RECHECK`.
+//! tells the users, with a "Reboot now" action (`offer`, answered by root
+//! through `request`), and tries again after `timer::RECHECK`.
 
 pub mod detect;
 pub mod hold;
 pub mod marker;
+pub mod offer;
+pub mod request;
 pub mod timer;
 
 use crate::output::format::local_time;

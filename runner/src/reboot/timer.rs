@@ -67,8 +67,9 @@ fn when(time: RebootTime) -> String {
 /// there was a timer.
 pub fn cancel() -> Result<bool, String> {
     let was = state()?.is_some();
-    // The timer first, so that it starts no new try; then a try that runs.
-    for unit in [REBOOT_TIMER, REBOOT_SERVICE] {
+    // The timer first, so that it starts no new try; then a try that runs;
+    // then the users' "Reboot now" requests, which would be refused now.
+    for unit in [REBOOT_TIMER, REBOOT_SERVICE, super::request::SOCKET_UNIT] {
         let out = Command::new("systemctl")
             .args(["stop", unit])
             .output()

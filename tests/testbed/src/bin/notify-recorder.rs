@@ -6,12 +6,19 @@
 //! Each line also says who called: the caller's uid as the bus daemon saw
 //! it, and the Uid, Gid, Groups, CapEff and NoNewPrivs lines of its
 //! `/proc/PID/status`, read while it waits for the reply.
+//!
+//! It can also act as the user: when a file next to the log, with the
+//! extension `.invoke` instead (`alice.invoke` for `alice.jsonl`), holds
+//! an action key, every notification that offers that action is answered
+//! with the specification's `ActionInvoked` signal for it, emitted beside
+//! the reply to its Notify call (the line says `"invoked"`).
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
 use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
 use zbus::Connection;
 use zbus::OwnedVariant;
 
@@ -35,6 +42,7 @@ impl Recorder {
         expire_timeout: i32,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> zbus::fdo::Result<u32> {
         let (uid, pid) = match header.sender() {
             Some(sender) => {
@@ -57,7 +65,12 @@ impl Recorder {
         };
         let urgency = hints.get("urgency").and_then(|v| u8::try_from(v).ok());
         self.last_id += 1;
+        let invoke = std::fs::read_to_string(self.log.with_extension("invoke"))
+            .ok()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| actions.chunks(2).any(|pair| pair[0] == *k));
         let record = serde_json::json!({
+            "invoked": invoke,
             "app_name": app_name,
             "replaces_id": replaces_id,
             "app_icon": app_icon,
@@ -79,11 +92,30 @@ impl Recorder {
             .open(&self.log)
             .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))?;
         writeln!(file, "{record}").map_err(|e| zbus::fdo::Error::Failed(e.to_string()))?;
+        if let Some(key) = invoke {
+            let id = self.last_id;
+            let emitter = emitter.into_owned();
+            // Beside the reply to this call, as a user's click would come
+            // after it (a client subscribes before it calls Notify).
+            std::thread::spawn(move || {
+                let sent = zbus::block_on(Recorder::action_invoked(&emitter, id, &key));
+                if let Err(e) = sent {
+                    eprintln!("notify-recorder: cannot emit ActionInvoked: {e}");
+                }
+            });
+        }
         Ok(self.last_id)
     }
 
+    #[zbus(signal)]
+    async fn action_invoked(
+        emitter: &SignalEmitter<'_>,
+        id: u32,
+        action_key: &str,
+    ) -> zbus::Result<()>;
+
     fn get_capabilities(&self) -> Vec<String> {
-        vec!["body".into()]
+        vec!["body".into(), "actions".into()]
     }
 
     #[zbus(out_args("name", "vendor", "version", "spec_version"))]

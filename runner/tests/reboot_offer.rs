@@ -1,0 +1,244 @@
+//! "Reboot now" on a real systemd 252 and logind (the namespace test
+//! bed): a pending reboot held back by logged-in users offers them a
+//! notification with that action; the test bed's notification server
+//! answers it with a real `ActionInvoked` (its `.invoke` file), the
+//! listener in the user's own manager asks root over
+//! `update-all-reboot-request.socket`, and root reboots, or says what still
+//! holds the reboot back, or refuses when none is pending
+//! (docs/unattended.md, "Reboot now").
+//!
+//! A reboot is seen as systemd's job for `reboot.target`, held by a guard
+//! unit as in runner/tests/reboot.rs.
+
+mod common;
+
+use common::{boot, runner, show, text, wait_for, wait_for_or, wait_recorded};
+use serde_json::Value;
+use std::time::Duration;
+use testbed::{Testbed, RUNNER};
+
+const GUARD: &str = "testbed-reboot-guard.service";
+const GO: &str = "/run/testbed-reboot-go";
+/// The first try comes a second after the run, a held one every 30 s.
+const WAIT: Duration = Duration::from_secs(90);
+
+/// A plugin whose update installs "a kernel" (Debian's reboot-required).
+const KERNEL: &str = "#!/bin/sh\n\
+    [ \"$1\" = is-applicable ] && exit 0\n\
+    echo '*** System restart required ***' > /run/reboot-required\n\
+    echo linux-image-9.9.9-testbed >> /run/reboot-required.pkgs\n";
+
+/// A pending reboot as soon as the run ends, held for logged-in users.
+fn configure(tb: &Testbed) {
+    tb.write(
+        "/run/update-all/config.d/50-reboot.yaml",
+        "reboot:\n  policy: when-needed\n  time: now\n  with_users: false\n",
+        0o644,
+    );
+}
+
+/// A service whose stop lasts until [`GO`] exists: a reboot job stays to
+/// be seen.
+fn guard(tb: &Testbed) {
+    tb.check(&[
+        "systemd-run",
+        "--quiet",
+        &format!("--unit={GUARD}"),
+        &format!("--property=ExecStop=/bin/sh -c 'while [ ! -e {GO} ]; do sleep 0.1; done'"),
+        "--property=TimeoutStopSec=infinity",
+        "sleep",
+        "infinity",
+    ]);
+}
+
+fn rebooting(tb: &Testbed) -> bool {
+    let out = tb.exec(&["systemctl", "list-jobs", "--no-legend", "reboot.target"]);
+    text(&out.stdout).contains("reboot.target")
+        || tb
+            .console(400)
+            .lines()
+            .any(|l| l.contains("Reached target reboot.target") || l.trim() == "Rebooting.")
+}
+
+/// A user logged in on a desktop with a notification server that chooses
+/// "Reboot now" whenever it is offered.
+fn desktop_user_who_clicks(tb: &Testbed, name: &str, uid: u32) {
+    tb.add_user(name, uid);
+    tb.login(name, "user", "wayland");
+    tb.start_notification_server(name);
+    tb.write(
+        format!("/run/testbed-notifications/{name}.invoke"),
+        "reboot\n",
+        0o644,
+    );
+}
+
+fn notifications(tb: &Testbed, user: &str) -> Vec<Value> {
+    tb.notifications(user)
+        .iter()
+        .map(|n| serde_json::from_str(n).unwrap())
+        .collect()
+}
+
+/// What the run, the reboot's tries, the request and the offer said.
+fn context(tb: &Testbed, user: &str) -> String {
+    format!(
+        "--- update-all-reboot.service\n{}\n--- requests\n{}\n--- offer\n{}\n--- notifications\n{:#?}",
+        tb.journal("update-all-reboot.service"),
+        text(
+            &tb.exec(&["journalctl", "--no-pager", "-u", "update-all-reboot-request@*"])
+                .stdout
+        ),
+        text(
+            &tb.exec(&[
+                "journalctl",
+                "--no-pager",
+                &format!("_UID={}", tb.check(&["id", "-u", user]).trim()),
+            ])
+            .stdout
+        ),
+        notifications(tb, user)
+    )
+}
+
+/// The offer with its action, as `user` received it.
+fn wait_offer(tb: &Testbed, user: &str) -> Value {
+    let mut offer = Value::Null;
+    wait_for_or(
+        "the offer to reboot now",
+        WAIT,
+        || {
+            let got = notifications(tb, user);
+            offer = got
+                .into_iter()
+                .find(|n| n["summary"] == "Reboot pending")
+                .unwrap_or(Value::Null);
+            !offer.is_null()
+        },
+        || context(tb, user),
+    );
+    offer
+}
+
+#[test]
+fn reboot_now_reboots_when_only_the_clicker_holds_it() {
+    let Some(tb) = boot() else { return };
+    configure(&tb);
+    guard(&tb);
+    desktop_user_who_clicks(&tb, "alice", 4242);
+    tb.add_plugin("kernel", "scope: system", KERNEL);
+    tb.daemon_reload();
+    tb.check(&["systemctl", "start", "update-all.target"]);
+    wait_recorded(&tb);
+    let offer = wait_offer(&tb, "alice");
+    assert_eq!(
+        offer["actions"],
+        serde_json::json!(["reboot", "Reboot now"]),
+        "{offer:#}"
+    );
+    assert!(
+        offer["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("(linux-image-9.9.9-testbed)")),
+        "{offer:#}"
+    );
+    // Shown by alice's own listener, as alice.
+    assert_eq!(offer["sender_uid"], 4242, "{offer:#}");
+    assert_eq!(offer["invoked"], "reboot", "{offer:#}");
+    wait_for_or(
+        "the reboot job",
+        WAIT,
+        || rebooting(&tb),
+        || context(&tb, "alice"),
+    );
+    tb.write(GO, "", 0o644);
+}
+
+#[test]
+fn another_user_still_holds_it_and_the_clicker_is_told_who() {
+    let Some(tb) = boot() else { return };
+    configure(&tb);
+    guard(&tb);
+    desktop_user_who_clicks(&tb, "alice", 4242);
+    tb.add_user("bob", 4343);
+    tb.login("bob", "user", "tty");
+    tb.add_plugin("kernel", "scope: system", KERNEL);
+    tb.daemon_reload();
+    tb.check(&["systemctl", "start", "update-all.target"]);
+    wait_recorded(&tb);
+    wait_offer(&tb, "alice");
+    let mut told = Value::Null;
+    wait_for_or(
+        "alice to be told what holds the reboot",
+        WAIT,
+        || {
+            told = notifications(&tb, "alice")
+                .into_iter()
+                .find(|n| n["summary"] == "Reboot still waits")
+                .unwrap_or(Value::Null);
+            !told.is_null()
+        },
+        || context(&tb, "alice"),
+    );
+    let body = told["body"].as_str().unwrap_or_default();
+    assert!(body.contains("bob is logged in (console)"), "{told:#}");
+    assert!(!body.contains("alice"), "alice does not hold it: {told:#}");
+    assert!(!rebooting(&tb), "rebooted with bob logged in");
+    let log = text(
+        &tb.exec(&[
+            "journalctl",
+            "--no-pager",
+            "-u",
+            "update-all-reboot-request@*",
+        ])
+        .stdout,
+    );
+    assert!(
+        log.contains("alice (uid 4242) asked to reboot now"),
+        "{log}"
+    );
+    // The reboot stays pending for when bob logs out.
+    let status: Value = serde_json::from_slice(&runner(&tb, &["status", "--json"]).stdout).unwrap();
+    assert!(status["reboot_pending"].is_object(), "{status:#}");
+    runner(&tb, &["reboot", "--cancel"]);
+    tb.write(GO, "", 0o644);
+}
+
+#[test]
+fn a_request_without_a_pending_reboot_is_refused() {
+    let Some(tb) = boot() else { return };
+    configure(&tb);
+    guard(&tb);
+    desktop_user_who_clicks(&tb, "alice", 4242);
+    tb.check(&["systemctl", "start", "update-all-reboot-request.socket"]);
+    // alice's listener, started by hand with no reboot pending: the
+    // server clicks at once, root refuses, the listener says so and ends.
+    let out = tb.exec(&[
+        "setpriv",
+        "--reuid=4242",
+        "--regid=4242",
+        "--clear-groups",
+        "env",
+        "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/4242/bus",
+        "XDG_RUNTIME_DIR=/run/user/4242",
+        RUNNER,
+        "reboot",
+        "--offer",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        show(&out),
+        context(&tb, "alice")
+    );
+    let mut got = Vec::new();
+    wait_for("alice's two notifications", Duration::from_secs(20), || {
+        got = notifications(&tb, "alice");
+        got.len() >= 2
+    });
+    assert_eq!(got[0]["invoked"], "reboot", "{got:#?}");
+    assert_eq!(got[1]["summary"], "No reboot", "{got:#?}");
+    assert_eq!(got[1]["body"], "No reboot is pending.", "{got:#?}");
+    assert!(!rebooting(&tb));
+    tb.write(GO, "", 0o644);
+}
