@@ -426,6 +426,11 @@ pub struct ResumeArgs {
     /// ExecCondition=).
     #[arg(long, conflicts_with_all = ["dry_run", "json"])]
     pub pending: bool,
+    /// Internal: tell the calling user, once per run, that an interrupted
+    /// run awaits `update-all resume` (`resume: ask`;
+    /// update-all-resume-notice.service in each user's manager)
+    #[arg(long, hide = true, conflicts_with_all = ["dry_run", "json", "pending"])]
+    pub notice: bool,
 }
 
 #[derive(Debug, Args)]

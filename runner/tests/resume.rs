@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{runner, show, text, unit_property, wait_for, RECORDER};
+use common::{runner, show, text, unit_property, wait_for, wait_for_or, RECORDER};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -215,6 +215,12 @@ fn resume_at_boot_runs_only_the_unfinished_plugins_as_a_run_that_follows() {
 /// nothing ran at boot, and `status` says the run was interrupted, alpha
 /// finished, beta started, gamma not.
 fn interrupted_and_nothing_ran(state: &KeptState, old: i64) -> Testbed {
+    interrupted_and_nothing_ran_under(state, old, "resume: never")
+}
+
+/// [`interrupted_and_nothing_ran`] under the configuration's `resume`
+/// (as the resume unit's condition says it: "resume: never", "resume: ask").
+fn interrupted_and_nothing_ran_under(state: &KeptState, old: i64, resume: &str) -> Testbed {
     let tb = boot_again(state);
     assert_eq!(
         unit_property(&tb, RESUME, "ExecMainStartTimestampMonotonic"),
@@ -225,9 +231,9 @@ fn interrupted_and_nothing_ran(state: &KeptState, old: i64) -> Testbed {
     // journald takes the condition's lines from its stream in its own
     // time: the unit may have ended before they are in the journal.
     wait_for(
-        "the condition's \"resume: never\" in the resume unit's journal",
+        &format!("the condition's {resume:?} in the resume unit's journal"),
         Duration::from_secs(30),
-        || tb.journal(RESUME).contains("resume: never"),
+        || tb.journal(RESUME).contains(resume),
     );
     assert_eq!(
         (runs(&tb, "alpha"), runs(&tb, "beta"), runs(&tb, "gamma")),
@@ -317,4 +323,82 @@ fn a_shutdown_mid_run_leaves_it_interrupted_too() {
         json["units"],
         serde_json::json!([unit("beta"), unit("gamma")])
     );
+}
+
+/// What alice's notice unit (in her own manager) said so far.
+fn notice_log(tb: &Testbed) -> String {
+    text(
+        &tb.exec(&[
+            "journalctl",
+            "--no-pager",
+            "_UID=4242",
+            "_SYSTEMD_USER_UNIT=update-all-resume-notice.service",
+        ])
+        .stdout,
+    )
+}
+
+#[test]
+fn resume_ask_tells_a_user_who_logs_in_once() {
+    let state = KeptState::new();
+    let old = crash_mid_run(&state, "ask", Stop::Crash);
+    if old == 0 {
+        return;
+    }
+    let tb = interrupted_and_nothing_ran_under(&state, old, "resume: ask");
+    // The user unit, enabled as the package's user preset enables it.
+    tb.install_update_all_for_users(&testbed::target_binary("update-all-generator"));
+    let wants = tb.host_path("/run/systemd/user/default.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    std::os::unix::fs::symlink(
+        "../update-all-resume-notice.service",
+        wants.join("update-all-resume-notice.service"),
+    )
+    .unwrap();
+    tb.add_user("alice", 4242);
+    tb.login("alice", "user", "wayland");
+    // Started after her manager: the notice waits for it.
+    tb.start_notification_server("alice");
+    let told = format!("told of interrupted run {old}");
+    wait_for_or(
+        "alice to be told of the interrupted run",
+        Duration::from_secs(60),
+        || notice_log(&tb).contains(&told),
+        || notice_log(&tb),
+    );
+    let got: Vec<Value> = tb
+        .notifications("alice")
+        .iter()
+        .map(|n| serde_json::from_str(n).unwrap())
+        .collect();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0]["summary"], "Update run interrupted", "{got:#?}");
+    assert_eq!(
+        got[0]["body"],
+        "An update run was interrupted: 2 plugins did not finish. Run `update-all resume`.",
+        "{got:#?}"
+    );
+    assert_eq!(got[0]["sender_uid"], 4242, "{got:#?}");
+
+    // She logs out and in again (a new manager): not again.
+    tb.check(&["loginctl", "terminate-user", "alice"]);
+    wait_for("alice's logout", Duration::from_secs(30), || {
+        !tb.exec(&["loginctl", "show-user", "alice"])
+            .status
+            .success()
+            && !tb.host_path("/run/user/4242/bus").exists()
+    });
+    tb.exec(&["systemctl", "stop", "testbed-notifications-alice"]);
+    tb.exec(&["systemctl", "reset-failed", "testbed-notifications-alice"]);
+    tb.check(&["rm", "/run/testbed-notifications/alice.jsonl"]);
+    tb.login("alice", "user", "wayland");
+    tb.start_notification_server("alice");
+    let again = format!("told of interrupted run {old} already");
+    wait_for_or(
+        "alice's second notice to end",
+        Duration::from_secs(60),
+        || notice_log(&tb).contains(&again),
+        || notice_log(&tb),
+    );
+    assert_eq!(tb.notifications("alice"), Vec::<String>::new());
 }

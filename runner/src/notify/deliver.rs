@@ -295,10 +295,22 @@ fn close_on_exec_from(first: RawFd) {
 /// Exits 0 when sent, [`NO_BUS`] or [`NO_SERVER`] with the reason on
 /// standard error, 1 on any other error.
 pub fn send(summary: &str, body: &str, critical: bool) -> ExitCode {
+    match show(summary, body, critical) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((status, text)) => {
+            eprintln!("{text}");
+            ExitCode::from(status)
+        }
+    }
+}
+
+/// Shows one notification on the caller's own session bus
+/// (`$DBUS_SESSION_BUS_ADDRESS`). `Err`: the exit status of [`send`] for
+/// it and why.
+pub fn show(summary: &str, body: &str, critical: bool) -> Result<(), (u8, String)> {
     // Connecting first tells a missing bus from a missing server.
     if let Err(e) = zbus::block_on(zbus::Connection::session()) {
-        eprintln!("{e}");
-        return ExitCode::from(NO_BUS);
+        return Err((NO_BUS, e.to_string()));
     }
     let urgency = if critical {
         notify_rust::Urgency::Critical
@@ -313,15 +325,14 @@ pub fn send(summary: &str, body: &str, critical: bool) -> ExitCode {
         .urgency(urgency)
         .show();
     match sent {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(_) => Ok(()),
         Err(e) => {
             let text = e.to_string();
-            eprintln!("{text}");
             // The bus could not start org.freedesktop.Notifications.
             if text.contains("ServiceUnknown") || text.contains("NameHasNoOwner") {
-                ExitCode::from(NO_SERVER)
+                Err((NO_SERVER, text))
             } else {
-                ExitCode::FAILURE
+                Err((1, text))
             }
         }
     }

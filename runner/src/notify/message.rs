@@ -1,6 +1,7 @@
 //! The text of the end-of-run notification: one summary per run, with
-//! the reboot it left needed; and of the notice that a reboot waits for
-//! the users to log out.
+//! the reboot it left needed; of the notice that a reboot waits for the
+//! users to log out; and of the one that an interrupted run awaits
+//! `update-all resume`.
 
 use crate::output::format::duration;
 use crate::summary::RunSummary;
@@ -86,6 +87,20 @@ impl Message {
             critical: true,
         }
     }
+
+    /// To the users, while an interrupted run awaits `update-all resume`
+    /// (`resume: ask`): `unfinished` plugins did not finish.
+    pub fn resume_waiting(unfinished: usize) -> Message {
+        let plugins = if unfinished == 1 { "plugin" } else { "plugins" };
+        Message {
+            summary: "Update run interrupted".into(),
+            body: format!(
+                "An update run was interrupted: {unfinished} {plugins} did not finish. \
+                 Run `update-all resume`."
+            ),
+            critical: false,
+        }
+    }
 }
 
 /// "a, b and c"; past [`NAMED_FAILURES`], "a, b, c, d, e and 3 more".
@@ -156,6 +171,16 @@ mod tests {
             "{}",
             w.body
         );
+    }
+
+    #[test]
+    fn an_interrupted_run_says_what_to_run() {
+        let m = Message::resume_waiting(2);
+        assert_eq!(
+            m.body,
+            "An update run was interrupted: 2 plugins did not finish. Run `update-all resume`."
+        );
+        assert!(Message::resume_waiting(1).body.contains(" 1 plugin did "));
     }
 
     #[test]

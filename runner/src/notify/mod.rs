@@ -9,15 +9,17 @@ mod action;
 mod deliver;
 mod logind;
 mod message;
+mod server;
 mod session;
 
 use crate::summary::RunSummary;
 use update_all_core::Scope;
 
 pub use action::{offer, Answer};
-pub use deliver::{run_as, send};
-pub use logind::{sessions, Session};
+pub use deliver::{run_as, send, show};
+pub use logind::{graphical_uids, sessions, Session};
 pub use message::Message;
+pub use server::wait_for_server;
 
 /// Who hears about a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
