@@ -170,6 +170,41 @@ fn npm_upgrades_a_global_package_through_its_user_unit() {
     );
 }
 
+/// npm says it could not reach its registry with exit status 1, as it
+/// says that something is outdated: the estimate fails (ESTIMATE_FAILED,
+/// npm's summary), never "nothing to update". A prefix made by hand and a
+/// registry nobody listens on: no network.
+#[test]
+fn npm_estimate_fails_when_the_registry_is_out_of_reach() {
+    let test = "npm estimate without its registry";
+    if !have_tools(test, &["npm", "node"]) {
+        return;
+    }
+    let dir = scratch("npm-offline");
+    let (prefix, cache) = (dir.path().join("prefix"), dir.path().join("cache"));
+    let package = prefix.join("lib/node_modules/is-number");
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::write(
+        package.join("package.json"),
+        r#"{"name": "is-number", "version": "6.0.0"}"#,
+    )
+    .unwrap();
+    let (prefix, cache) = (s(&prefix), s(&cache));
+    let out = plugin_tests::run(
+        "npm",
+        &["estimate-update"],
+        &[
+            ("UPDATE_ALL_NPM_PREFIX", &prefix),
+            ("npm_config_cache", &cache),
+            ("npm_config_registry", "http://127.0.0.1:9/"),
+            ("npm_config_fetch_retries", "0"),
+        ],
+    );
+    let (code, message) = pkgmgr::error_of("npm estimate-update", &out);
+    assert_eq!(code, "ESTIMATE_FAILED", "{message}");
+    assert!(message.contains("127.0.0.1:9"), "{message}");
+}
+
 #[test]
 fn cargo_rebuilds_an_old_crate_with_its_features_through_its_user_unit() {
     let test = "cargo through update-all";
