@@ -1,7 +1,8 @@
 //! Who is logged in graphically, from logind (org.freedesktop.login1 on the
 //! system bus).
 
-use zbus::proxy::CacheProperties;
+use zbus::proxy::{CacheProperties, MethodFlags};
+use zbus::OwnedObjectPath;
 use zbus_systemd::login1::{ManagerProxy, SessionProxy};
 
 /// What decides whether a session is graphical.
@@ -47,12 +48,26 @@ pub fn graphical_uids() -> zbus::Result<Vec<u32>> {
 }
 
 /// Every session logind knows. One that ends while being read is left out.
+///
+/// Asked without starting logind (`NO_AUTO_START`): when logind is not on
+/// the bus (restarting after the bus did, or stopped), this fails at once
+/// instead of leaving the call to the bus's activation, which waits for
+/// logind's start job up to its timeout (25 s): at a run's end that held
+/// the recorder's exit for as long.
 pub fn sessions() -> zbus::Result<Vec<Session>> {
     zbus::block_on(async {
         let bus = zbus::Connection::system().await?;
-        let manager = ManagerProxy::new(&bus).await?;
+        let manager = ManagerProxy::builder(&bus)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await?;
+        let listed: Vec<(String, u32, String, String, OwnedObjectPath)> = manager
+            .inner()
+            .call_with_flags("ListSessions", MethodFlags::NO_AUTO_START, &())
+            .await?
+            .unwrap_or_default();
         let mut sessions = Vec::new();
-        for (_id, uid, user, seat, path) in manager.list_sessions().await? {
+        for (_id, uid, user, seat, path) in listed {
             let read = async {
                 let proxy = SessionProxy::builder(&bus)
                     .path(path)
