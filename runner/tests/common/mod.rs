@@ -137,10 +137,23 @@ pub fn chmod(path: &Path, mode: u32) {
 
 /// Waits until `done` holds, polling every 50 ms; panics naming `what`
 /// after `timeout`.
-pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, timeout: Duration, done: impl FnMut() -> bool) {
+    wait_for_or(what, timeout, done, String::new);
+}
+
+/// [`wait_for`], with what `context` says (a unit's journal, the jobs
+/// left) in the message when it times out.
+pub fn wait_for_or(
+    what: &str,
+    timeout: Duration,
+    mut done: impl FnMut() -> bool,
+    context: impl FnOnce() -> String,
+) {
     let deadline = Instant::now() + timeout;
     while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            panic!("timed out waiting for {what}\n{}", context());
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -149,12 +162,32 @@ pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 pub const RECORDER: &str = "update-all-recorder.service";
 
 /// Waits for the recorder to see the run end and exit, and asserts that it
-/// exited successfully (its journal in the message otherwise).
+/// exited successfully (its journal in the message otherwise). Only
+/// update-all's jobs count: a test that restarts the bus leaves logind
+/// restarting too, for as long as it takes.
 pub fn wait_recorded(tb: &Testbed) {
-    wait_for("the recorder to exit", Duration::from_secs(40), || {
-        let jobs = tb.check(&["systemctl", "list-jobs", "--no-legend"]);
-        jobs.trim().is_empty() && unit_property(tb, RECORDER, "ActiveState") == "inactive"
-    });
+    wait_for_or(
+        "the recorder to exit",
+        Duration::from_secs(40),
+        || {
+            let jobs = tb.check(&["systemctl", "list-jobs", "--no-legend"]);
+            let ours = jobs.lines().any(|job| {
+                job.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|unit| unit.starts_with("update-all"))
+            });
+            !ours && unit_property(tb, RECORDER, "ActiveState") == "inactive"
+        },
+        || {
+            format!(
+                "{}\nrecorder log:\n{}",
+                show(&tb.sh(
+                    "systemctl list-jobs; systemctl status --no-pager update-all-recorder.service"
+                )),
+                tb.journal(RECORDER)
+            )
+        },
+    );
     assert_eq!(
         unit_property(tb, RECORDER, "Result"),
         "success",
