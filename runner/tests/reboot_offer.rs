@@ -204,15 +204,9 @@ fn another_user_still_holds_it_and_the_clicker_is_told_who() {
     tb.write(GO, "", 0o644);
 }
 
-#[test]
-fn a_request_without_a_pending_reboot_is_refused() {
-    let Some(tb) = boot() else { return };
-    configure(&tb);
-    guard(&tb);
-    desktop_user_who_clicks(&tb, "alice", 4242);
-    tb.check(&["systemctl", "start", "update-all-reboot-request.socket"]);
-    // alice's listener, started by hand with no reboot pending: the
-    // server clicks at once, root refuses, the listener says so and ends.
+/// alice's listener, started by hand: her server chooses "Reboot now" at
+/// once, root answers, the listener shows the answer and ends.
+fn listen_as_alice(tb: &Testbed) {
     let out = tb.exec(&[
         "setpriv",
         "--reuid=4242",
@@ -229,16 +223,59 @@ fn a_request_without_a_pending_reboot_is_refused() {
         out.status.success(),
         "{}\n{}",
         show(&out),
-        context(&tb, "alice")
+        context(tb, "alice")
     );
+}
+
+/// alice's notifications, once there are `n`.
+fn wait_notifications(tb: &Testbed, n: usize) -> Vec<Value> {
     let mut got = Vec::new();
-    wait_for("alice's two notifications", Duration::from_secs(20), || {
-        got = notifications(&tb, "alice");
-        got.len() >= 2
-    });
+    wait_for(
+        &format!("alice's {n} notifications"),
+        Duration::from_secs(20),
+        || {
+            got = notifications(tb, "alice");
+            got.len() >= n
+        },
+    );
+    got
+}
+
+#[test]
+fn a_request_without_a_pending_reboot_is_refused() {
+    let Some(tb) = boot() else { return };
+    configure(&tb);
+    guard(&tb);
+    desktop_user_who_clicks(&tb, "alice", 4242);
+    tb.check(&["systemctl", "start", "update-all-reboot-request.socket"]);
+    // No reboot pending at all.
+    listen_as_alice(&tb);
+    let got = wait_notifications(&tb, 2);
     assert_eq!(got[0]["invoked"], "reboot", "{got:#?}");
     assert_eq!(got[1]["summary"], "No reboot", "{got:#?}");
     assert_eq!(got[1]["body"], "No reboot is pending.", "{got:#?}");
+    // One pending for 03:00, not tried yet: not due.
+    tb.write(
+        "/run/update-all/config.d/50-reboot.yaml",
+        "reboot:\n  policy: when-needed\n  time: \"03:00\"\n  with_users: false\n",
+        0o644,
+    );
+    tb.add_plugin("kernel", "scope: system", KERNEL);
+    tb.daemon_reload();
+    tb.check(&["systemctl", "start", "update-all.target"]);
+    wait_recorded(&tb);
+    wait_for("the pending reboot", Duration::from_secs(20), || {
+        common::unit_property(&tb, "update-all-reboot.timer", "ActiveState") == "active"
+    });
+    listen_as_alice(&tb);
+    let got = wait_notifications(&tb, 5);
+    // got[2]: the run's own end-of-run notification.
+    assert_eq!(got[3]["invoked"], "reboot", "{got:#?}");
+    assert_eq!(
+        got[4]["body"], "The pending reboot is not due yet.",
+        "{got:#?}"
+    );
     assert!(!rebooting(&tb));
+    runner(&tb, &["reboot", "--cancel"]);
     tb.write(GO, "", 0o644);
 }

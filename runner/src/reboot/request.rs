@@ -8,12 +8,17 @@
 //! pending reboot now. It is refused unless the policy's reboot is pending
 //! (`update-all-reboot.timer` is there); otherwise it is exactly
 //! `update-all reboot --now` by that user: their own sessions do not hold
-//! the reboot back, other users' and block inhibitors still do. The answer
+//! the reboot back, other users' and block inhibitors still do. Nor
+//! before the policy's time: the reboot must have been tried and held back
+//! (only then are users offered it). So a request, whoever makes it (any
+//! local account may connect), does no more than the asker's logging out
+//! would: a due reboot goes ahead if nothing but the asker held it. The
+//! answer
 //! is one line, [`Reply::line`], that the asker's listener
 //! (`super::offer`) shows.
 
 use super::hold::Holder;
-use super::{now, timer, Attempt};
+use super::{now, pending, Attempt};
 use std::os::fd::AsFd;
 use update_all_core::reboot::Reboot;
 
@@ -33,6 +38,8 @@ pub enum Reply {
     Held(Vec<Holder>),
     /// No reboot is pending: there is nothing to do now.
     NotPending,
+    /// A reboot is pending for later and its time has not come.
+    NotDue,
     /// logind, systemd or systemctl failed.
     Failed(String),
 }
@@ -48,6 +55,7 @@ impl Reply {
                 format!("held The reboot still waits: {}.", said.join("; "))
             }
             Reply::NotPending => "refused No reboot is pending.".into(),
+            Reply::NotDue => "refused The pending reboot is not due yet.".into(),
             Reply::Failed(e) => format!("failed The reboot could not be started: {e}"),
         }
     }
@@ -62,8 +70,10 @@ pub fn peer_uid(socket: &impl AsFd) -> Result<u32, String> {
 
 /// Answers `uid`'s request under `policy` (see the module's documentation).
 pub fn answer(policy: &Reboot, uid: u32) -> Reply {
-    match timer::state() {
+    match pending() {
         Ok(None) => return Reply::NotPending,
+        // Set for later (`time: "02:00"`) and not tried yet: not due.
+        Ok(Some(p)) if !p.waiting => return Reply::NotDue,
         Ok(Some(_)) => {}
         Err(e) => return Reply::Failed(e),
     }
