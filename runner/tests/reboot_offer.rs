@@ -184,18 +184,23 @@ fn another_user_still_holds_it_and_the_clicker_is_told_who() {
     assert!(body.contains("bob is logged in (console)"), "{told:#}");
     assert!(!body.contains("alice"), "alice does not hold it: {told:#}");
     assert!(!rebooting(&tb), "rebooted with bob logged in");
-    let log = text(
-        &tb.exec(&[
-            "journalctl",
-            "--no-pager",
-            "-u",
-            "update-all-reboot-request@*",
-        ])
-        .stdout,
-    );
-    assert!(
-        log.contains("alice (uid 4242) asked to reboot now"),
-        "{log}"
+    // journald takes the line from the unit's stream in its own time.
+    let requests = || {
+        text(
+            &tb.exec(&[
+                "journalctl",
+                "--no-pager",
+                "-u",
+                "update-all-reboot-request@*",
+            ])
+            .stdout,
+        )
+    };
+    wait_for_or(
+        "the request unit to say who asked",
+        Duration::from_secs(20),
+        || requests().contains("alice (uid 4242) asked to reboot now"),
+        requests,
     );
     // The reboot stays pending for when bob logs out.
     let status: Value = serde_json::from_slice(&runner(&tb, &["status", "--json"]).stdout).unwrap();
@@ -274,6 +279,54 @@ fn a_request_without_a_pending_reboot_is_refused() {
     assert_eq!(
         got[4]["body"], "The pending reboot is not due yet.",
         "{got:#?}"
+    );
+    assert!(!rebooting(&tb));
+    runner(&tb, &["reboot", "--cancel"]);
+    tb.write(GO, "", 0o644);
+}
+
+/// `systemctl --user is-active` of alice's listener, asked as alice.
+fn listener_state(tb: &Testbed) -> String {
+    text(
+        &tb.exec(&[
+            "setpriv",
+            "--reuid=4242",
+            "--regid=4242",
+            "--clear-groups",
+            "env",
+            "XDG_RUNTIME_DIR=/run/user/4242",
+            "systemctl",
+            "--user",
+            "is-active",
+            "update-all-reboot-offer.service",
+        ])
+        .stdout,
+    )
+    .trim()
+    .to_owned()
+}
+
+#[test]
+fn the_offer_ends_when_the_desktop_does() {
+    let Some(tb) = boot() else { return };
+    configure(&tb);
+    guard(&tb);
+    tb.add_user("alice", 4242);
+    tb.login("alice", "user", "wayland");
+    tb.start_notification_server("alice");
+    tb.add_plugin("kernel", "scope: system", KERNEL);
+    tb.daemon_reload();
+    tb.check(&["systemctl", "start", "update-all.target"]);
+    wait_recorded(&tb);
+    wait_offer(&tb, "alice");
+    assert_eq!(listener_state(&tb), "active", "{}", context(&tb, "alice"));
+    // The desktop's notification server goes: the listener follows.
+    tb.check(&["systemctl", "stop", "testbed-notifications-alice"]);
+    wait_for_or(
+        "the listener to end",
+        Duration::from_secs(20),
+        || listener_state(&tb) != "active",
+        || context(&tb, "alice"),
     );
     assert!(!rebooting(&tb));
     runner(&tb, &["reboot", "--cancel"]);

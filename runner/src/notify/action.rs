@@ -44,6 +44,8 @@ trait Notifications {
 enum Event {
     Invoked(u32, String),
     Closed(u32),
+    /// The notification server left the bus.
+    Gone,
 }
 
 /// How an offer ended.
@@ -51,8 +53,9 @@ enum Event {
 pub enum Answer {
     /// The user chose the action.
     Chosen,
-    /// The notification was closed or dismissed, or the bus went away (the
-    /// session ended).
+    /// The notification was closed or dismissed, its server left the bus
+    /// (the desktop ended), or the bus went away (the user's manager
+    /// stopped).
     Closed,
 }
 
@@ -65,6 +68,7 @@ pub fn offer(message: &Message, key: &str, label: &str) -> zbus::Result<Answer> 
         let server = NotificationsProxy::new(&bus).await?;
         let invoked = server.receive_action_invoked().await?;
         let closed = server.receive_notification_closed().await?;
+        let owners = server.inner().receive_owner_changed().await?;
         let urgency: u8 = if message.critical { 2 } else { 1 };
         let hints = HashMap::from([("urgency", Variant::from(urgency))]);
         // Expire 0: it stays until the user answers.
@@ -83,13 +87,17 @@ pub fn offer(message: &Message, key: &str, label: &str) -> zbus::Result<Answer> 
         let invoked = invoked
             .filter_map(|s| ready(s.args().ok().map(|a| Event::Invoked(a.id, a.action_key))));
         let closed = closed.filter_map(|s| ready(s.args().ok().map(|a| Event::Closed(a.id))));
-        let mut events = futures_util::stream::select(invoked, closed);
+        // The server went away without a word (the desktop ended).
+        let gone = owners.filter_map(|owner| ready(owner.is_none().then_some(Event::Gone)));
+        let mut events =
+            futures_util::stream::select(futures_util::stream::select(invoked, closed), gone);
         while let Some(event) = events.next().await {
             match event {
                 Event::Invoked(of, chosen) if of == id && chosen == key => {
                     return Ok(Answer::Chosen)
                 }
                 Event::Closed(of) if of == id => return Ok(Answer::Closed),
+                Event::Gone => return Ok(Answer::Closed),
                 _ => {}
             }
         }
