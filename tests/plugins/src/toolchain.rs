@@ -1,7 +1,8 @@
 //! What pipx and npm installed, for the toolchain plugins' tests
 //! (toolchains.rs, rollback.rs): an old version is installed into a
 //! throw-away home or prefix, read back the way the tools keep it; npm's
-//! from a registry of the test's own (`NpmRegistry`).
+//! from a registry of the test's own (`NpmRegistry`), pipx's from wheels
+//! of its own.
 
 use std::path::Path;
 use testbed::host_sh as sh;
@@ -25,11 +26,16 @@ pub fn npm_version(prefix: &Path, package: &str) -> String {
 }
 
 /// A throw-away pipx: its home, bin, man and cache directories under one
-/// scratch directory, with `spec` (`cowsay==5.0`) installed.
+/// scratch directory, with `spec` (`cowsay==5.0`) installed from wheels of
+/// the test's own (tests/fixtures/pipx/make-index.sh: cowsay 5.0 and 6.1)
+/// and pip told to look nowhere else (PIP_NO_INDEX, PIP_FIND_LINKS): no
+/// step reaches PyPI, so an index that does not answer for a moment fails
+/// no test. (pipx's upgrade of its shared pip then fails, which it only
+/// warns about.)
 pub struct Pipx {
     _dir: tempfile::TempDir,
-    /// UPDATE_ALL_PIPX_HOME and friends, and XDG_CACHE_HOME, for the
-    /// plugin.
+    /// UPDATE_ALL_PIPX_HOME and friends, XDG_CACHE_HOME and pip's index
+    /// settings, for the plugin.
     pub env: Vec<(&'static str, String)>,
     pub home: std::path::PathBuf,
 }
@@ -37,16 +43,23 @@ pub struct Pipx {
 impl Pipx {
     pub fn with(dir: tempfile::TempDir, spec: &str) -> Pipx {
         let p = |s: &str| dir.path().join(s).display().to_string();
+        sh(&format!(
+            "'{}' '{}' 5.0 6.1",
+            crate::fixtures_dir().join("pipx/make-index.sh").display(),
+            dir.path().display()
+        ));
         let env = vec![
             ("UPDATE_ALL_PIPX_HOME", p("home")),
             ("UPDATE_ALL_PIPX_BIN_DIR", p("bin")),
             ("UPDATE_ALL_PIPX_MAN_DIR", p("man")),
             ("XDG_CACHE_HOME", p("cache")),
+            ("PIP_NO_INDEX", "1".to_owned()),
+            ("PIP_FIND_LINKS", p("wheels")),
         ];
         sh(&format!(
             "PIPX_HOME='{}' PIPX_BIN_DIR='{}' PIPX_MAN_DIR='{}' XDG_CACHE_HOME='{}' \
-             pipx install '{spec}' >/dev/null 2>&1",
-            env[0].1, env[1].1, env[2].1, env[3].1
+             PIP_NO_INDEX=1 PIP_FIND_LINKS='{}' pipx install '{spec}' >/dev/null 2>&1",
+            env[0].1, env[1].1, env[2].1, env[3].1, env[5].1
         ));
         let home = dir.path().join("home");
         Pipx {

@@ -4,8 +4,8 @@
 //! estimate's versions in UPDATE_ALL_ROLLBACK_FILE, puts the old one back
 //! and lists it in its document. A version that is gone from where the
 //! tool gets packages is refused with NOT_AVAILABLE, and nothing changes.
-//! pipx reaches PyPI, as toolchains.rs does; npm a registry of its own on
-//! 127.0.0.1 (plugin_tests::toolchain::NpmRegistry); flatpak-user a local
+//! npm reaches a registry of its own on 127.0.0.1 and pipx wheels of its
+//! own (plugin_tests::toolchain), never the network; flatpak-user a local
 //! repository, apt a private root and dnf a throw-away root with a local
 //! repository (the fixtures of stores.rs, apt.rs and rpm_managers.rs, in
 //! plugin_tests).
