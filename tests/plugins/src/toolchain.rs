@@ -1,8 +1,7 @@
 //! What pipx and npm installed, for the toolchain plugins' tests
 //! (toolchains.rs, rollback.rs): an old version is installed into a
 //! throw-away home or prefix, read back the way the tools keep it; npm's
-//! from a registry of the test's own (`NpmRegistry`), pipx's from wheels
-//! of its own.
+//! from a registry of the test's own, pipx's from wheels of its own.
 
 use std::path::Path;
 use testbed::host_sh as sh;
@@ -71,24 +70,32 @@ impl Pipx {
 }
 
 /// A throw-away npm global prefix and cache, with `spec` (`is-number@6`)
-/// installed from a registry of its own (see [`NpmRegistry`]): is-number
-/// 6.0.0 and 7.0.0, and nothing else.
+/// installed from a registry of its own on 127.0.0.1
+/// ([`crate::policy::NpmRegistry`]: is-number 6.0.0 and 7.0.0, released
+/// in 2020): no step reaches the npm registry, so a registry that does not
+/// answer for a moment fails no test.
 pub struct Npm {
     _dir: tempfile::TempDir,
     /// UPDATE_ALL_NPM_PREFIX, npm_config_cache and npm_config_registry,
     /// for the plugin.
     pub env: Vec<(&'static str, String)>,
     pub prefix: std::path::PathBuf,
-    _registry: NpmRegistry,
 }
 
 impl Npm {
     pub fn with(dir: tempfile::TempDir, spec: &str) -> Npm {
         let (prefix, cache) = (dir.path().join("prefix"), dir.path().join("cache"));
-        let registry = NpmRegistry::new(dir.path(), &["6.0.0", "7.0.0"]);
+        let registry = crate::policy::NpmRegistry::serve(
+            dir.path(),
+            "is-number",
+            &[
+                ("6.0.0", "2020-01-02T00:00:00.000Z"),
+                ("7.0.0", "2020-01-03T00:00:00.000Z"),
+            ],
+        );
         sh(&format!(
             "npm_config_registry='{}' npm_config_cache='{}' npm install -g --prefix '{}' {spec} >/dev/null 2>&1",
-            registry.url(),
+            registry.url,
             cache.display(),
             prefix.display()
         ));
@@ -96,41 +103,10 @@ impl Npm {
             env: vec![
                 ("UPDATE_ALL_NPM_PREFIX", prefix.display().to_string()),
                 ("npm_config_cache", cache.display().to_string()),
-                ("npm_config_registry", registry.url()),
+                ("npm_config_registry", registry.url),
             ],
             _dir: dir,
             prefix,
-            _registry: registry,
         }
-    }
-}
-
-/// An npm registry on 127.0.0.1 (tests/fixtures/npm/make-registry.sh,
-/// served by the tests' HTTP server), holding is-number at the versions
-/// given: npm's steps reach no network, so a registry that does not answer
-/// for a moment fails no test. Served while this lives.
-pub struct NpmRegistry {
-    server: crate::rpm::Server,
-}
-
-impl NpmRegistry {
-    /// Publishes `versions` (the last is "latest") under `dir/registry`.
-    pub fn new(dir: &Path, versions: &[&str]) -> NpmRegistry {
-        let files = dir.join("registry");
-        std::fs::create_dir_all(&files).unwrap();
-        let server = crate::rpm::Server::start(&files);
-        sh(&format!(
-            "'{}' '{}' '{}' {}",
-            crate::fixtures_dir().join("npm/make-registry.sh").display(),
-            dir.display(),
-            server.url(),
-            versions.join(" ")
-        ));
-        NpmRegistry { server }
-    }
-
-    /// Its URL, for npm_config_registry.
-    pub fn url(&self) -> String {
-        self.server.url()
     }
 }
