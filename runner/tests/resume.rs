@@ -338,34 +338,18 @@ fn notice_log(tb: &Testbed) -> String {
     )
 }
 
-#[test]
-fn resume_ask_tells_a_user_who_logs_in_once() {
-    let state = KeptState::new();
-    let old = crash_mid_run(&state, "ask", Stop::Crash);
-    if old == 0 {
-        return;
-    }
-    let tb = interrupted_and_nothing_ran_under(&state, old, "resume: ask");
-    // The user unit, enabled as the package's user preset enables it.
-    tb.install_update_all_for_users(&testbed::target_binary("update-all-generator"));
-    let wants = tb.host_path("/run/systemd/user/default.target.wants");
-    std::fs::create_dir_all(&wants).unwrap();
-    std::os::unix::fs::symlink(
-        "../update-all-resume-notice.service",
-        wants.join("update-all-resume-notice.service"),
-    )
-    .unwrap();
-    tb.add_user("alice", 4242);
-    tb.login("alice", "user", "wayland");
-    // Started after her manager: the notice waits for it.
-    tb.start_notification_server("alice");
-    let told = format!("told of interrupted run {old}");
+/// Waits until alice's notice said `said` (its journal).
+fn wait_notice(tb: &Testbed, said: &str) {
     wait_for_or(
-        "alice to be told of the interrupted run",
+        &format!("alice's notice to say {said:?}"),
         Duration::from_secs(60),
-        || notice_log(&tb).contains(&told),
-        || notice_log(&tb),
+        || notice_log(tb).contains(said),
+        || notice_log(tb),
     );
+}
+
+/// The notice alice got, the only notification she has.
+fn assert_told_once(tb: &Testbed) {
     let got: Vec<Value> = tb
         .notifications("alice")
         .iter()
@@ -379,8 +363,11 @@ fn resume_ask_tells_a_user_who_logs_in_once() {
         "{got:#?}"
     );
     assert_eq!(got[0]["sender_uid"], 4242, "{got:#?}");
+}
 
-    // She logs out and in again (a new manager): not again.
+/// alice logs out, and in again (a new manager) with her notification
+/// server; her notice says it told her already, and she gets nothing.
+fn relogin_is_not_told_again(tb: &Testbed, old: i64) {
     tb.check(&["loginctl", "terminate-user", "alice"]);
     wait_for("alice's logout", Duration::from_secs(30), || {
         !tb.exec(&["loginctl", "show-user", "alice"])
@@ -393,12 +380,65 @@ fn resume_ask_tells_a_user_who_logs_in_once() {
     tb.check(&["rm", "/run/testbed-notifications/alice.jsonl"]);
     tb.login("alice", "user", "wayland");
     tb.start_notification_server("alice");
-    let again = format!("told of interrupted run {old} already");
-    wait_for_or(
-        "alice's second notice to end",
-        Duration::from_secs(60),
-        || notice_log(&tb).contains(&again),
-        || notice_log(&tb),
-    );
+    wait_notice(tb, &format!("told of interrupted run {old} already"));
     assert_eq!(tb.notifications("alice"), Vec::<String>::new());
+}
+
+/// The user units, with the notice wanted at login (`enabled`) as the
+/// package's user preset enables it, or not.
+fn install_user_units(tb: &Testbed, enabled: bool) {
+    tb.install_update_all_for_users(&testbed::target_binary("update-all-generator"));
+    if enabled {
+        enable_notice(tb);
+    }
+}
+
+fn enable_notice(tb: &Testbed) {
+    let wants = tb.host_path("/run/systemd/user/default.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    std::os::unix::fs::symlink(
+        "../update-all-resume-notice.service",
+        wants.join("update-all-resume-notice.service"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn resume_ask_tells_a_user_on_a_desktop_at_boot_once() {
+    let state = KeptState::new();
+    let old = crash_mid_run(&state, "ask", Stop::Crash);
+    if old == 0 {
+        return;
+    }
+    let tb = interrupted_and_nothing_ran_under(&state, old, "resume: ask");
+    install_user_units(&tb, false);
+    tb.add_user("alice", 4242);
+    tb.login("alice", "user", "wayland");
+    tb.start_notification_server("alice");
+    // What the boot's update-all-resume.service checks, with alice already
+    // on her desktop (an automatic login): it starts her notice, as her.
+    let out = runner(&tb, &["resume", "--pending"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    wait_notice(&tb, &format!("told of interrupted run {old}"));
+    assert_told_once(&tb);
+    enable_notice(&tb);
+    relogin_is_not_told_again(&tb, old);
+}
+
+#[test]
+fn resume_ask_tells_a_user_who_logs_in_once() {
+    let state = KeptState::new();
+    let old = crash_mid_run(&state, "ask", Stop::Crash);
+    if old == 0 {
+        return;
+    }
+    let tb = interrupted_and_nothing_ran_under(&state, old, "resume: ask");
+    install_user_units(&tb, true);
+    tb.add_user("alice", 4242);
+    tb.login("alice", "user", "wayland");
+    // Started after her manager: the notice waits for it.
+    tb.start_notification_server("alice");
+    wait_notice(&tb, &format!("told of interrupted run {old}"));
+    assert_told_once(&tb);
+    relogin_is_not_told_again(&tb, old);
 }
