@@ -39,27 +39,43 @@ pub struct Pipx {
     pub home: std::path::PathBuf,
 }
 
+/// Wheels of cowsay 5.0 and 6.1 in `dir/wheels`
+/// (tests/fixtures/pipx/make-index.sh), and the settings that make pip
+/// (under pipx, and the pipx plugin's dry runs) look there and nowhere
+/// else: PIP_NO_INDEX and PIP_FIND_LINKS.
+pub fn pip_offline(dir: &Path) -> [(&'static str, String); 2] {
+    sh(&format!(
+        "'{}' '{}' 5.0 6.1",
+        crate::fixtures_dir().join("pipx/make-index.sh").display(),
+        dir.display()
+    ));
+    [
+        ("PIP_NO_INDEX", "1".to_owned()),
+        ("PIP_FIND_LINKS", dir.join("wheels").display().to_string()),
+    ]
+}
+
 impl Pipx {
     pub fn with(dir: tempfile::TempDir, spec: &str) -> Pipx {
         let p = |s: &str| dir.path().join(s).display().to_string();
+        let [no_index, find_links] = pip_offline(dir.path());
         sh(&format!(
-            "'{}' '{}' 5.0 6.1",
-            crate::fixtures_dir().join("pipx/make-index.sh").display(),
-            dir.path().display()
+            "PIPX_HOME='{}' PIPX_BIN_DIR='{}' PIPX_MAN_DIR='{}' XDG_CACHE_HOME='{}' \
+             PIP_NO_INDEX=1 PIP_FIND_LINKS='{}' pipx install '{spec}' >/dev/null 2>&1",
+            p("home"),
+            p("bin"),
+            p("man"),
+            p("cache"),
+            find_links.1
         ));
         let env = vec![
             ("UPDATE_ALL_PIPX_HOME", p("home")),
             ("UPDATE_ALL_PIPX_BIN_DIR", p("bin")),
             ("UPDATE_ALL_PIPX_MAN_DIR", p("man")),
             ("XDG_CACHE_HOME", p("cache")),
-            ("PIP_NO_INDEX", "1".to_owned()),
-            ("PIP_FIND_LINKS", p("wheels")),
+            no_index,
+            find_links,
         ];
-        sh(&format!(
-            "PIPX_HOME='{}' PIPX_BIN_DIR='{}' PIPX_MAN_DIR='{}' XDG_CACHE_HOME='{}' \
-             PIP_NO_INDEX=1 PIP_FIND_LINKS='{}' pipx install '{spec}' >/dev/null 2>&1",
-            env[0].1, env[1].1, env[2].1, env[3].1, env[5].1
-        ));
         let home = dir.path().join("home");
         Pipx {
             _dir: dir,
@@ -85,14 +101,7 @@ pub struct Npm {
 impl Npm {
     pub fn with(dir: tempfile::TempDir, spec: &str) -> Npm {
         let (prefix, cache) = (dir.path().join("prefix"), dir.path().join("cache"));
-        let registry = crate::policy::NpmRegistry::serve(
-            dir.path(),
-            "is-number",
-            &[
-                ("6.0.0", "2020-01-02T00:00:00.000Z"),
-                ("7.0.0", "2020-01-03T00:00:00.000Z"),
-            ],
-        );
+        let registry = is_number_registry(dir.path());
         sh(&format!(
             "npm_config_registry='{}' npm_config_cache='{}' npm install -g --prefix '{}' {spec} >/dev/null 2>&1",
             registry.url,
@@ -109,4 +118,17 @@ impl Npm {
             prefix,
         }
     }
+}
+
+/// [`crate::policy::NpmRegistry`] with is-number 6.0.0 and 7.0.0, released
+/// in 2020, served from `dir`.
+pub fn is_number_registry(dir: &Path) -> crate::policy::NpmRegistry {
+    crate::policy::NpmRegistry::serve(
+        dir,
+        "is-number",
+        &[
+            ("6.0.0", "2020-01-02T00:00:00.000Z"),
+            ("7.0.0", "2020-01-03T00:00:00.000Z"),
+        ],
+    )
 }

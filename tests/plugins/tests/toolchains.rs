@@ -1,9 +1,10 @@
 //! The user-scope toolchain plugins. pipx, npm and cargo run for real: an
 //! old version is installed into a throw-away home or prefix, the plugin's
 //! estimate (by hand) sees old → new, and its unit, started in root's user
-//! manager in a test bed instance, installs the new one. pipx and npm
-//! reach PyPI and the npm registry; cargo a file:// registry made by
-//! tests/fixtures/cargo/make-registry.sh. rustup's parser reads the real
+//! manager in a test bed instance, installs the new one. pipx reaches
+//! wheels of the test's own (tests/fixtures/pipx/make-index.sh), npm a
+//! registry of its own on 127.0.0.1, cargo a file:// registry made by
+//! tests/fixtures/cargo/make-registry.sh: no network. rustup's parser reads the real
 //! `rustup check` (read-only) and stand-ins; sdkman and gcloud, which
 //! cannot be installed here, run against stand-ins that print what the real
 //! tools print (tests/fixtures/<tool>/, with their sources cited).
@@ -12,7 +13,7 @@ mod pkgmgr;
 mod userscope;
 
 use pkgmgr::{have_tools, is_root, ok, only_package, packages, progress_lines, scratch, sh};
-use plugin_tests::toolchain::{npm_version, pipx_version};
+use plugin_tests::toolchain::{is_number_registry, npm_version, pip_offline, pipx_version};
 use std::path::Path;
 use std::time::Instant;
 use userscope::ByHand;
@@ -34,11 +35,15 @@ fn pipx_upgrades_an_old_package_through_its_user_unit() {
         dir.path().join("man"),
         dir.path().join("cache"),
     );
+    // pip looks at wheels of the test's own only, never PyPI.
+    let [no_index, find_links] = pip_offline(dir.path());
     let env = [
         ("UPDATE_ALL_PIPX_HOME", s(&home)),
         ("UPDATE_ALL_PIPX_BIN_DIR", s(&bin)),
         ("UPDATE_ALL_PIPX_MAN_DIR", s(&man)),
         ("XDG_CACHE_HOME", s(&cache)),
+        no_index.clone(),
+        find_links.clone(),
     ];
     let pipx = ByHand::new("pipx", &env);
     assert!(
@@ -49,11 +54,12 @@ fn pipx_upgrades_an_old_package_through_its_user_unit() {
     let started = Instant::now();
     sh(&format!(
         "PIPX_HOME='{}' PIPX_BIN_DIR='{}' PIPX_MAN_DIR='{}' XDG_CACHE_HOME='{}' \
-         pipx install 'cowsay==5.0' >/dev/null 2>&1",
+         PIP_NO_INDEX=1 PIP_FIND_LINKS='{}' pipx install 'cowsay==5.0' >/dev/null 2>&1",
         home.display(),
         bin.display(),
         man.display(),
-        cache.display()
+        cache.display(),
+        find_links.1
     ));
     let install_time = started.elapsed();
     assert_eq!(pipx_version(&home, "cowsay"), "5.0");
@@ -75,7 +81,14 @@ fn pipx_upgrades_an_old_package_through_its_user_unit() {
     let Some(tb) = userscope::boot() else {
         return;
     };
-    userscope::set_env(&tb, &[("XDG_CACHE_HOME", &s(&cache))]);
+    userscope::set_env(
+        &tb,
+        &[
+            ("XDG_CACHE_HOME", &s(&cache)),
+            (no_index.0, &no_index.1),
+            (find_links.0, &find_links.1),
+        ],
+    );
     // cowsay 5 → 6 is a major update, which pipx's manifest policy holds
     // back (tests/plugins/tests/policy.rs): this test is about the unit.
     tb.write(
@@ -120,15 +133,20 @@ fn npm_upgrades_a_global_package_through_its_user_unit() {
     }
     let dir = scratch("npm");
     let (prefix, cache) = (dir.path().join("prefix"), dir.path().join("cache"));
+    // npm reaches a registry of the test's own only, never npmjs.org.
+    let registry = is_number_registry(dir.path());
     let env = [
         ("UPDATE_ALL_NPM_PREFIX", s(&prefix)),
         ("npm_config_cache", s(&cache)),
+        ("npm_config_registry", registry.url.clone()),
     ];
     let npm = ByHand::new("npm", &env);
 
     let started = Instant::now();
     sh(&format!(
-        "npm_config_cache='{}' npm install -g --prefix '{}' is-number@6 >/dev/null 2>&1",
+        "npm_config_registry='{}' npm_config_cache='{}' npm install -g --prefix '{}' \
+         is-number@6 >/dev/null 2>&1",
+        registry.url,
         cache.display(),
         prefix.display()
     ));
@@ -148,7 +166,13 @@ fn npm_upgrades_a_global_package_through_its_user_unit() {
     let Some(tb) = userscope::boot() else {
         return;
     };
-    userscope::set_env(&tb, &[("npm_config_cache", &s(&cache))]);
+    userscope::set_env(
+        &tb,
+        &[
+            ("npm_config_cache", &s(&cache)),
+            ("npm_config_registry", &registry.url),
+        ],
+    );
     // is-number 6 → 7 is a major update, which npm's manifest policy holds
     // back (tests/plugins/tests/policy.rs): this test is about the unit.
     tb.write(
