@@ -244,7 +244,7 @@ fn user_install_in_a_user_manager() {
     let pipx = as_user("systemctl --user cat update-all-pipx.service");
     let pipx = String::from_utf8_lossy(&pipx.stdout).into_owned();
     assert!(
-        pipx.contains(&format!("\"{home}/.local/bin/update-all\" \"plugin-exec\" \"--\" \"{home}/.local/lib/update-all/plugins/pipx\"")),
+        pipx.contains(&format!("\"{home}/.local/bin/update-all\" \"--user\" \"plugin-exec\" \"--\" \"{home}/.local/lib/update-all/plugins/pipx\"")),
         "{pipx}"
     );
 
