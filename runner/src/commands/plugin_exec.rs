@@ -39,6 +39,7 @@
 
 use crate::cli::PluginExecArgs;
 use crate::plugin::policy;
+use crate::plugin::unit::UnitPlugin;
 use crate::retry::{self, Attempt};
 use crate::run::preflight::space;
 use crate::sd_notify::Notify;
@@ -147,23 +148,18 @@ pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
     };
     let phase = rest.last().map_or("plugin".into(), |p| p.to_string_lossy());
     let mut relay = Relay::new(io::stderr(), notifier);
-    // An update learns `services.restart` (docs/configuration.md, "Services").
-    let restart = (phase == "update").then(|| {
-        config::load(&Env::from_process(Some(scope)))
-            .0
-            .services
-            .restart
-    });
-    // And its update policy (docs/plugin-protocol.md, "Update policies").
+    // An update reads its scope's configuration and manifests once, for
+    // what it learns from them: `services.restart` (docs/configuration.md,
+    // "Services"), its update policy (docs/plugin-protocol.md, "Update
+    // policies"), and whether its rollback needs an estimate first
+    // (docs/safety.md).
     let plugin = std::env::var("UPDATE_ALL_PLUGIN").ok();
-    let policy = if phase == "update" {
-        policy::for_unit(scope, plugin.as_deref(), std::path::Path::new(program))
-    } else {
-        Vec::new()
-    };
-    // What a plugin that can roll back returns to (docs/safety.md).
-    if let Some(plugin) = plugin.as_deref().filter(|_| phase == "update") {
-        crate::rollback::estimates::before_update(scope, plugin);
+    let unit = (phase == "update")
+        .then(|| UnitPlugin::load(scope, plugin.as_deref(), std::path::Path::new(program)));
+    let restart = unit.as_ref().map(|u| u.config.services.restart);
+    let policy = unit.as_ref().map(policy::for_unit).unwrap_or_default();
+    if let Some(unit) = &unit {
+        crate::rollback::estimates::before_update(scope, unit);
     }
     // Read when the first transient failure asks for it: a run without
     // one reads no configuration (the recorder reports its problems).
@@ -181,7 +177,10 @@ pub fn run(scope: Scope, args: &PluginExecArgs) -> ExitCode {
             }
             break status;
         };
-        let retries = retries.get_or_insert_with(|| configured(scope));
+        let retries = retries.get_or_insert_with(|| match &unit {
+            Some(u) => u.config.retries,
+            None => configured(scope),
+        });
         attempt.of = retries.attempts;
         let stopped = PENDING.load(Ordering::SeqCst) != 0 || status.signal().is_some();
         if stopped || attempt.number >= attempt.of {

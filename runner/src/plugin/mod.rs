@@ -24,6 +24,7 @@
 pub mod catalog;
 pub mod invoke;
 pub mod policy;
+pub mod unit;
 pub mod validate;
 
 pub use invoke::Invoker;

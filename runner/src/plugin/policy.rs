@@ -9,14 +9,13 @@
 //! - the `held_back` of the update's answer, recorded for its run
 //!   (`stats::held`) by plugin-exec.
 
+use super::unit::UnitPlugin;
 use crate::stats::{db_path, held, Db};
-use std::path::Path;
 use update_all_core::config::Config;
-use update_all_core::inventory;
 use update_all_core::manifest::Manifest;
 use update_all_core::names::unit_name;
 use update_all_core::policy::Policy;
-use update_all_core::{Env, Phase, Scope};
+use update_all_core::{Phase, Scope};
 use update_all_protocol::{Applied, Document, Status};
 
 /// The variables and their values for `manifest`'s plugin under `config`.
@@ -24,29 +23,13 @@ pub fn for_manifest(config: &Config, manifest: &Manifest) -> Vec<(&'static str, 
     Policy::of(config, manifest).env().into()
 }
 
-/// The variables for the plugin a unit runs: `plugin` is the unit's
-/// `UPDATE_ALL_PLUGIN`, else the plugin whose manifest names
-/// `executable`. The scope's manifests and configuration are read again
-/// (a few milliseconds), as the unit's own process sees them. A plugin the
-/// inventory does not hold (refused since the unit was written) gets the
-/// configuration's global policy, which is what the manifest would have
-/// been overlaid on.
-pub fn for_unit(
-    scope: Scope,
-    plugin: Option<&str>,
-    executable: &Path,
-) -> Vec<(&'static str, String)> {
-    let env = Env::from_process(Some(scope));
-    let inventory = inventory::load(&env);
-    let found = inventory.plugins.iter().find(|p| match plugin {
-        Some(name) => p.name().as_str() == name,
-        None => env.resolve(Path::new(p.manifest.executable.as_str())) == executable,
-    });
-    match found {
-        Some(p) => for_manifest(&inventory.config, &p.manifest),
-        None => Policy::resolve(&[Some(&inventory.config.policy)])
-            .env()
-            .into(),
+/// The variables for the plugin a unit runs. A plugin the inventory does
+/// not hold (refused since the unit was written) gets the configuration's
+/// global policy, which is what the manifest would have been overlaid on.
+pub fn for_unit(unit: &UnitPlugin) -> Vec<(&'static str, String)> {
+    match &unit.plugin {
+        Some(p) => for_manifest(&unit.config, &p.manifest),
+        None => Policy::resolve(&[Some(&unit.config.policy)]).env().into(),
     }
 }
 

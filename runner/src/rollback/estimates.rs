@@ -8,27 +8,22 @@
 //! itself (`plugin-exec`, [`before_update`]) estimates only when no
 //! estimate of the plugin is recorded for the run yet.
 
-use crate::plugin::catalog::Catalog;
 use crate::plugin::invoke::Invoker;
+use crate::plugin::unit::UnitPlugin;
 use crate::stats::packages::{self, RunPackage};
 use crate::stats::{db_path, Db, RunId};
+use std::path::Path;
 use update_all_core::inventory::Plugin;
 use update_all_core::names::unit_name;
 use update_all_core::policy::UpdateType;
-use update_all_core::{Env, Phase, Scope};
+use update_all_core::{Phase, Scope};
 use update_all_protocol::{Command, Estimate, EstimateAnswer};
 
-/// The plugin `name` of `scope`, when its rollback needs its estimates.
-fn wanted(scope: Scope, name: &str) -> Option<(Env, Plugin)> {
-    let env = Env::from_process(Some(scope));
-    let plugin = Catalog::load(&env)
-        .entries
-        .into_iter()
-        .find(|e| e.name == name)?
-        .runnable()
-        .filter(|p| p.manifest.supports_rollback)?
-        .clone();
-    Some((env, plugin))
+/// The unit's plugin, when its rollback needs its estimates.
+fn wanted(unit: &UnitPlugin) -> Option<&Plugin> {
+    unit.plugin
+        .as_ref()
+        .filter(|p| p.manifest.supports_rollback)
 }
 
 /// The statistics database and the run `plugin`'s update belongs to.
@@ -58,10 +53,12 @@ fn rows(estimate: &Estimate) -> Vec<RunPackage> {
         .collect()
 }
 
-/// Records `estimate` (which the condition ran) for `plugin`'s run, when
-/// its rollback needs it. Problems are warnings: the update goes on.
-pub fn record(scope: Scope, plugin: &str, estimate: &Estimate) {
-    if wanted(scope, plugin).is_none() {
+/// Records `estimate` (which the condition of `plugin`'s unit ran, for
+/// its `executable`) for the plugin's run, when its rollback needs it.
+/// Problems are warnings: the update goes on.
+pub fn record(scope: Scope, plugin: &str, executable: &Path, estimate: &Estimate) {
+    let unit = UnitPlugin::load(scope, Some(plugin), executable);
+    if wanted(&unit).is_none() {
         return;
     }
     store(scope, plugin, estimate);
@@ -78,10 +75,11 @@ fn store(scope: Scope, plugin: &str, estimate: &Estimate) {
 
 /// Before `plugin`'s update: estimates and records, when its rollback
 /// needs an estimate and none is recorded for the run yet.
-pub fn before_update(scope: Scope, plugin: &str) {
-    let Some((env, manifest_plugin)) = wanted(scope, plugin) else {
+pub fn before_update(scope: Scope, unit: &UnitPlugin) {
+    let Some(manifest_plugin) = wanted(unit) else {
         return;
     };
+    let plugin = manifest_plugin.name().as_str();
     match run_of(scope, plugin) {
         Ok((db, run)) if packages::recorded(&db.conn, run, plugin).unwrap_or(false) => return,
         Ok(_) => {}
@@ -90,7 +88,7 @@ pub fn before_update(scope: Scope, plugin: &str) {
             return;
         }
     }
-    let ran = Invoker::new(&manifest_plugin, &env).run(Command::EstimateUpdate);
+    let ran = Invoker::new(manifest_plugin, &unit.env).run(Command::EstimateUpdate);
     match ran.estimate() {
         Ok(EstimateAnswer::Updates(estimate)) => store(scope, plugin, &estimate),
         Ok(EstimateAnswer::NotApplicable(_)) => {}

@@ -288,7 +288,7 @@ fn estimated(invoker: &Invoker, scope: Scope) -> Option<Sizes> {
         Ok(EstimateAnswer::Updates(e)) => {
             // Also what a plugin that can roll back returns to: one
             // estimate per plugin and run (crate::rollback::estimates).
-            crate::rollback::estimates::record(scope, &invoker.plugin, &e);
+            crate::rollback::estimates::record(scope, &invoker.plugin, &invoker.executable, &e);
             let sizes = Sizes::of(&e);
             if sizes.is_none() {
                 tracing::info!("the estimate gives no sizes; free space not checked");
