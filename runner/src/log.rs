@@ -74,7 +74,13 @@ const CONFIG_TARGET: &str = concat!(env!("CARGO_CRATE_NAME"), "::config");
 pub fn init(journal: Journal) {
     let (level, bad_level) = level_from_env(std::env::var(LEVEL_VAR).ok().as_deref());
     let on_journal = stderr_is_journal();
-    let journald = on_journal.then(journald_layer).flatten();
+    let journald = on_journal
+        .then(journald_layer)
+        .flatten()
+        .map(|layer| match own_unit() {
+            Some((field, unit)) => layer.with_custom_fields([(field, unit)]),
+            None => layer,
+        });
     let plain = (!on_journal).then(|| {
         tracing_subscriber::fmt::layer()
             .event_format(Plain)
@@ -119,6 +125,41 @@ fn journald_layer() -> Option<tracing_journald::Layer> {
                 trace: Priority::Debug,
             }),
     )
+}
+
+/// The unit this process runs in, as a field that `journalctl -u` (or
+/// `journalctl --user -u`) matches, from `/proc/self/cgroup`. journald adds
+/// `_SYSTEMD_UNIT` itself, but reads it from `/proc/PID/cgroup` when it
+/// takes an entry in: a short-lived process (a unit's `ExecCondition=`
+/// that skips it) may be gone by then, and its lines would be missing from
+/// `journalctl -u`. journalctl also matches `OBJECT_SYSTEMD_UNIT` from root
+/// and `USER_UNIT` from the unit's own user, which the kernel vouches for.
+fn own_unit() -> Option<(&'static str, String)> {
+    unit_of_cgroup(&std::fs::read_to_string("/proc/self/cgroup").ok()?)
+}
+
+/// [`own_unit`] of the text of `/proc/self/cgroup`: the unified hierarchy's
+/// line (`0::/…`), else systemd's own (`N:name=systemd:/…`).
+fn unit_of_cgroup(text: &str) -> Option<(&'static str, String)> {
+    let unified = text.lines().find_map(|l| l.strip_prefix("0::"));
+    let systemd = text
+        .lines()
+        .find_map(|l| l.split_once(":name=systemd:").map(|(_, p)| p));
+    [unified, systemd].into_iter().flatten().find_map(|path| {
+        let unit = path.trim_end().rsplit('/').next()?;
+        if !unit.ends_with(".service") {
+            return None;
+        }
+        let in_user_manager = path
+            .split('/')
+            .any(|c| c.starts_with("user@") && c.ends_with(".service"));
+        let field = if in_user_manager {
+            "USER_UNIT"
+        } else {
+            "OBJECT_SYSTEMD_UNIT"
+        };
+        Some((field, unit.to_owned()))
+    })
 }
 
 /// The least level from `$UPDATE_ALL_LOG`, and the value when it is none.
@@ -203,6 +244,35 @@ impl Visit for Message<'_, '_> {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn the_own_unit_comes_from_the_cgroup_with_the_field_of_its_manager() {
+        let system = "0::/system.slice/update-all.slice/update-all-apt.service\n";
+        assert_eq!(
+            unit_of_cgroup(system),
+            Some(("OBJECT_SYSTEMD_UNIT", "update-all-apt.service".into()))
+        );
+        let user = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/\
+                    update-all.slice/update-all-pipx.service\n";
+        assert_eq!(
+            unit_of_cgroup(user),
+            Some(("USER_UNIT", "update-all-pipx.service".into()))
+        );
+        let hybrid =
+            "12:cpu,cpuacct:/\n1:name=systemd:/system.slice/update-all-recorder.service\n0::/\n";
+        assert_eq!(
+            unit_of_cgroup(hybrid),
+            Some(("OBJECT_SYSTEMD_UNIT", "update-all-recorder.service".into())),
+            "the unified line names no unit: systemd's own does"
+        );
+        let legacy = "12:cpu,cpuacct:/\n1:name=systemd:/system.slice/update-all-recorder.service\n";
+        assert_eq!(
+            unit_of_cgroup(legacy),
+            Some(("OBJECT_SYSTEMD_UNIT", "update-all-recorder.service".into()))
+        );
+        let terminal = "0::/user.slice/user-1000.slice/session-3.scope\n";
+        assert_eq!(unit_of_cgroup(terminal), None);
+    }
 
     #[test]
     fn levels_from_the_environment() {

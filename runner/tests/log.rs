@@ -261,3 +261,36 @@ fn a_run_at_a_terminal_logs_its_own_problems_to_the_journal_too() {
         assert!(message(e).contains("logind"), "{e:#}");
     }
 }
+
+/// A process that logs and exits before journald reads its entry (here
+/// journald is stopped meanwhile, as a busy journald is late) still has its
+/// lines in `journalctl -u` of its unit: journald cannot find a gone
+/// process's cgroup, so update-all names its unit in the entry itself.
+#[test]
+fn lines_of_a_process_gone_before_journald_reads_them_are_in_journalctl_u() {
+    let Some(tb) = boot() else { return };
+    let unit = "ua-short-lived.service";
+    // `plugin-exec` of a program that is not there: one error line, and
+    // out at once.
+    tb.write(
+        format!("/run/systemd/system/{unit}"),
+        format!("[Service]\nType=oneshot\nExecStart={RUNNER} plugin-exec -- /nonexistent/ua-plugin update\n"),
+        0o644,
+    );
+    tb.daemon_reload();
+    let journald = tb.check(&["systemctl", "show", "-P", "MainPID", "systemd-journald"]);
+    let journald = journald.trim();
+    tb.check(&["kill", "-STOP", journald]);
+    let started = tb.systemctl(&["start", unit]);
+    tb.check(&["kill", "-CONT", journald]);
+    assert!(!started.status.success(), "it fails: {}", show(&started));
+    let got = await_entry(&tb, &["-u", unit], "the error line under -u", |e| {
+        message(e).contains("/nonexistent/ua-plugin")
+    });
+    let line = got
+        .iter()
+        .find(|e| message(e).contains("/nonexistent/ua-plugin"))
+        .expect("found");
+    assert_eq!(field(line, "OBJECT_SYSTEMD_UNIT"), unit, "{line:#}");
+    assert_eq!(field(line, "PRIORITY"), "3", "{line:#}");
+}
