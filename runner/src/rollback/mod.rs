@@ -368,14 +368,7 @@ mod tests {
 
     #[test]
     fn the_latest_rounds_failures_count_and_wanted_scripts_do_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open_for_writing(&dir.path().join("stats.db")).unwrap();
-        db.conn
-            .execute(
-                "INSERT INTO runs (id, boot_id, started_us) VALUES (1, 'b', 1)",
-                [],
-            )
-            .unwrap();
+        let (_dir, db) = crate::stats::testing::db_with_runs(&[1]);
         for c in [
             check("web.service", CheckKind::Unit, false, 1, 10),
             check("web.service", CheckKind::Unit, true, 2, 20),

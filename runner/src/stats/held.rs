@@ -87,14 +87,7 @@ mod tests {
 
     #[test]
     fn a_later_attempt_replaces_what_the_plugin_held_and_others_stay() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open_for_writing(&dir.path().join("stats.db")).unwrap();
-        db.conn
-            .execute(
-                "INSERT INTO runs (id, boot_id, started_us) VALUES (1, 'b', 1)",
-                [],
-            )
-            .unwrap();
+        let (_dir, mut db) = crate::stats::testing::db_with_runs(&[1]);
         record(&mut db.conn, 1, "npm", &[held("a", "first")]).unwrap();
         record(
             &mut db.conn,

@@ -32,6 +32,8 @@ pub mod schema;
 pub mod skips;
 pub mod snapshots;
 pub mod store;
+#[cfg(test)]
+pub mod testing;
 pub mod unfinished;
 
 /// How an invocation ended, as records keep it (see `systemd::Outcome`).

@@ -107,14 +107,7 @@ mod tests {
 
     #[test]
     fn a_plugins_estimate_replaces_the_one_before_and_is_read_back_by_plugin() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open_for_writing(&dir.path().join("stats.db")).unwrap();
-        db.conn
-            .execute(
-                "INSERT INTO runs (id, boot_id, started_us) VALUES (1, 'b', 1)",
-                [],
-            )
-            .unwrap();
+        let (_dir, mut db) = crate::stats::testing::db_with_runs(&[1]);
         assert!(!recorded(&db.conn, 1, "npm").unwrap());
         record(
             &mut db.conn,

@@ -172,14 +172,7 @@ mod tests {
 
     #[test]
     fn only_a_tried_automatic_rollback_counts_for_the_guard() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open_for_writing(&dir.path().join("stats.db")).unwrap();
-        db.conn
-            .execute(
-                "INSERT INTO runs (id, boot_id, started_us) VALUES (1, 'b', 1)",
-                [],
-            )
-            .unwrap();
+        let (_dir, db) = crate::stats::testing::db_with_runs(&[1]);
         db.add_rollback(&rollback(Step::Undochange, Outcome::DryRun, false))
             .unwrap();
         db.add_rollback(&rollback(Step::Undochange, Outcome::Refused, true))
