@@ -326,13 +326,22 @@ fn a_shutdown_mid_run_leaves_it_interrupted_too() {
 }
 
 /// What alice's notice unit (in her own manager) said so far.
+///
+/// journald adds `_SYSTEMD_USER_UNIT` only while the process is there to
+/// read it from: the lines of a notice that said its word and exited may
+/// have only the `USER_UNIT` update-all names itself by (see `log.rs`),
+/// from the same user: either matches (`+` is journalctl's "or").
 fn notice_log(tb: &Testbed) -> String {
+    tb.sync_journal();
     text(
         &tb.exec(&[
             "journalctl",
             "--no-pager",
             "_UID=4242",
             "_SYSTEMD_USER_UNIT=update-all-resume-notice.service",
+            "+",
+            "_UID=4242",
+            "USER_UNIT=update-all-resume-notice.service",
         ])
         .stdout,
     )
