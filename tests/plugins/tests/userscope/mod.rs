@@ -144,10 +144,11 @@ pub fn start(tb: &Testbed, unit: &str) -> Duration {
 /// found by _SYSTEMD_USER_UNIT: the generator's LogExtraFields
 /// (UPDATE_ALL_PLUGIN, UPDATE_ALL_PHASE) do not reach the journal from a
 /// user manager, which cannot write the file journald reads them from.
-/// Polls until `needle` shows up (the last lines arrive a moment after the
-/// unit exits), for up to 10 s.
+/// Read after a journal sync (everything logged so far is in), and polled
+/// until `needle` shows up, for up to 10 s.
 pub fn journal(tb: &Testbed, unit: &str, needle: &str) -> String {
     let read = || {
+        tb.sync_journal();
         let out = tb.exec(&[
             "journalctl",
             "-b",
