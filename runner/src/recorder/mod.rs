@@ -544,12 +544,19 @@ impl Recorder {
 
     /// Stops the snapshot units, which stay active after their snapshot
     /// (`RemainAfterExit=yes`, so that a plugin unit started on its own
-    /// mid-run takes none): the next run takes its own pair.
+    /// mid-run takes none): the next run takes its own pair. Not when the
+    /// next run has begun meanwhile (a job of update-all's is queued): its
+    /// jobs are never cancelled, and with mode `fail` systemd keeps a start
+    /// job of a snapshot unit queued since the check.
     pub async fn release_snapshot_units(&self) {
         // Only those the run has (the target wants them).
         for unit in [SNAPSHOT_PRE, SNAPSHOT_POST] {
             if !self.units.contains_key(unit) {
                 continue;
+            }
+            if !self.run_is_over().await.unwrap_or(false) {
+                tracing::info!("a new run began: {unit} is left to it");
+                return;
             }
             let active = self
                 .bus
@@ -557,7 +564,7 @@ impl Recorder {
                 .await
                 .is_ok_and(|props| props.is_active());
             if active {
-                if let Err(e) = self.bus.stop(unit).await {
+                if let Err(e) = self.bus.stop_unless_queued(unit).await {
                     tracing::warn!("cannot stop {unit} for the next run: {e}");
                 }
             }

@@ -185,9 +185,20 @@ impl Bus {
 
     /// Stops `unit` (mode `replace`, which also cancels its start job).
     pub async fn stop(&self, unit: &str) -> Result<u32> {
+        self.stop_with(unit, "replace").await
+    }
+
+    /// Stops `unit` unless a job of it is queued: systemd refuses the stop
+    /// (job mode `fail`) rather than cancel that job, which someone else
+    /// (a run just started) asked for.
+    pub async fn stop_unless_queued(&self, unit: &str) -> Result<u32> {
+        self.stop_with(unit, "fail").await
+    }
+
+    async fn stop_with(&self, unit: &str, mode: &str) -> Result<u32> {
         let job = self
             .manager
-            .stop_unit(unit.to_owned(), "replace".to_owned())
+            .stop_unit(unit.to_owned(), mode.to_owned())
             .await
             .map_err(|e| self.fail(unit, e))?;
         Ok(job_id(job.as_str()))
