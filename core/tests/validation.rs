@@ -783,6 +783,11 @@ fn every_shipped_unit_a_plugin_could_shadow_is_reserved() {
             else {
                 continue;
             };
+            // A template's instances (`update-all-reboot-request@1.service`)
+            // have an `@`, which no plugin name has.
+            if name.ends_with('@') {
+                continue;
+            }
             let name = update_all_core::values::PluginName::try_from(name).unwrap();
             assert!(name.reserved().is_some(), "{file} can be shadowed");
             checked += 1;

@@ -764,7 +764,10 @@ fn services_running_replaced_code_are_listed_or_restarted() {
     for unit in [stale, own] {
         tb.write(
             format!("/run/systemd/system/{unit}"),
-            format!("[Service]\nExecStart={dir}/sleep infinity\n"),
+            // Type=exec: started means the old binary runs (with simple,
+            // systemctl returns before the exec, which on a busy machine
+            // can come after the binary below was replaced).
+            format!("[Service]\nType=exec\nExecStart={dir}/sleep infinity\n"),
             0o644,
         );
     }
@@ -782,8 +785,10 @@ fn services_running_replaced_code_are_listed_or_restarted() {
         "-c",
         &format!("cp /bin/sleep {dir}/sleep.new && mv -f {dir}/sleep.new {dir}/sleep"),
     ]);
-    let exe = tb.check(&["readlink", &format!("/proc/{before}/exe")]);
-    assert!(exe.trim().ends_with("(deleted)"), "{exe}");
+    for pid in [before.clone(), main_pid(own)] {
+        let exe = tb.check(&["readlink", &format!("/proc/{pid}/exe")]);
+        assert!(exe.trim().ends_with("(deleted)"), "{exe}");
+    }
 
     let update = "update-all-apt.service";
     let configure = |mode: &str| {
