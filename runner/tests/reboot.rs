@@ -12,6 +12,7 @@
 
 mod common;
 
+use common::reboot::{guard, rebooting, release};
 use common::{boot, runner, show, text, unit_property, wait_for, wait_recorded};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -19,9 +20,6 @@ use testbed::Testbed;
 
 /// The transient timer a reboot policy leaves.
 const TIMER: &str = "update-all-reboot.timer";
-/// Holds a reboot back at its very end until it is killed (see the
-/// module's documentation).
-const GUARD: &str = "testbed-reboot-guard.service";
 /// A try held back comes again after 30 s; the rest is slack.
 const RECHECK_WAIT: Duration = Duration::from_secs(90);
 
@@ -68,33 +66,6 @@ fn configure(tb: &Testbed, reboot: &str) {
     );
 }
 
-/// Lets the guard's stop end.
-const GO: &str = "/run/testbed-reboot-go";
-
-/// The guard: a service whose stop lasts until [`release`].
-fn guard(tb: &Testbed) {
-    tb.check(&[
-        "systemd-run",
-        "--quiet",
-        &format!("--unit={GUARD}"),
-        &format!("--property=ExecStop=/bin/sh -c 'while [ ! -e {GO} ]; do sleep 0.1; done'"),
-        "--property=TimeoutStopSec=infinity",
-        "sleep",
-        "infinity",
-    ]);
-}
-
-/// systemd has a job for reboot.target, or its console says the reboot
-/// went through (when the guard did not hold it, the instance is gone).
-fn rebooting(tb: &Testbed) -> bool {
-    let out = tb.exec(&["systemctl", "list-jobs", "--no-legend", "reboot.target"]);
-    text(&out.stdout).contains("reboot.target")
-        || tb
-            .console(400)
-            .lines()
-            .any(|l| l.contains("Reached target reboot.target") || l.trim() == "Rebooting.")
-}
-
 /// Waits for the reboot job; else fails with what the recorder and the
 /// reboot's units said.
 fn wait_rebooting(tb: &Testbed) {
@@ -125,12 +96,6 @@ fn wait_held(tb: &Testbed) -> String {
         log.contains("reboot held back")
     });
     log
-}
-
-/// Lets the guard stop: a reboot held at its end finishes, and the
-/// instance goes away; or the test bed's own poweroff is not held up.
-fn release(tb: &Testbed) {
-    tb.write(GO, "", 0o644);
 }
 
 #[test]

@@ -12,13 +12,12 @@
 
 mod common;
 
+use common::reboot::{guard, rebooting, release};
 use common::{boot, runner, show, text, wait_for, wait_for_or, wait_recorded};
 use serde_json::Value;
 use std::time::Duration;
 use testbed::{Testbed, RUNNER};
 
-const GUARD: &str = "testbed-reboot-guard.service";
-const GO: &str = "/run/testbed-reboot-go";
 /// The first try comes a second after the run, a held one every 30 s.
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -35,29 +34,6 @@ fn configure(tb: &Testbed) {
         "reboot:\n  policy: when-needed\n  time: now\n  with_users: false\n",
         0o644,
     );
-}
-
-/// A service whose stop lasts until [`GO`] exists: a reboot job stays to
-/// be seen.
-fn guard(tb: &Testbed) {
-    tb.check(&[
-        "systemd-run",
-        "--quiet",
-        &format!("--unit={GUARD}"),
-        &format!("--property=ExecStop=/bin/sh -c 'while [ ! -e {GO} ]; do sleep 0.1; done'"),
-        "--property=TimeoutStopSec=infinity",
-        "sleep",
-        "infinity",
-    ]);
-}
-
-fn rebooting(tb: &Testbed) -> bool {
-    let out = tb.exec(&["systemctl", "list-jobs", "--no-legend", "reboot.target"]);
-    text(&out.stdout).contains("reboot.target")
-        || tb
-            .console(400)
-            .lines()
-            .any(|l| l.contains("Reached target reboot.target") || l.trim() == "Rebooting.")
 }
 
 /// A user logged in on a desktop with a notification server that chooses
@@ -151,7 +127,7 @@ fn reboot_now_reboots_when_only_the_clicker_holds_it() {
         || rebooting(&tb),
         || context(&tb, "alice"),
     );
-    tb.write(GO, "", 0o644);
+    release(&tb);
 }
 
 #[test]
@@ -206,7 +182,7 @@ fn another_user_still_holds_it_and_the_clicker_is_told_who() {
     let status: Value = serde_json::from_slice(&runner(&tb, &["status", "--json"]).stdout).unwrap();
     assert!(status["reboot_pending"].is_object(), "{status:#}");
     runner(&tb, &["reboot", "--cancel"]);
-    tb.write(GO, "", 0o644);
+    release(&tb);
 }
 
 /// alice's listener, started by hand: her server chooses "Reboot now" at
@@ -282,7 +258,7 @@ fn a_request_without_a_pending_reboot_is_refused() {
     );
     assert!(!rebooting(&tb));
     runner(&tb, &["reboot", "--cancel"]);
-    tb.write(GO, "", 0o644);
+    release(&tb);
 }
 
 /// `systemctl --user is-active` of alice's listener, asked as alice.
@@ -330,5 +306,5 @@ fn the_offer_ends_when_the_desktop_does() {
     );
     assert!(!rebooting(&tb));
     runner(&tb, &["reboot", "--cancel"]);
-    tb.write(GO, "", 0o644);
+    release(&tb);
 }

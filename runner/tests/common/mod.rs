@@ -6,6 +6,8 @@
 // Each test binary uses only some of these.
 #![allow(dead_code)]
 
+pub mod reboot;
+
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
